@@ -1,0 +1,121 @@
+"""Credits: an append-only ledger; a balance that never goes negative; reserve/commit/release.
+
+Every movement takes the tenant row's lock with one conditional UPDATE, so concurrent workers
+serialise on the balance and a reservation either fits or fails atomically.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.effects import emit
+from app.errors import Conflict, InsufficientCredits, NotFound, ValidationFailed
+from app.models import CreditLedgerEntry, CreditReservation, Tenant
+
+
+async def _apply(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    delta: int,
+    kind: str,
+    key: str,
+    reason: str = "",
+    conversation_id: uuid.UUID | None = None,
+) -> int | None:
+    """Apply `delta` once per `key`. Returns the new balance, or None if the key was used."""
+    exists = await session.scalar(
+        select(CreditLedgerEntry.balance_after).where(CreditLedgerEntry.idempotency_key == key)
+    )
+    if exists is not None:
+        return None
+    balance = await session.scalar(
+        update(Tenant)
+        .where(Tenant.id == tenant_id, Tenant.credit_balance + delta >= 0)
+        .values(credit_balance=Tenant.credit_balance + delta)
+        .returning(Tenant.credit_balance)
+    )
+    if balance is None:
+        if await session.get(Tenant, tenant_id) is None:
+            raise NotFound("tenant")
+        raise InsufficientCredits("not enough credits")
+    inserted = await session.scalar(
+        insert(CreditLedgerEntry)
+        .values(
+            tenant_id=tenant_id, delta=delta, kind=kind, reason=reason[:500],
+            idempotency_key=key, balance_after=balance, conversation_id=conversation_id,
+        )
+        .on_conflict_do_nothing(index_elements=["idempotency_key"])
+        .returning(CreditLedgerEntry.id)
+    )
+    if inserted is None:
+        # A concurrent transaction used the key first; the caller's rollback undoes our update.
+        raise Conflict("credit movement already applied")
+    emit(session, str(tenant_id), {"type": "CreditBalance", "tenantId": str(tenant_id),
+                                    "balance": balance})
+    return int(balance)
+
+
+async def grant(
+    session: AsyncSession, tenant_id: uuid.UUID, amount: int, reason: str, key: str | None = None
+) -> int:
+    if amount <= 0:
+        raise ValidationFailed("amount must be positive")
+    balance = await _apply(
+        session, tenant_id, amount, "grant", key or f"grant:{uuid.uuid4()}", reason
+    )
+    if balance is None:
+        current = await session.scalar(select(Tenant.credit_balance).where(Tenant.id == tenant_id))
+        return int(current or 0)
+    return balance
+
+
+async def reserve(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    conversation_id: uuid.UUID,
+    batch_key: str,
+    amount: int,
+) -> CreditReservation:
+    """Hold `amount` for one inbound batch; raises InsufficientCredits if it does not fit."""
+    existing = await session.scalar(
+        select(CreditReservation).where(CreditReservation.batch_key == batch_key)
+    )
+    if existing is not None:
+        return existing
+    res = CreditReservation(
+        id=uuid.uuid4(), tenant_id=tenant_id, conversation_id=conversation_id,
+        batch_key=batch_key, amount=amount, state="reserved",
+    )
+    if amount > 0:
+        await _apply(session, tenant_id, -amount, "reserve", f"reserve:{batch_key}",
+                     "reply reserved", conversation_id)
+    session.add(res)
+    await session.flush()
+    return res
+
+
+async def commit(session: AsyncSession, batch_key: str) -> None:
+    await session.execute(
+        update(CreditReservation)
+        .where(CreditReservation.batch_key == batch_key, CreditReservation.state == "reserved")
+        .values(state="committed", settled_at=func.now())
+    )
+
+
+async def release(session: AsyncSession, batch_key: str, reason: str = "reply not sent") -> bool:
+    res = await session.scalar(
+        update(CreditReservation)
+        .where(CreditReservation.batch_key == batch_key, CreditReservation.state == "reserved")
+        .values(state="released", settled_at=func.now())
+        .returning(CreditReservation)
+    )
+    if res is None:
+        return False
+    if res.amount > 0:
+        await _apply(session, res.tenant_id, res.amount, "release", f"release:{batch_key}",
+                     reason, res.conversation_id)
+    return True

@@ -1,0 +1,43 @@
+"""Async engine and session factory. Callers own their transactions; services never commit."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+from app.config import Settings, asyncpg_url
+
+SessionFactory = async_sessionmaker[AsyncSession]
+
+
+def create_engine(settings: Settings, *, pool_size: int | None = None) -> AsyncEngine:
+    if not settings.database_url:
+        raise RuntimeError("DATABASE_URL is not set")
+    url, connect_args = asyncpg_url(settings.database_url)
+    return create_async_engine(
+        url,
+        connect_args=connect_args,
+        pool_size=pool_size or settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+        pool_pre_ping=True,
+        # Neon closes idle connections; recycle before it does.
+        pool_recycle=240,
+    )
+
+
+def create_session_factory(engine: AsyncEngine) -> SessionFactory:
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+@asynccontextmanager
+async def transaction(factory: SessionFactory) -> AsyncIterator[AsyncSession]:
+    """A session whose transaction commits on success and rolls back on error."""
+    async with factory() as session, session.begin():
+        yield session

@@ -1,0 +1,46 @@
+"""Expected domain errors, each with a stable code that GraphQL and REST both expose."""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    code = "ERROR"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class NotFound(DomainError):
+    code = "NOT_FOUND"
+
+    def __init__(self, what: str = "object") -> None:
+        super().__init__(f"{what} not found")
+
+
+class ValidationFailed(DomainError):
+    code = "VALIDATION"
+
+
+class InsufficientCredits(DomainError):
+    code = "INSUFFICIENT_CREDITS"
+
+
+class Conflict(DomainError):
+    code = "CONFLICT"
+
+
+class WindowClosed(DomainError):
+    code = "WINDOW_CLOSED"
+
+
+class Unauthenticated(DomainError):
+    code = "UNAUTHENTICATED"
+
+
+class Forbidden(DomainError):
+    code = "FORBIDDEN"
+
+
+class RateLimited(DomainError):
+    code = "RATE_LIMITED"

@@ -1,0 +1,89 @@
+"""HTTP plumbing shared by every endpoint: correlation ids and the JSON error shape."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import UTC, datetime
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.logs import correlation_id
+
+log = logging.getLogger("app.http")
+
+_CODES = {
+    400: "BAD_REQUEST",
+    401: "UNAUTHENTICATED",
+    403: "FORBIDDEN",
+    404: "NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED",
+    413: "PAYLOAD_TOO_LARGE",
+    415: "UNSUPPORTED_MEDIA_TYPE",
+    422: "VALIDATION",
+    429: "RATE_LIMITED",
+    500: "INTERNAL",
+    503: "UNAVAILABLE",
+}
+
+
+def error_response(
+    status: int,
+    message: str,
+    code: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    return JSONResponse(
+        {
+            "error": message,
+            "code": code or _CODES.get(status, "ERROR"),
+            "correlationId": correlation_id.get(),
+            "timestamp": datetime.now(UTC).isoformat(),
+        },
+        status_code=status,
+        headers=headers,
+    )
+
+
+class CorrelationIdMiddleware:
+    """Takes `X-Correlation-ID` from the request (or makes one) and echoes it on the response."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        cid = None
+        for name, value in scope.get("headers", []):
+            if name == b"x-correlation-id":
+                cid = value.decode("latin-1")[:100]
+                break
+        cid = cid or uuid.uuid4().hex
+        token = correlation_id.set(cid)
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                headers.append((b"x-correlation-id", cid.encode("latin-1")))
+                message["headers"] = headers
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            correlation_id.reset(token)
+
+
+async def http_exception_handler(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    return error_response(exc.status_code, exc.detail or "error", headers=exc.headers)
+
+
+async def unhandled_exception_handler(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return error_response(500, "internal error")

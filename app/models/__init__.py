@@ -1,0 +1,30 @@
+"""Every SQLAlchemy model, imported here so alembic sees one complete metadata."""
+
+from app.models.agent import Agent
+from app.models.api_key import ApiKey
+from app.models.base import Base
+from app.models.channel import Channel
+from app.models.contact import Contact
+from app.models.conversation import Conversation
+from app.models.conversation_archive import ConversationArchive
+from app.models.credit import CreditLedgerEntry, CreditReservation
+from app.models.lead import Lead
+from app.models.message import Message
+from app.models.ordering_lease import OrderingLease
+from app.models.tenant import Tenant
+
+__all__ = [
+    "Agent",
+    "ApiKey",
+    "Base",
+    "Channel",
+    "Contact",
+    "Conversation",
+    "ConversationArchive",
+    "CreditLedgerEntry",
+    "CreditReservation",
+    "Lead",
+    "Message",
+    "OrderingLease",
+    "Tenant",
+]

@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import CheckConstraint, DateTime, ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy.dialects.postgresql import UUID
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.models.base import Base, created_at, updated_at, uuid_pk
+
+
+class Agent(Base):
+    """The AI agent answering a channel. At most one live agent per channel."""
+
+    __tablename__ = "agents"
+    __table_args__ = (
+        CheckConstraint("credits_per_reply >= 0", name="credits_per_reply_non_negative"),
+        Index(
+            "uq_agents_channel_id_live",
+            "channel_id",
+            unique=True,
+            postgresql_where=text("deleted_at IS NULL"),
+        ),
+        Index("ix_agents_tenant_id_created_at", "tenant_id", "created_at"),
+    )
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    tenant_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("tenants.id", ondelete="CASCADE")
+    )
+    channel_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("channels.id", ondelete="CASCADE")
+    )
+    name: Mapped[str] = mapped_column(String(200))
+    model: Mapped[str] = mapped_column(String(100))
+    instructions: Mapped[str] = mapped_column(Text, default="", server_default="")
+    # Optional OpenAI dashboard prompt template used instead of `instructions`.
+    prompt_id: Mapped[str | None] = mapped_column(String(200))
+    prompt_version: Mapped[str | None] = mapped_column(String(50))
+    credits_per_reply: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    created_at: Mapped[datetime] = created_at()
+    updated_at: Mapped[datetime] = updated_at()
+    deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

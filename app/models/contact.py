@@ -1,0 +1,32 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, String, UniqueConstraint
+from sqlalchemy.dialects.postgresql import UUID
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.models.base import Base, created_at, updated_at, uuid_pk
+
+
+class Contact(Base):
+    """A customer as seen by one channel."""
+
+    __tablename__ = "contacts"
+    __table_args__ = (UniqueConstraint("channel_id", "external_id"),)
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    tenant_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("tenants.id", ondelete="CASCADE"), index=True
+    )
+    channel_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("channels.id", ondelete="CASCADE")
+    )
+    # The id replies are addressed to: wa_id, business-scoped user id, IGSID or web visitor id.
+    external_id: Mapped[str] = mapped_column(String(128))
+    wa_id: Mapped[str | None] = mapped_column(String(32))
+    business_user_id: Mapped[str | None] = mapped_column(String(128))
+    profile_name: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = created_at()
+    updated_at: Mapped[datetime] = updated_at()

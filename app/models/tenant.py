@@ -1,0 +1,23 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import BigInteger, CheckConstraint, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.models.base import Base, created_at, uuid_pk
+
+
+class Tenant(Base):
+    """A business using the platform. `credit_balance` always equals the sum of its ledger."""
+
+    __tablename__ = "tenants"
+    __table_args__ = (CheckConstraint("credit_balance >= 0", name="credit_balance_non_negative"),)
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    name: Mapped[str] = mapped_column(String(200))
+    # The owner's id in the system that signs businesses up (the original design's user_id).
+    user_id: Mapped[str | None] = mapped_column(String(200), unique=True)
+    credit_balance: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    created_at: Mapped[datetime] = created_at()

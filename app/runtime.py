@@ -1,0 +1,86 @@
+"""The long-lived clients one process needs (API or worker), opened and closed together."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from arq import create_pool
+from arq.connections import ArqRedis, RedisSettings
+from openai import AsyncOpenAI
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from app.config import Settings
+from app.db import SessionFactory, create_engine, create_session_factory
+
+log = logging.getLogger("app.runtime")
+
+SANDBOX_API_KEY = "sandbox"
+
+
+def redis_settings(settings: Settings) -> RedisSettings:
+    assert settings.redis_url
+    rs = RedisSettings.from_dsn(settings.redis_url)
+    rs.conn_timeout = 5
+    rs.conn_retries = 3
+    return rs
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    engine: AsyncEngine
+    sessions: SessionFactory
+    redis: ArqRedis
+    http: httpx.AsyncClient
+    openai: AsyncOpenAI
+    sandbox: Any = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    async def close(self) -> None:
+        await self.http.aclose()
+        await self.openai.close()
+        await self.redis.aclose()
+        await self.engine.dispose()
+        if self.sandbox is not None:
+            self.sandbox.stop()
+
+
+def openai_client(settings: Settings) -> tuple[AsyncOpenAI, Any]:
+    sandbox = None
+    base_url = settings.openai_base_url
+    if settings.sandbox_model and not base_url:
+        from app.sandbox.fake_openai import create_app
+        from app.sandbox.server import run_in_thread
+
+        sandbox = run_in_thread(create_app(latency_ms=300))
+        base_url = sandbox.url + "/v1"
+        log.warning("OPENAI_API_KEY is not set: replies come from the sandbox model at %s", base_url)
+    client = AsyncOpenAI(
+        api_key=settings.openai_api_key or SANDBOX_API_KEY,
+        base_url=base_url,
+        timeout=settings.openai_timeout_s,
+        max_retries=settings.openai_max_retries,
+    )
+    return client, sandbox
+
+
+async def open_runtime(settings: Settings, *, pool_size: int | None = None) -> Runtime:
+    engine = create_engine(settings, pool_size=pool_size)
+    redis = await create_pool(redis_settings(settings))
+    http = httpx.AsyncClient(
+        timeout=httpx.Timeout(settings.graph_timeout_s, connect=5.0),
+        limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
+    )
+    client, sandbox = openai_client(settings)
+    return Runtime(
+        settings=settings,
+        engine=engine,
+        sessions=create_session_factory(engine),
+        redis=redis,
+        http=http,
+        openai=client,
+        sandbox=sandbox,
+    )

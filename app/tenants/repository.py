@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.crypto import hash_api_key
+from app.models import ApiKey, Tenant
+
+
+async def get_tenant(session: AsyncSession, tenant_id: uuid.UUID) -> Tenant | None:
+    return await session.get(Tenant, tenant_id)
+
+
+async def tenant_for_api_key(session: AsyncSession, key: str) -> Tenant | None:
+    return await session.scalar(
+        select(Tenant)
+        .join(ApiKey, ApiKey.tenant_id == Tenant.id)
+        .where(ApiKey.key_hash == hash_api_key(key), ApiKey.revoked_at.is_(None))
+    )
+
+
+async def list_tenants(session: AsyncSession) -> list[Tenant]:
+    return list((await session.scalars(select(Tenant).order_by(Tenant.created_at))).all())
+
+
+async def revoke_key(session: AsyncSession, tenant_id: uuid.UUID | None, key_id: uuid.UUID) -> bool:
+    from sqlalchemy import func
+
+    q = update(ApiKey).where(ApiKey.id == key_id, ApiKey.revoked_at.is_(None))
+    if tenant_id is not None:
+        q = q.where(ApiKey.tenant_id == tenant_id)
+    res = await session.execute(q.values(revoked_at=func.now()).returning(ApiKey.id))
+    return res.first() is not None

@@ -1,0 +1,48 @@
+"""Tenants and their API keys."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.credits import service as credits
+from app.crypto import hash_api_key, new_api_key
+from app.errors import NotFound, ValidationFailed
+from app.models import ApiKey, Tenant
+from app.tenants import repository
+
+
+async def create_api_key(
+    session: AsyncSession, tenant_id: uuid.UUID, name: str
+) -> tuple[ApiKey, str]:
+    """Returns the stored key row and the plain key, which is never retrievable again."""
+    if await repository.get_tenant(session, tenant_id) is None:
+        raise NotFound("tenant")
+    plain = new_api_key()
+    row = ApiKey(
+        id=uuid.uuid4(), tenant_id=tenant_id, name=(name or "default")[:200],
+        prefix=plain[:12], key_hash=hash_api_key(plain),
+    )
+    session.add(row)
+    await session.flush()
+    return row, plain
+
+
+async def create_tenant(
+    session: AsyncSession, name: str, initial_credits: int = 0, user_id: str | None = None
+) -> tuple[Tenant, str]:
+    name = name.strip()
+    if not name:
+        raise ValidationFailed("name must not be empty")
+    if initial_credits < 0:
+        raise ValidationFailed("initial credits must not be negative")
+    tenant = Tenant(id=uuid.uuid4(), name=name[:200], user_id=user_id, credit_balance=0)
+    session.add(tenant)
+    await session.flush()
+    if initial_credits:
+        await credits.grant(session, tenant.id, initial_credits, "initial credits",
+                            key=f"initial:{tenant.id}")
+    _, plain = await create_api_key(session, tenant.id, "initial")
+    await session.refresh(tenant)
+    return tenant, plain
