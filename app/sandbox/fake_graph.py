@@ -1,0 +1,292 @@
+"""Fake Meta Graph API: the WhatsApp Cloud API and Instagram send endpoints.
+
+Served over real HTTP so that workers in other processes can send to it and tests can
+script failures and read what was sent through the admin endpoints:
+
+- ``POST /{version}/{account_id}/messages``: the send endpoint (WhatsApp phone_number_id,
+  Instagram account id, or ``me``).
+- ``POST /_fake/script``: ``{"responses": [entry, ...], "default_delay_ms": 0, "append": false}``.
+  Entries are a FIFO consumed by successive matching requests; an unscripted request
+  succeeds. Entry keys (all optional): ``status`` (HTTP status), ``code`` (Graph error
+  code), ``title``, ``details``, ``error_subcode``, ``type``, ``delay_ms``, ``drop``,
+  ``match_account`` (only consumed by that account id) and ``match_kind`` (``"send"``, the
+  default, ``"action"`` for WhatsApp mark-as-read/typing and Instagram sender actions, or
+  ``"any"``).
+- ``GET /_fake/script``, ``GET /_fake/requests[?account_id=&kind=]``, ``POST /_fake/reset``,
+  ``GET /_fake/health``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import re
+import time
+import uuid
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+# How long a dropped request hangs: longer than any client timeout the platform uses, so the
+# client gives up without an answer, as when the request reached Meta but the reply was lost.
+DROP_DELAY_MS = 30_000
+
+WA_TEXT_LIMIT_CHARS = 4096
+IG_TEXT_LIMIT_BYTES = 1000
+
+# Titles and details as Meta words them, so that logs in tests read like production logs.
+_KNOWN_ERRORS: dict[int, tuple[str, str]] = {
+    2: ("Service temporarily unavailable", "Service temporarily unavailable"),
+    4: ("Application request limit reached", "Too many calls"),
+    10: ("Application does not have permission for this action", "Permission denied"),
+    100: ("Invalid parameter", "Invalid parameter"),
+    190: ("Access token has expired", "Error validating access token"),
+    130429: ("Rate limit hit", "Cloud API message throughput has been reached."),
+    131000: ("Something went wrong", "Something went wrong"),
+    131026: ("Message undeliverable", "Message undeliverable"),
+    131047: (
+        "Re-engagement message",
+        "Message failed to send because more than 24 hours have passed since the customer "
+        "last replied to this number.",
+    ),
+    131048: ("Spam rate limit hit", "Message failed to send because of restrictions."),
+    131051: ("Unsupported message type", "Message type is not currently supported."),
+    131056: (
+        "(Business Account, Consumer Account) pair rate limit hit",
+        "Message failed to send because there were too many messages sent from this phone "
+        "number to the same phone number in a short period of time.",
+    ),
+    131057: ("Account in maintenance mode", "Business account is in maintenance mode"),
+}
+
+Json = dict[str, Any]
+
+
+def graph_error(
+    code: int,
+    title: str | None = None,
+    details: str | None = None,
+    *,
+    whatsapp: bool = True,
+    subcode: int | None = None,
+    error_type: str = "OAuthException",
+    seq: int = 0,
+) -> Json:
+    """An error body in Meta's exact Graph format (see external-apis.md A8)."""
+    known_title, known_details = _KNOWN_ERRORS.get(code, ("Unknown error", "Unknown error"))
+    error: Json = {
+        "message": f"(#{code}) {title or known_title}",
+        "type": error_type,
+        "code": code,
+    }
+    # Only the WhatsApp Cloud API adds error_data; Instagram errors do not carry it (B3).
+    if whatsapp:
+        error["error_data"] = {"messaging_product": "whatsapp", "details": details or known_details}
+    if subcode is not None:
+        error["error_subcode"] = subcode
+    if code in (1, 2, 4, 130429, 131000, 131016, 131057):
+        error["is_transient"] = True
+    error["fbtrace_id"] = f"AFake{seq}{uuid.uuid4().hex[:12]}"
+    return {"error": error}
+
+
+def _is_whatsapp(body: Json) -> bool:
+    return body.get("messaging_product") == "whatsapp"
+
+
+def _kind(body: Json) -> str:
+    if _is_whatsapp(body):
+        return "action" if body.get("status") == "read" else "send"
+    return "action" if "sender_action" in body and "message" not in body else "send"
+
+
+def _validation_error(body: Json, seq: int) -> Json | None:
+    """The 400 Meta would return for an obviously malformed send, so platform bugs surface."""
+    if _is_whatsapp(body):
+        if body.get("status") == "read":
+            if not body.get("message_id"):
+                return graph_error(100, details="The parameter message_id is required.", seq=seq)
+            return None
+        if not body.get("to"):
+            return graph_error(100, details="The parameter to is required.", seq=seq)
+        text = body.get("text")
+        if isinstance(text, dict) and len(str(text.get("body", ""))) > WA_TEXT_LIMIT_CHARS:
+            return graph_error(
+                100, details="Param text['body'] must be at most 4096 characters long.", seq=seq
+            )
+        return None
+    recipient = body.get("recipient")
+    if not isinstance(recipient, dict) or not recipient.get("id"):
+        return graph_error(100, details="The parameter recipient is required.", whatsapp=False)
+    message = body.get("message")
+    text = message.get("text") if isinstance(message, dict) else None
+    if text is not None and len(str(text).encode("utf-8")) > IG_TEXT_LIMIT_BYTES:
+        title = "Length of param message[text] must be less than or equal to 1000"
+        return graph_error(100, title, whatsapp=False, seq=seq)
+    return None
+
+
+def _success(body: Json, seq: int) -> Json:
+    if _is_whatsapp(body):
+        if body.get("status") == "read":
+            return {"success": True}
+        to = str(body.get("to", ""))
+        return {
+            "messaging_product": "whatsapp",
+            "contacts": [{"input": to, "wa_id": re.sub(r"\D", "", to)}],
+            "messages": [{"id": f"wamid.FAKE{seq}"}],
+        }
+    recipient_id = str(body["recipient"]["id"])
+    # Sender actions (typing, mark_seen, react) get no message id from Meta.
+    if "message" not in body:
+        return {"recipient_id": recipient_id}
+    return {"recipient_id": recipient_id, "message_id": f"mid.FAKE{seq}"}
+
+
+def _scripted_outcome(entry: Json, body: Json, seq: int) -> tuple[int, Json] | None:
+    """(status, body) for a scripted failure, or None when the entry lets the send succeed."""
+    status = entry.get("status")
+    code = entry.get("code")
+    if code is None and (status is None or int(status) < 400):
+        return None
+    if code is None:
+        code = 2 if int(status or 0) >= 500 else 100
+    error = graph_error(
+        int(code),
+        entry.get("title"),
+        entry.get("details"),
+        whatsapp=_is_whatsapp(body),
+        subcode=entry.get("error_subcode"),
+        error_type=str(entry.get("type", "OAuthException")),
+        seq=seq,
+    )
+    return (int(status) if status is not None else 400), error
+
+
+class GraphState:
+    """Everything the fake remembers; one instance per app, used from one event loop."""
+
+    def __init__(self, default_delay_ms: float = 0) -> None:
+        self.initial_delay_ms = default_delay_ms
+        self.default_delay_ms = default_delay_ms
+        self.requests: list[Json] = []
+        self.script: list[Json] = []
+        # Never reset: message ids must stay unique across resets because the platform
+        # stores them under unique constraints in a database that outlives a test.
+        self.seq = itertools.count(1)
+
+    def reset(self) -> None:
+        self.requests.clear()
+        self.script.clear()
+        self.default_delay_ms = self.initial_delay_ms
+
+    def take(self, account_id: str, kind: str) -> Json:
+        for index, entry in enumerate(self.script):
+            wanted_kind = entry.get("match_kind", "send")
+            if wanted_kind not in ("any", kind):
+                continue
+            wanted_account = entry.get("match_account")
+            if wanted_account is not None and str(wanted_account) != account_id:
+                continue
+            return self.script.pop(index)
+        return {}
+
+
+def create_app(default_delay_ms: float = 0) -> Starlette:
+    state = GraphState(default_delay_ms)
+
+    async def messages(request: Request) -> JSONResponse:
+        seq = next(state.seq)
+        account_id = request.path_params["account_id"]
+        try:
+            body = await request.json()
+        except ValueError:
+            body = None
+        auth = request.headers.get("authorization")
+        record: Json = {
+            "id": seq,
+            "ts": time.time(),
+            "path": request.url.path,
+            "version": request.path_params["version"],
+            "account_id": account_id,
+            "authorization": auth,
+            "json": body,
+            "kind": _kind(body) if isinstance(body, dict) else None,
+        }
+        state.requests.append(record)
+
+        def answer(status: int, payload: Json) -> JSONResponse:
+            record["status"] = status
+            record["response"] = payload
+            return JSONResponse(payload, status_code=status)
+
+        if not auth or not auth.lower().startswith("bearer ") or not auth[7:].strip():
+            return answer(401, graph_error(190, "Invalid OAuth access token", seq=seq))
+        if not isinstance(body, dict):
+            return answer(400, graph_error(100, details="Request body must be a JSON object."))
+        invalid = _validation_error(body, seq)
+        if invalid is not None:
+            return answer(400, invalid)
+
+        entry = state.take(account_id, record["kind"])
+        delay_ms = state.default_delay_ms + float(entry.get("delay_ms", 0))
+        if entry.get("drop"):
+            record["dropped"] = True
+            delay_ms = float(entry.get("delay_ms", DROP_DELAY_MS))
+        if delay_ms > 0:
+            await asyncio.sleep(delay_ms / 1000)
+        scripted = _scripted_outcome(entry, body, seq)
+        if scripted is not None:
+            return answer(*scripted)
+        # A dropped request still succeeds at "Meta": the message went out, only the answer
+        # never reached the client. That is the ambiguous case retries must handle.
+        return answer(200, _success(body, seq))
+
+    async def script(request: Request) -> JSONResponse:
+        if request.method == "POST":
+            try:
+                payload = await request.json()
+            except ValueError:
+                payload = None
+            responses = payload.get("responses", []) if isinstance(payload, dict) else None
+            if not isinstance(responses, list) or not all(isinstance(r, dict) for r in responses):
+                return JSONResponse({"error": "expected {'responses': [{...}, ...]}"}, 400)
+            if not payload.get("append"):
+                state.script.clear()
+            state.script.extend(responses)
+            if "default_delay_ms" in payload:
+                state.default_delay_ms = float(payload["default_delay_ms"] or 0)
+        return JSONResponse({"responses": state.script, "default_delay_ms": state.default_delay_ms})
+
+    async def list_requests(request: Request) -> JSONResponse:
+        account_id = request.query_params.get("account_id")
+        kind = request.query_params.get("kind")
+        found = [
+            r
+            for r in state.requests
+            if (account_id is None or r["account_id"] == account_id)
+            and (kind is None or r["kind"] == kind)
+        ]
+        return JSONResponse({"requests": found})
+
+    async def reset(_: Request) -> JSONResponse:
+        state.reset()
+        return JSONResponse({"ok": True})
+
+    async def health(_: Request) -> JSONResponse:
+        return JSONResponse({"ok": True, "service": "fake-graph"})
+
+    app = Starlette(
+        routes=[
+            Route("/_fake/script", script, methods=["GET", "POST"]),
+            Route("/_fake/requests", list_requests, methods=["GET"]),
+            Route("/_fake/reset", reset, methods=["POST"]),
+            Route("/_fake/health", health, methods=["GET"]),
+            Route("/{version}/{account_id}/messages", messages, methods=["POST"]),
+        ]
+    )
+    app.state.fake = state
+    return app
