@@ -51,6 +51,8 @@ class Settings(BaseSettings):
 
     meta_app_secret: str | None = None
     meta_verify_token: str | None = None
+    # Instagram-Login apps may sign webhooks with the Instagram app secret instead.
+    instagram_app_secret: str | None = None
     meta_graph_api_base_url: str = "https://graph.facebook.com/v25.0"
     instagram_graph_api_base_url: str = "https://graph.instagram.com/v25.0"
     graph_timeout_s: float = Field(10.0, gt=0)

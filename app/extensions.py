@@ -10,7 +10,14 @@ from app.runtime import Runtime
 
 
 def extra_routes(settings: Settings) -> list[BaseRoute]:
-    return []
+    from starlette.routing import Route
+
+    from app.webhooks import meta
+
+    return [
+        Route("/webhooks/meta", meta.verify, methods=["GET"]),
+        Route("/webhooks/meta", meta.receive, methods=["POST"]),
+    ]
 
 
 async def on_startup(app: Starlette, runtime: Runtime) -> None:

@@ -206,3 +206,34 @@ async def model(fakes: dict[str, str]) -> AsyncIterator[Any]:
 
 def new_id() -> str:
     return uuid.uuid4().hex
+
+
+@pytest.fixture
+async def worker(runtime: Any) -> AsyncIterator[Any]:
+    """An arq worker running in this event loop, like `mca worker` does in its own process."""
+    from workers.main import build_worker
+
+    w = build_worker(runtime.settings, handle_signals=False, poll_delay=0.02)
+    task = asyncio.create_task(w.async_run())
+    try:
+        yield w
+    finally:
+        task.cancel()
+        try:
+            await task
+        except (asyncio.CancelledError, Exception):  # noqa: S110 - shutting down
+            pass
+        await w.close()
+
+
+async def wait_for(predicate: Any, timeout: float = 5.0, interval: float = 0.05) -> Any:
+    """Poll an async predicate until it returns something truthy."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        result = await predicate()
+        if result:
+            return result
+        if loop.time() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s (last: {result!r})")
+        await asyncio.sleep(interval)

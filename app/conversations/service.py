@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -16,9 +16,19 @@ from app.errors import NotFound, ValidationFailed
 from app.models import Channel, Contact, Conversation, ConversationArchive, Message
 
 
+class ChannelRef(Protocol):
+    """A Channel row or a cached ChannelRoute: all that contacts and conversations need."""
+
+    @property
+    def id(self) -> uuid.UUID: ...
+
+    @property
+    def tenant_id(self) -> uuid.UUID: ...
+
+
 async def upsert_contact(
     session: AsyncSession,
-    channel: Channel,
+    channel: ChannelRef,
     external_id: str,
     *,
     wa_id: str | None = None,
@@ -42,7 +52,7 @@ async def upsert_contact(
 
 
 async def open_conversation(
-    session: AsyncSession, channel: Channel, agent_id: uuid.UUID | None, contact_id: uuid.UUID
+    session: AsyncSession, channel: ChannelRef, agent_id: uuid.UUID | None, contact_id: uuid.UUID
 ) -> uuid.UUID:
     """The customer's open conversation on this channel, created if there is none."""
     existing = await session.scalar(

@@ -1,0 +1,158 @@
+"""The model call: OpenAI Responses API through the real SDK.
+
+Context is chained with `previous_response_id`. When the chain is gone (expired after 30 days,
+reset by us, or a provider that lost it) the input is rebuilt from our own stored history.
+A failed generation can come back with HTTP 200, so `status` is checked, not only exceptions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import openai
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.breaker import breaker
+from app.metrics import MODEL_ERRORS, MODEL_TOKENS, STAGE_SECONDS
+from app.models import Agent, Conversation, Message
+from app.runtime import Runtime
+
+log = logging.getLogger("app.ai")
+
+HISTORY_LIMIT = 50
+HANDBACK_NOTE = (
+    "A human operator was handling this conversation and has now handed it back to you. "
+    "Their messages are in the history as assistant turns; continue from there."
+)
+
+
+class ModelError(Exception):
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+
+
+@dataclass
+class ModelReply:
+    text: str
+    response_id: str
+    model: str
+    usage: dict[str, int]
+    sandbox: bool
+
+
+def _is_chain_missing(exc: openai.APIStatusError) -> bool:
+    if exc.status_code not in (400, 404):
+        return False
+    return exc.code == "previous_response_not_found" or exc.param == "previous_response_id" or (
+        "previous response" in str(exc.message).lower()
+    )
+
+
+async def history_input(
+    session: AsyncSession, conversation: Conversation, before_seq: int
+) -> list[dict[str, str]]:
+    """The conversation since its context boundary, as Responses API input items."""
+    rows = (await session.execute(
+        select(Message.direction, Message.sender_role, Message.text)
+        .where(
+            Message.conversation_id == conversation.id,
+            Message.seq > conversation.context_start_seq,
+            Message.seq < before_seq,
+            Message.text.is_not(None),
+            Message.status.not_in(("failed", "skipped")),
+            Message.direction != "system",
+        )
+        .order_by(Message.seq.desc()).limit(HISTORY_LIMIT)
+    )).all()
+    return [
+        {"role": "user" if d == "inbound" else "assistant", "content": t or ""}
+        for d, _, t in reversed(rows)
+    ]
+
+
+def _request(agent: Agent, conversation: Conversation, items: list[dict[str, str]]) -> dict[str, Any]:
+    req: dict[str, Any] = {
+        "model": agent.model,
+        "input": items,
+        "metadata": {"conversation_id": str(conversation.id), "tenant_id": str(agent.tenant_id)},
+        "safety_identifier": hashlib.sha256(str(conversation.contact_id).encode()).hexdigest()[:64],
+        "store": True,
+    }
+    if agent.prompt_id:
+        prompt: dict[str, Any] = {"id": agent.prompt_id}
+        if agent.prompt_version:
+            prompt["version"] = agent.prompt_version
+        req["prompt"] = prompt
+    if agent.instructions:
+        # Instructions are not carried along a previous_response_id chain: send every turn.
+        req["instructions"] = agent.instructions
+    return req
+
+
+async def generate_reply(
+    rt: Runtime,
+    session: AsyncSession,
+    agent: Agent,
+    conversation: Conversation,
+    batch: list[Message],
+) -> ModelReply:
+    s = rt.settings
+    b = breaker("model", s.breaker_failure_threshold, s.breaker_reset_s)
+    b.check()
+    turn = [{"role": "user", "content": m.text or ""} for m in batch]
+    handed_back = conversation.handed_back_at is not None
+    chain = conversation.context_response_id if not handed_back else None
+    if handed_back:
+        turn = [{"role": "developer", "content": HANDBACK_NOTE}, *turn]
+    started = time.perf_counter()
+    try:
+        if chain:
+            try:
+                response = await rt.openai.responses.create(
+                    **_request(agent, conversation, turn), previous_response_id=chain
+                )
+            except openai.APIStatusError as exc:
+                if not _is_chain_missing(exc):
+                    raise
+                log.info("model context chain is gone; rebuilding from history")
+                chain = None
+        if not chain:
+            history = await history_input(session, conversation, batch[0].seq)
+            response = await rt.openai.responses.create(
+                **_request(agent, conversation, [*history, *turn])
+            )
+    except openai.APIStatusError as exc:
+        b.failure()
+        MODEL_ERRORS.labels(f"http_{exc.status_code}").inc()
+        raise ModelError("model_error", f"{exc.status_code} {exc.code or ''}") from exc
+    except openai.APIError as exc:
+        b.failure()
+        MODEL_ERRORS.labels(type(exc).__name__).inc()
+        raise ModelError("model_unreachable", type(exc).__name__) from exc
+    finally:
+        STAGE_SECONDS.labels("model").observe(time.perf_counter() - started)
+    # "incomplete" (e.g. max_output_tokens) still carries usable text; "failed" does not.
+    if response.status in ("failed", "cancelled") or getattr(response, "error", None):
+        b.failure()
+        MODEL_ERRORS.labels(f"status_{response.status}").inc()
+        raise ModelError("model_failed", str(response.status))
+    text = response.output_text.strip()
+    if not text:
+        b.failure()
+        MODEL_ERRORS.labels("empty").inc()
+        raise ModelError("model_empty", "no text in the response (refusal or incomplete)")
+    b.success()
+    usage = {}
+    if response.usage is not None:
+        usage = {"input_tokens": response.usage.input_tokens,
+                 "output_tokens": response.usage.output_tokens}
+        MODEL_TOKENS.labels("input").inc(response.usage.input_tokens or 0)
+        MODEL_TOKENS.labels("output").inc(response.usage.output_tokens or 0)
+    return ModelReply(text=text, response_id=response.id, model=str(response.model or agent.model),
+                      usage=usage, sandbox=rt.settings.sandbox_model)

@@ -1,0 +1,58 @@
+"""A circuit breaker per dependency (the model, the Graph API), per process.
+
+After `threshold` consecutive failures it opens and fails fast for `reset_s`; then one trial
+call is let through (half-open): success closes it, failure opens it again.
+"""
+
+from __future__ import annotations
+
+import time
+
+from app.metrics import BREAKER_OPEN
+
+
+class BreakerOpen(Exception):
+    def __init__(self, name: str) -> None:
+        super().__init__(f"{name} circuit breaker is open")
+        self.name = name
+
+
+class CircuitBreaker:
+    def __init__(self, name: str, threshold: int, reset_s: float) -> None:
+        self.name = name
+        self.threshold = threshold
+        self.reset_s = reset_s
+        self.failures = 0
+        self.opened_at: float | None = None
+
+    @property
+    def state(self) -> str:
+        if self.opened_at is None:
+            return "closed"
+        return "half_open" if time.monotonic() - self.opened_at >= self.reset_s else "open"
+
+    def check(self) -> None:
+        if self.state == "open":
+            raise BreakerOpen(self.name)
+
+    def success(self) -> None:
+        self.failures = 0
+        if self.opened_at is not None:
+            self.opened_at = None
+            BREAKER_OPEN.labels(self.name).set(0)
+
+    def failure(self) -> None:
+        self.failures += 1
+        if self.failures >= self.threshold or self.state == "half_open":
+            self.opened_at = time.monotonic()
+            BREAKER_OPEN.labels(self.name).set(1)
+
+
+_breakers: dict[str, CircuitBreaker] = {}
+
+
+def breaker(name: str, threshold: int, reset_s: float) -> CircuitBreaker:
+    b = _breakers.get(name)
+    if b is None or b.threshold != threshold or b.reset_s != reset_s:
+        b = _breakers[name] = CircuitBreaker(name, threshold, reset_s)
+    return b

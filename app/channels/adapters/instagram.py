@@ -1,0 +1,142 @@
+"""Instagram Messaging (Instagram Login): webhook parsing and text sends."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+
+from app.channels.adapters.base import (
+    InboundMessage,
+    ParsedWebhook,
+    Recipient,
+    SendResult,
+    StatusUpdate,
+)
+from app.channels.adapters.graph import post
+from app.channels.adapters.whatsapp import _dict, _list, _str
+from app.config import Settings
+
+MAX_TEXT_BYTES = 1000
+
+
+def _ts_ms(value: Any) -> datetime | None:
+    try:
+        return datetime.fromtimestamp(int(value) / 1000, UTC)
+    except (TypeError, ValueError, OverflowError, OSError):
+        return None
+
+
+def parse_webhook(body: dict[str, Any]) -> ParsedWebhook:
+    out = ParsedWebhook()
+    for entry in _list(body.get("entry")):
+        e = _dict(entry)
+        account = _str(e.get("id"))
+        if account is None:
+            out.ignored += 1
+            continue
+        for event in _list(e.get("messaging")):
+            ev = _dict(event)
+            sender = _str(_dict(ev.get("sender")).get("id"))
+            if sender is None:
+                out.ignored += 1
+                continue
+            ts = _ts_ms(ev.get("timestamp"))
+            msg = _dict(ev.get("message"))
+            if msg:
+                parsed = _parse_message(msg, account, sender, ts, ev)
+                if parsed is None:
+                    out.ignored += 1
+                else:
+                    out.messages.append(parsed)
+            elif ev.get("read"):
+                mid = _str(_dict(ev.get("read")).get("mid"))
+                if mid:
+                    out.statuses.append(StatusUpdate(account, mid, "read"))
+            elif ev.get("reaction") or ev.get("postback"):
+                kind = "reaction" if ev.get("reaction") else "postback"
+                data = _dict(ev.get(kind))
+                mid = _str(data.get("mid"))
+                if mid is None:
+                    out.ignored += 1
+                    continue
+                action = _str(data.get("action")) or _str(data.get("payload")) or ""
+                # Recorded so the dashboard sees it, never answered as text.
+                out.messages.append(InboundMessage(
+                    account_id=account,
+                    provider_message_id=f"{mid}:{kind}:{action}:{ev.get('timestamp')}"[:256],
+                    external_id=sender, type=kind, text=None, answerable=False, raw=ev,
+                    timestamp=ts,
+                ))
+            else:
+                out.ignored += 1
+    return out
+
+
+def _parse_message(
+    msg: dict[str, Any], account: str, sender: str, ts: datetime | None, ev: dict[str, Any]
+) -> InboundMessage | None:
+    mid = _str(msg.get("mid"))
+    if mid is None or msg.get("is_echo") or msg.get("is_self") or sender == account:
+        # Our own outbound messages come back as echoes; answering them would loop.
+        return None
+    if msg.get("is_deleted"):
+        return InboundMessage(account, f"{mid}:deleted", sender, "deleted", None, False, ev, ts)
+    text = _str(msg.get("text"))
+    quick = _str(_dict(msg.get("quick_reply")).get("payload"))
+    attachments = _list(msg.get("attachments"))
+    if text:
+        mtype = "text"
+    elif attachments:
+        mtype = _str(_dict(attachments[0]).get("type")) or "attachment"
+    elif msg.get("is_unsupported"):
+        mtype = "unsupported"
+    else:
+        mtype = "unknown"
+    if quick and not text:
+        text = quick
+    return InboundMessage(
+        account_id=account, provider_message_id=mid[:256], external_id=sender,
+        type=mtype[:32], text=text, answerable=text is not None, raw=ev, timestamp=ts,
+    )
+
+
+def split_utf8(text: str, limit: int = MAX_TEXT_BYTES) -> list[str]:
+    """Split so every part is at most `limit` UTF-8 bytes, never inside a character,
+    preferring the last space."""
+    parts: list[str] = []
+    while len(text.encode()) > limit:
+        cut = len(text.encode()[:limit].decode("utf-8", errors="ignore"))
+        space = text.rfind(" ", 0, cut)
+        if space > cut // 2:
+            cut = space
+        parts.append(text[:cut].rstrip())
+        text = text[cut:].lstrip()
+    if text or not parts:
+        parts.append(text)
+    return parts
+
+
+class InstagramAdapter:
+    kind = "instagram"
+
+    async def send_text(
+        self,
+        http: httpx.AsyncClient,
+        settings: Settings,
+        account_id: str,
+        token: str | None,
+        to: Recipient,
+        text: str,
+        our_message_id: str,
+    ) -> SendResult:
+        url = f"{settings.instagram_graph_api_base_url.rstrip('/')}/{account_id}/messages"
+        ids: list[str] = []
+        for part in split_utf8(text):
+            body = {"recipient": {"id": to.external_id}, "message": {"text": part}}
+            data = await post(http, url, token, body)
+            mid = _str(data.get("message_id"))
+            if mid:
+                ids.append(mid)
+        return SendResult(ids)

@@ -1,0 +1,192 @@
+"""WhatsApp Cloud API: webhook parsing and text sends."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+
+from app.channels.adapters.base import (
+    InboundMessage,
+    ParsedWebhook,
+    Recipient,
+    SendResult,
+    StatusUpdate,
+)
+from app.channels.adapters.graph import post
+from app.config import Settings
+
+MAX_TEXT_CHARS = 4096
+MEDIA_WITH_CAPTION = ("image", "video", "document")
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _ts(value: Any) -> datetime | None:
+    try:
+        return datetime.fromtimestamp(int(value), UTC)
+    except (TypeError, ValueError, OverflowError, OSError):
+        return None
+
+
+def _text_of(msg: dict[str, Any], mtype: str) -> str | None:
+    """The words the agent should answer, or None for a type it does not answer."""
+    if mtype == "text":
+        return _str(_dict(msg.get("text")).get("body"))
+    if mtype == "interactive":
+        inter = _dict(msg.get("interactive"))
+        reply = _dict(inter.get("button_reply")) or _dict(inter.get("list_reply"))
+        title = _str(reply.get("title"))
+        desc = _str(reply.get("description"))
+        return f"{title} ({desc})" if title and desc else title
+    if mtype == "button":
+        return _str(_dict(msg.get("button")).get("text"))
+    if mtype in MEDIA_WITH_CAPTION:
+        return _str(_dict(msg.get(mtype)).get("caption"))
+    return None
+
+
+def _dedup_id(msg: dict[str, Any], mtype: str, wamid: str) -> str:
+    # Adding and removing a reaction reuse one wamid; the emoji (or its absence) tells them apart.
+    if mtype == "reaction":
+        emoji = _str(_dict(msg.get("reaction")).get("emoji")) or "removed"
+        return f"{wamid}:reaction:{emoji}"
+    return wamid
+
+
+def parse_webhook(body: dict[str, Any]) -> ParsedWebhook:
+    out = ParsedWebhook()
+    for entry in _list(body.get("entry")):
+        for change in _list(_dict(entry).get("changes")):
+            value = _dict(_dict(change).get("value"))
+            account = _str(_dict(value.get("metadata")).get("phone_number_id"))
+            if account is None:
+                out.ignored += 1
+                continue
+            profiles: dict[str, str] = {}
+            for contact in _list(value.get("contacts")):
+                c = _dict(contact)
+                name = _str(_dict(c.get("profile")).get("name"))
+                for key in (_str(c.get("wa_id")), _str(c.get("user_id"))):
+                    if key and name:
+                        profiles[key] = name
+            for raw in _list(value.get("messages")):
+                parsed = _parse_message(_dict(raw), account, profiles)
+                if parsed is None:
+                    out.ignored += 1
+                else:
+                    out.messages.append(parsed)
+            for raw in _list(value.get("statuses")):
+                st = _parse_status(_dict(raw), account)
+                if st is None:
+                    out.ignored += 1
+                else:
+                    out.statuses.append(st)
+            out.ignored += len(_list(value.get("errors")))
+    return out
+
+
+def _parse_message(msg: dict[str, Any], account: str, profiles: dict[str, str]) -> InboundMessage | None:
+    wamid = _str(msg.get("id"))
+    wa_id = _str(msg.get("from"))
+    bsuid = _str(msg.get("from_user_id"))
+    external = wa_id or bsuid
+    if wamid is None or external is None:
+        return None
+    mtype = _str(msg.get("type")) or "unknown"
+    text = _text_of(msg, mtype)
+    return InboundMessage(
+        account_id=account,
+        provider_message_id=_dedup_id(msg, mtype, wamid)[:256],
+        external_id=external,
+        type=mtype[:32],
+        text=text,
+        answerable=text is not None,
+        raw=msg,
+        timestamp=_ts(msg.get("timestamp")),
+        profile_name=profiles.get(external) or (profiles.get(bsuid) if bsuid else None),
+        wa_id=wa_id,
+        business_user_id=bsuid,
+    )
+
+
+def _parse_status(st: dict[str, Any], account: str) -> StatusUpdate | None:
+    wamid, status = _str(st.get("id")), _str(st.get("status"))
+    if wamid is None or status not in ("sent", "delivered", "read", "failed", "played"):
+        return None
+    code = title = None
+    errors = _list(st.get("errors"))
+    if errors:
+        err = _dict(errors[0])
+        code = str(err.get("code")) if err.get("code") is not None else None
+        title = _str(err.get("title")) or _str(err.get("message"))
+    return StatusUpdate(
+        account_id=account, provider_message_id=wamid,
+        status="read" if status == "played" else status,
+        error_code=code, error_title=title,
+        our_message_id=_str(st.get("biz_opaque_callback_data")),
+    )
+
+
+def split_text(text: str, limit: int = MAX_TEXT_CHARS) -> list[str]:
+    """Split at the last paragraph, line or word break before `limit` characters."""
+    parts: list[str] = []
+    while len(text) > limit:
+        cut = max(text.rfind(sep, 0, limit) for sep in ("\n\n", "\n", " "))
+        cut = cut if cut > limit // 2 else limit
+        parts.append(text[:cut].rstrip())
+        text = text[cut:].lstrip()
+    if text or not parts:
+        parts.append(text)
+    return parts
+
+
+def recipient_fields(to: Recipient) -> dict[str, str]:
+    if to.wa_id:
+        # With the '+', Meta never prefixes the business number's country code.
+        return {"to": "+" + to.wa_id.lstrip("+")}
+    # A customer known only by a business-scoped user id (username adopters).
+    return {"recipient": to.business_user_id or to.external_id}
+
+
+class WhatsAppAdapter:
+    kind = "whatsapp"
+
+    async def send_text(
+        self,
+        http: httpx.AsyncClient,
+        settings: Settings,
+        account_id: str,
+        token: str | None,
+        to: Recipient,
+        text: str,
+        our_message_id: str,
+    ) -> SendResult:
+        url = f"{settings.meta_graph_api_base_url.rstrip('/')}/{account_id}/messages"
+        ids: list[str] = []
+        for part in split_text(text):
+            body = {
+                "messaging_product": "whatsapp",
+                "recipient_type": "individual",
+                **recipient_fields(to),
+                "type": "text",
+                "text": {"body": part, "preview_url": False},
+                "biz_opaque_callback_data": our_message_id,
+            }
+            data = await post(http, url, token, body)
+            msgs = _list(data.get("messages"))
+            wamid = _str(_dict(msgs[0]).get("id")) if msgs else None
+            if wamid:
+                ids.append(wamid)
+        return SendResult(ids)

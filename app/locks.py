@@ -1,0 +1,132 @@
+"""The ordering lock: a Redis lease for speed, a Postgres lease for fencing (DESIGN decision 3).
+
+Redis decides quickly who works on an ordering key (SET NX PX, a random token, renewal while
+held, compare-and-delete release). Postgres decides who may *commit*: each commit of the holder
+re-checks and extends its row in `ordering_leases` in the same transaction. A holder whose lease
+lapsed (a long GC pause, a partition) or whose Redis key vanished (FLUSHALL, failover) finds
+its token gone or expired and rolls back instead of writing over the next holder.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.runtime import Runtime
+
+log = logging.getLogger("app.locks")
+
+_RELEASE = """
+if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
+return 0
+"""
+_RENEW = """
+if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end
+return 0
+"""
+
+_TAKE_LEASE = text("""
+INSERT INTO ordering_leases (key, token, expires_at)
+VALUES (:key, :token, now() + make_interval(secs => :ttl))
+ON CONFLICT (key) DO UPDATE SET token = excluded.token, expires_at = excluded.expires_at
+WHERE ordering_leases.expires_at < now() OR ordering_leases.token = excluded.token
+RETURNING token
+""")
+_EXTEND_LEASE = text("""
+UPDATE ordering_leases SET expires_at = now() + make_interval(secs => :ttl)
+WHERE key = :key AND token = :token AND expires_at > now()
+RETURNING token
+""")
+_DROP_LEASE = text("DELETE FROM ordering_leases WHERE key = :key AND token = :token")
+_LIVE_KEYS = text("SELECT key FROM ordering_leases WHERE key = ANY(:keys) AND expires_at > now()")
+
+
+class LeaseLost(Exception):
+    """This worker no longer holds the ordering key; its transaction must not commit."""
+
+
+def lock_key(ordering_key: str) -> str:
+    return f"mca:lock:{ordering_key}"
+
+
+async def live_leases(session: AsyncSession, keys: list[str]) -> set[str]:
+    rows = await session.execute(_LIVE_KEYS, {"keys": keys})
+    return {r[0] for r in rows}
+
+
+class OrderingLock:
+    def __init__(self, rt: Runtime, ordering_key: str) -> None:
+        self.rt = rt
+        self.key = ordering_key
+        self.token = uuid.uuid4().hex
+        self.ttl_ms = rt.settings.lock_ttl_ms
+        self.lost = False
+        self._renewer: asyncio.Task[None] | None = None
+
+    @property
+    def _ttl_s(self) -> float:
+        return self.ttl_ms / 1000
+
+    async def acquire(self) -> bool:
+        redis = self.rt.redis
+        if not await redis.set(lock_key(self.key), self.token, nx=True, px=self.ttl_ms):
+            return False
+        async with self.rt.sessions() as session, session.begin():
+            taken = await session.scalar(
+                _TAKE_LEASE, {"key": self.key, "token": self.token, "ttl": self._ttl_s}
+            )
+        if taken is None:
+            # Redis forgot a lock that Postgres still sees as held: the holder is alive.
+            await redis.eval(_RELEASE, 1, lock_key(self.key), self.token)
+            return False
+        self._renewer = asyncio.create_task(self._renew_forever())
+        return True
+
+    async def fence(self, session: AsyncSession) -> None:
+        """Call inside every transaction the holder commits."""
+        ok = await session.scalar(
+            _EXTEND_LEASE, {"key": self.key, "token": self.token, "ttl": self._ttl_s}
+        )
+        if ok is None:
+            self.lost = True
+            raise LeaseLost(self.key)
+
+    async def renew(self) -> bool:
+        ok = await self.rt.redis.eval(_RENEW, 1, lock_key(self.key), self.token, self.ttl_ms)
+        async with self.rt.sessions() as session, session.begin():
+            pg = await session.scalar(
+                _EXTEND_LEASE, {"key": self.key, "token": self.token, "ttl": self._ttl_s}
+            )
+        if pg is None:
+            self.lost = True
+            return False
+        if not ok:
+            # Redis lost the key (flush, failover) but our fencing lease is intact: restore it.
+            await self.rt.redis.set(lock_key(self.key), self.token, nx=True, px=self.ttl_ms)
+        return True
+
+    async def _renew_forever(self) -> None:
+        while not self.lost:
+            await asyncio.sleep(self._ttl_s / 3)
+            try:
+                if not await self.renew():
+                    log.warning("ordering lease lost: %s", self.key)
+                    return
+            except Exception:
+                log.exception("renewing the ordering lease failed: %s", self.key)
+
+    async def release(self) -> None:
+        if self._renewer is not None:
+            self._renewer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._renewer
+        try:
+            async with self.rt.sessions() as session, session.begin():
+                await session.execute(_DROP_LEASE, {"key": self.key, "token": self.token})
+        finally:
+            await self.rt.redis.eval(_RELEASE, 1, lock_key(self.key), self.token)

@@ -1,0 +1,148 @@
+"""`/webhooks/meta`: verify, parse, persist, dedup, wake; answer fast, work later."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict
+from typing import Any
+
+import orjson
+from sqlalchemy import func, select
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+
+from app.channels.adapters import instagram, whatsapp
+from app.channels.adapters.base import ParsedWebhook
+from app.channels.routing import ChannelRoute, route
+from app.conversations.ingest import apply_status, ingest_message
+from app.crypto import verify_signature
+from app.db import transaction
+from app.effects import flush, take
+from app.http import error_response
+from app.logs import log_fields
+from app.metrics import INBOUND_MESSAGES, PENDING_MESSAGES, WEBHOOK_REQUESTS, WEBHOOK_UNKNOWN_CHANNEL
+from app.models import Message
+from app.runtime import Runtime
+
+log = logging.getLogger("app.webhooks.meta")
+
+MAX_BODY_BYTES = 3 * 1024 * 1024
+PARSERS = {"whatsapp_business_account": ("whatsapp", whatsapp.parse_webhook),
+           "instagram": ("instagram", instagram.parse_webhook)}
+
+
+async def verify(request: Request) -> Response:
+    """The subscription handshake: echo hub.challenge verbatim when the token matches."""
+    rt: Runtime = request.app.state.runtime
+    q = request.query_params
+    token = rt.settings.meta_verify_token or ""
+    if q.get("hub.mode") == "subscribe" and token and q.get("hub.verify_token") == token:
+        return PlainTextResponse(q.get("hub.challenge", ""))
+    WEBHOOK_REQUESTS.labels("meta", "verify_refused").inc()
+    return error_response(403, "verification failed", "FORBIDDEN")
+
+
+async def read_limited(request: Request, limit: int) -> bytes | None:
+    """The raw body, or None once it passes `limit` bytes (without reading the rest)."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        return None
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+class PendingGauge:
+    """Pending work, counted at most once a second per process: the backpressure signal."""
+
+    def __init__(self) -> None:
+        self.value = 0
+        self.at = 0.0
+
+    async def get(self, rt: Runtime) -> int:
+        now = time.monotonic()
+        if now - self.at > 1.0:
+            self.at = now
+            async with rt.sessions() as session:
+                self.value = int(await session.scalar(
+                    select(func.count()).select_from(Message)
+                    .where(Message.status.in_(("received", "processing")))
+                ) or 0)
+            PENDING_MESSAGES.set(self.value)
+        return self.value
+
+
+_pending = PendingGauge()
+
+
+def _secrets(rt: Runtime) -> list[str]:
+    s = rt.settings
+    return [x for x in (s.meta_app_secret, s.instagram_app_secret) if x]
+
+
+async def receive(request: Request) -> Response:
+    rt: Runtime = request.app.state.runtime
+    raw = await read_limited(request, MAX_BODY_BYTES)
+    if raw is None:
+        WEBHOOK_REQUESTS.labels("meta", "too_large").inc()
+        return error_response(413, "body larger than 3 MB")
+    header = request.headers.get("x-hub-signature-256")
+    if not any(verify_signature(raw, header, secret) for secret in _secrets(rt)):
+        WEBHOOK_REQUESTS.labels("meta", "bad_signature").inc()
+        return error_response(401, "missing or invalid X-Hub-Signature-256", "UNAUTHENTICATED")
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        WEBHOOK_REQUESTS.labels("meta", "bad_json").inc()
+        return error_response(400, "body is not JSON")
+    if not isinstance(body, dict):
+        WEBHOOK_REQUESTS.labels("meta", "bad_json").inc()
+        return error_response(400, "body must be a JSON object")
+    parser = PARSERS.get(str(body.get("object")))
+    if parser is None:
+        WEBHOOK_REQUESTS.labels("meta", "ignored").inc()
+        log.info("ignored webhook object", extra=log_fields(object=str(body.get("object"))[:64]))
+        return JSONResponse({"status": "ignored"})
+    kind, parse = parser
+    parsed = parse(body)
+    if parsed.messages and await _pending.get(rt) >= rt.settings.queue_max_pending:
+        WEBHOOK_REQUESTS.labels("meta", "backpressure").inc()
+        return error_response(503, "too much pending work; retry later", "UNAVAILABLE",
+                              headers={"Retry-After": "30"})
+    result = await store(rt, kind, parsed)
+    WEBHOOK_REQUESTS.labels("meta", "ok").inc()
+    return JSONResponse(result)
+
+
+async def store(rt: Runtime, kind: str, parsed: ParsedWebhook) -> dict[str, Any]:
+    accounts = {m.account_id for m in parsed.messages} | {s.account_id for s in parsed.statuses}
+    routes: dict[str, ChannelRoute | None] = {a: await route(rt, kind, a) for a in accounts}
+    counts: dict[str, int] = defaultdict(int)
+    counts["ignored"] = parsed.ignored
+    async with transaction(rt.sessions) as session:
+        for msg in parsed.messages:
+            channel = routes[msg.account_id]
+            if channel is None:
+                counts["unknown_channel"] += 1
+                continue
+            stored = await ingest_message(session, channel, msg)
+            counts["stored" if stored is not None else "duplicates"] += 1
+        for st in parsed.statuses:
+            channel = routes[st.account_id]
+            if channel is None:
+                counts["unknown_channel"] += 1
+                continue
+            counts["statuses" if await apply_status(session, channel, st) else "stale_statuses"] += 1
+    await flush(take(session), rt.redis)
+    if counts["unknown_channel"]:
+        WEBHOOK_UNKNOWN_CHANNEL.labels(kind).inc(counts["unknown_channel"])
+        log.warning("webhook for a channel that is not connected",
+                    extra=log_fields(kind=kind, accounts=[a for a, r in routes.items() if r is None]))
+    if counts["stored"]:
+        INBOUND_MESSAGES.labels(kind).inc(counts["stored"])
+    return {"status": "ok", **counts}

@@ -1,0 +1,325 @@
+"""`process_conversation`: answer a conversation's pending messages, in order, exactly once.
+
+1. Take the ordering key's lock (Redis lease + Postgres fencing lease); if held, stop: the
+   holder sees the new rows.
+2. Holding it: read every `received` row in seq order, mark them `processing` and reserve
+   credits (one commit); call the model; store the reply `pending` (unique per batch, fenced
+   commit); send; mark the reply `sent`, the batch `answered`, commit the credits (one commit).
+   Repeat until nothing is `received`.
+3. Release, then look once more: a wake-up that came while the lock was held was dropped.
+
+A batch found `processing` with a `pending` reply was interrupted mid-send: its reply becomes
+`unknown` and is never sent twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.ai.responses import ModelError, ModelReply, generate_reply
+from app.breaker import BreakerOpen
+from app.channels.adapters.registry import WINDOWED_KINDS
+from app.channels.service import mark_needs_reauth
+from app.conversations import events
+from app.conversations.service import add_message
+from app.credits import service as credits
+from app.db import transaction
+from app.effects import emit, flush, take, wake_flag_key
+from app.errors import InsufficientCredits
+from app.locks import LeaseLost, OrderingLock
+from app.metrics import CREDITS_CONSUMED, REPLIES_SENT, STAGE_SECONDS
+from app.models import Agent, Channel, Contact, Conversation, CreditReservation, Message
+from app.runtime import Runtime
+from workers.delivery import deliver
+
+log = logging.getLogger("workers.process")
+
+MAX_BATCH = 50
+MAX_ROUNDS = 20
+REPLY_WINDOW = timedelta(hours=24)
+
+
+def ordering_key(rt: Runtime, conversation_id: uuid.UUID, channel_id: uuid.UUID) -> str:
+    if rt.settings.ordering_scope == "channel":
+        return f"ch:{channel_id}"
+    return f"c:{conversation_id}"
+
+
+def batch_key(conversation_id: uuid.UUID, last_seq: int) -> str:
+    return f"{conversation_id}:{last_seq}"
+
+
+async def process_conversation(ctx: dict[str, Any], conversation_id: str) -> str:
+    rt: Runtime = ctx["rt"]
+    await rt.redis.delete(wake_flag_key(conversation_id))
+    cid = uuid.UUID(conversation_id)
+    async with rt.sessions() as session:
+        channel_id = await session.scalar(
+            select(Conversation.channel_id).where(Conversation.id == cid)
+        )
+    if channel_id is None:
+        return "missing"
+    key = ordering_key(rt, cid, channel_id)
+    for _ in range(MAX_ROUNDS):
+        lock = OrderingLock(rt, key)
+        if not await lock.acquire():
+            return "busy"
+        try:
+            await drain(rt, lock, cid, channel_id)
+        except LeaseLost:
+            log.warning("lost the ordering lease mid-batch; another worker takes over: %s", key)
+            return "lease_lost"
+        finally:
+            await lock.release()
+        if await next_conversation(rt, cid, channel_id) is None:
+            return "done"
+    await rt.redis.enqueue_job("process_conversation", conversation_id)
+    return "requeued"
+
+
+async def next_conversation(
+    rt: Runtime, cid: uuid.UUID, channel_id: uuid.UUID
+) -> uuid.UUID | None:
+    """The conversation to work on next under this ordering key, if any."""
+    pending = Message.status.in_(("received", "processing"))
+    async with rt.sessions() as session:
+        if rt.settings.ordering_scope == "channel":
+            return await session.scalar(
+                select(Message.conversation_id)
+                .where(Message.channel_id == channel_id, pending, Message.direction == "inbound")
+                .order_by(Message.created_at, Message.seq).limit(1)
+            )
+        found = await session.scalar(
+            select(Message.id).where(Message.conversation_id == cid, pending).limit(1)
+        )
+        return cid if found is not None else None
+
+
+async def drain(rt: Runtime, lock: OrderingLock, cid: uuid.UUID, channel_id: uuid.UUID) -> None:
+    while True:
+        target = await next_conversation(rt, cid, channel_id)
+        if target is None:
+            return
+        await handle_batch(rt, lock, target)
+
+
+async def _commit(rt: Runtime, session: AsyncSession) -> None:
+    await flush(take(session), rt.redis)
+
+
+def _mark(session: AsyncSession, conv: Conversation, rows: list[Message], status: str,
+          reason: str | None = None) -> None:
+    for m in rows:
+        m.status = status
+        m.status_reason = reason
+        emit(session, str(conv.tenant_id), events.message_status_changed(m))
+
+
+@dataclass
+class Claim:
+    conv: Conversation
+    agent: Agent
+    channel: Channel
+    rows: list[Message]
+    key: str
+
+
+async def handle_batch(rt: Runtime, lock: OrderingLock, cid: uuid.UUID) -> None:
+    started = time.perf_counter()
+    # 1. claim the batch and reserve credits (one commit)
+    async with transaction(rt.sessions) as session:
+        claim = await _claim(session, lock, cid)
+    await _commit(rt, session)
+    STAGE_SECONDS.labels("claim").observe(time.perf_counter() - started)
+    if claim is None:
+        return
+    conv, rows, key = claim.conv, claim.rows, claim.key
+
+    # 2. the model call, outside any transaction
+    try:
+        async with rt.sessions() as read:
+            reply = await generate_reply(rt, read, claim.agent, conv, rows)
+    except (ModelError, BreakerOpen) as exc:
+        reason = exc.reason if isinstance(exc, ModelError) else "breaker_open"
+        log.warning("model failed for conversation %s: %s", cid, exc)
+        async with transaction(rt.sessions) as session:
+            await lock.fence(session)
+            await credits.release(session, key, "model failed")
+            _mark(session, conv, await _reload(session, rows), "failed", reason)
+        await _commit(rt, session)
+        return
+
+    # 3. store the reply as pending: at most one per batch (unique reply_to_seq)
+    async with transaction(rt.sessions) as session:
+        stored = await _store_reply(session, lock, claim, reply)
+    await _commit(rt, session)
+    if stored is None:
+        return
+    out, contact = stored
+
+    # 4. send, then settle reply, batch, credits and context pointer in one commit
+    result = await deliver(rt, claim.channel, contact, reply.text, str(out.id))
+    async with transaction(rt.sessions) as session:
+        await lock.fence(session)
+        conv = await _lock_conversation(session, cid)
+        fresh = await _reload(session, rows)
+        msg = await session.get(Message, out.id, with_for_update=True)
+        assert msg is not None
+        if result.outcome in ("sent", "unknown"):
+            # A status webhook may already have moved it further: only ever forward.
+            if msg.status in ("pending", "unknown"):
+                msg.status = result.outcome
+            if result.provider_ids and msg.provider_message_id is None:
+                msg.provider_message_id = result.provider_ids[0]
+                msg.meta = {**msg.meta, "provider_message_ids": result.provider_ids}
+            await credits.commit(session, key)
+            conv.context_response_id = reply.response_id
+            conv.handed_back_at = None
+            _mark(session, conv, fresh, "answered")
+            REPLIES_SENT.labels(claim.channel.kind, "ai").inc()
+            CREDITS_CONSUMED.inc(claim.agent.credits_per_reply)
+        else:
+            msg.status = "failed"
+            msg.status_reason = "provider_error" if result.outcome == "failed" else result.outcome
+            msg.error_code, msg.error_title = result.code, result.title
+            await credits.release(session, key, "send failed")
+            _mark(session, conv, fresh, "failed", "send_failed")
+            if result.outcome == "reauth":
+                await mark_needs_reauth(session, claim.channel.id)
+        emit(session, str(conv.tenant_id), events.message_status_changed(msg))
+    await _commit(rt, session)
+    STAGE_SECONDS.labels("batch_total").observe(time.perf_counter() - started)
+
+
+async def _lock_conversation(session: AsyncSession, cid: uuid.UUID) -> Conversation:
+    conv = await session.scalar(
+        select(Conversation).where(Conversation.id == cid).with_for_update()
+    )
+    assert conv is not None
+    return conv
+
+
+async def _claim(session: AsyncSession, lock: OrderingLock, cid: uuid.UUID) -> Claim | None:
+    await lock.fence(session)
+    conv = await _lock_conversation(session, cid)
+    rows = list((await session.scalars(
+        select(Message).where(Message.conversation_id == cid, Message.direction == "inbound",
+                              Message.status == "processing").order_by(Message.seq)
+    )).all())
+    resumed = bool(rows)
+    if resumed and await _settle_interrupted(session, conv, rows):
+        return None
+    if not resumed:
+        rows = list((await session.scalars(
+            select(Message).where(Message.conversation_id == cid, Message.status == "received")
+            .order_by(Message.seq).limit(MAX_BATCH)
+        )).all())
+        if not rows:
+            return None
+    agent = await session.get(Agent, conv.agent_id) if conv.agent_id else None
+    channel = await session.get(Channel, conv.channel_id)
+    assert channel is not None
+    key = batch_key(cid, rows[-1].seq)
+    skip = _skip_reason(conv, agent, channel)
+    if skip is not None:
+        await credits.release(session, key)
+        _mark(session, conv, rows, "skipped", skip)
+        return None
+    assert agent is not None
+    if not resumed:
+        try:
+            async with session.begin_nested():
+                await credits.reserve(session, conv.tenant_id, cid, key, agent.credits_per_reply)
+        except InsufficientCredits:
+            _mark(session, conv, rows, "skipped", "no_credits")
+            emit(session, str(conv.tenant_id), {
+                "type": "ConversationUpdated", "conversationId": str(cid),
+                "change": "no_credits", "mode": conv.mode, "archived": False,
+            })
+            return None
+        _mark(session, conv, rows, "processing")
+    return Claim(conv, agent, channel, rows, key)
+
+
+async def _store_reply(
+    session: AsyncSession, lock: OrderingLock, claim: Claim, reply: ModelReply
+) -> tuple[Message, Contact] | None:
+    await lock.fence(session)
+    conv = await _lock_conversation(session, claim.conv.id)
+    fresh = await _reload(session, claim.rows)
+    if conv.mode != "ai" or conv.archived_at is not None:
+        # An operator took over while the model was thinking: drop the reply, free the credits.
+        await credits.release(session, claim.key, "operator took over")
+        _mark(session, conv, fresh, "skipped", "human_mode")
+        return None
+    out = await add_message(
+        session, conv, direction="outbound", sender_role="ai", type="text", text=reply.text,
+        status="pending", reply_to_seq=claim.rows[-1].seq,
+        meta={"response_id": reply.response_id, "model": reply.model, "usage": reply.usage,
+              "batch_key": claim.key, **({"sandbox": True} if reply.sandbox else {})},
+    )
+    contact = await session.get(Contact, conv.contact_id)
+    assert contact is not None
+    return out, contact
+
+
+async def _reload(session: AsyncSession, rows: list[Message]) -> list[Message]:
+    ids = [m.id for m in rows]
+    return list((await session.scalars(
+        select(Message).where(Message.id.in_(ids)).order_by(Message.seq).with_for_update()
+    )).all())
+
+
+def _skip_reason(conv: Conversation, agent: Agent | None, channel: Channel) -> str | None:
+    if conv.archived_at is not None:
+        return "archived"
+    if conv.mode == "human":
+        return "human_mode"
+    if agent is None or agent.deleted_at is not None:
+        return "no_agent"
+    if channel.deleted_at is not None or channel.status == "disabled":
+        return "channel_inactive"
+    if channel.kind in WINDOWED_KINDS and conv.last_inbound_at is not None and (
+        datetime.now(UTC) - conv.last_inbound_at > REPLY_WINDOW
+    ):
+        return "window_closed"
+    return None
+
+
+async def _settle_interrupted(
+    session: AsyncSession, conv: Conversation, rows: list[Message]
+) -> bool:
+    """A previous holder died mid-batch. True when the batch is settled here; False to redo
+    the model call (no reply was stored, so nothing can have been sent)."""
+    key = batch_key(conv.id, rows[-1].seq)
+    reply = await session.scalar(
+        select(Message).where(Message.conversation_id == conv.id,
+                              Message.reply_to_seq == rows[-1].seq).with_for_update()
+    )
+    if reply is None:
+        reserved = await session.scalar(
+            select(CreditReservation.state).where(CreditReservation.batch_key == key)
+        )
+        if reserved == "reserved":
+            return False
+        _mark(session, conv, rows, "received")
+        return True
+    if reply.status == "pending":
+        # It may or may not have reached the customer: never send it twice.
+        reply.status = "unknown"
+        emit(session, str(conv.tenant_id), events.message_status_changed(reply))
+    if reply.status == "failed":
+        await credits.release(session, key, "send failed")
+        _mark(session, conv, rows, "failed", "send_failed")
+    else:
+        await credits.commit(session, key)
+        _mark(session, conv, rows, "answered")
+    return True

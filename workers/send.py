@@ -1,0 +1,109 @@
+"""`send_message`: deliver one stored outbound message (an operator's reply, or a retry).
+
+The message is claimed by moving it from `pending` with a compare-and-set, so two runs of the
+job never both send it. A retried AI reply is never charged twice: its first reservation was
+released when it failed, and the retry's charge has an idempotency key of its own.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select, update
+
+from app.channels.adapters.registry import WINDOWED_KINDS
+from app.channels.service import mark_needs_reauth
+from app.conversations import events
+from app.credits.service import _apply as apply_credits
+from app.db import transaction
+from app.effects import emit, flush, take
+from app.errors import InsufficientCredits
+from app.metrics import REPLIES_SENT
+from app.models import Agent, Channel, Contact, Conversation, Message
+from app.runtime import Runtime
+from workers.delivery import deliver
+from workers.process import REPLY_WINDOW
+
+log = logging.getLogger("workers.send")
+
+
+async def send_message(ctx: dict[str, Any], message_id: str) -> str:
+    rt: Runtime = ctx["rt"]
+    mid = uuid.UUID(message_id)
+    async with transaction(rt.sessions) as session:
+        msg = await session.scalar(
+            update(Message)
+            .where(Message.id == mid, Message.direction == "outbound", Message.status == "pending",
+                   Message.status_reason.is_(None))
+            .values(status_reason="sending")
+            .returning(Message)
+        )
+        if msg is None:
+            return "not_pending"
+        conv = await session.get(Conversation, msg.conversation_id)
+        channel = await session.get(Channel, msg.channel_id)
+        assert conv is not None and channel is not None
+        contact = await session.get(Contact, conv.contact_id)
+        assert contact is not None
+        refusal = None
+        if channel.kind in WINDOWED_KINDS and (
+            conv.last_inbound_at is None or datetime.now(UTC) - conv.last_inbound_at > REPLY_WINDOW
+        ):
+            refusal = "window_closed"
+        elif msg.sender_role == "ai" and msg.meta.get("retry_charge"):
+            refusal = await _charge_retry(session, msg, conv)
+        if refusal is not None:
+            msg.status, msg.status_reason = "failed", refusal
+            emit(session, str(msg.tenant_id), events.message_status_changed(msg))
+    await flush(take(session), rt.redis)
+    if refusal is not None:
+        return refusal
+
+    result = await deliver(rt, channel, contact, msg.text or "", str(msg.id))
+    async with transaction(rt.sessions) as session:
+        row = await session.get(Message, mid, with_for_update=True)
+        assert row is not None
+        if result.outcome in ("sent", "unknown"):
+            row.status = result.outcome if row.status == "pending" else row.status
+            row.status_reason = None
+            if result.provider_ids and row.provider_message_id is None:
+                row.provider_message_id = result.provider_ids[0]
+            REPLIES_SENT.labels(channel.kind, row.sender_role).inc()
+        else:
+            row.status = "failed"
+            row.status_reason = "provider_error" if result.outcome == "failed" else result.outcome
+            row.error_code, row.error_title = result.code, result.title
+            if result.outcome == "reauth":
+                await mark_needs_reauth(session, channel.id)
+            if row.sender_role == "ai" and row.meta.get("retry_charge"):
+                await apply_credits(session, row.tenant_id, int(row.meta["retry_charge"]),
+                                    "release", f"retry-release:{row.id}:{row.meta.get('retry_n')}",
+                                    "retried reply not sent", row.conversation_id)
+        emit(session, str(row.tenant_id), events.message_status_changed(row))
+    await flush(take(session), rt.redis)
+    return row.status
+
+
+async def _charge_retry(session: Any, msg: Message, conv: Conversation) -> str | None:
+    """Debit a retried AI reply once (its original reservation was released on failure)."""
+    amount = int(msg.meta["retry_charge"])
+    if amount <= 0:
+        return None
+    try:
+        async with session.begin_nested():
+            await apply_credits(session, msg.tenant_id, -amount, "reserve",
+                                f"retry:{msg.id}:{msg.meta.get('retry_n')}", "retried reply",
+                                conv.id)
+    except InsufficientCredits:
+        return "no_credits"
+    return None
+
+
+async def agent_price(session: Any, conv: Conversation) -> int:
+    if conv.agent_id is None:
+        return 0
+    price = await session.scalar(select(Agent.credits_per_reply).where(Agent.id == conv.agent_id))
+    return int(price or 0)
