@@ -12,17 +12,32 @@ from app.runtime import Runtime
 def extra_routes(settings: Settings) -> list[BaseRoute]:
     from starlette.routing import Route
 
-    from app.webhooks import meta
+    from app import web
+    from app.graphql.app import routes as graphql_routes
+    from app.webhooks import meta, widget
 
     return [
+        *graphql_routes(settings),
         Route("/webhooks/meta", meta.verify, methods=["GET"]),
         Route("/webhooks/meta", meta.receive, methods=["POST"]),
+        *widget.routes(),
+        *web.routes(),
     ]
 
 
 async def on_startup(app: Starlette, runtime: Runtime) -> None:
-    return None
+    from app.realtime.hub import Hub
+
+    # The process's one Redis pub/sub connection, shared by every subscription (GraphQL, widget).
+    assert runtime.settings.redis_url
+    app.state.hub = Hub(runtime.settings.redis_url)
+    await app.state.hub.start()
 
 
 async def on_shutdown(app: Starlette, runtime: Runtime) -> None:
-    return None
+    hub = getattr(app.state, "hub", None)
+    if hub is not None:
+        await hub.stop()
+    from app.webhooks.widget_stream import stop_own_hub
+
+    await stop_own_hub(runtime)

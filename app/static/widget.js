@@ -1,0 +1,450 @@
+/*
+ * Web chat widget. Embed with one tag:
+ *   <script src="https://HOST/widget.js" data-channel="PUBLIC_ID" defer></script>
+ * Optional: data-title="Chat with us", data-open="true" (open the panel on load).
+ *
+ * Plain JavaScript, no build step, no dependencies. Rules this file keeps:
+ * - Message text only ever reaches the DOM through textContent: no innerHTML, anywhere.
+ * - The visitor's token (issued and signed by the server) lives in localStorage and travels in
+ *   the Authorization header, never in a URL.
+ * - Everything renders inside a shadow root, so the host page's CSS and ours do not collide.
+ */
+(function () {
+  "use strict";
+
+  var script = document.currentScript;
+  if (!script || !script.getAttribute("data-channel")) {
+    if (window.console) console.error("widget.js: add data-channel=\"PUBLIC_ID\" to the script tag");
+    return;
+  }
+  var channel = script.getAttribute("data-channel");
+  var base = new URL(script.src, location.href).origin;
+  var api = base + "/widget/" + encodeURIComponent(channel);
+  var storeKey = "mca-widget:" + channel;
+  var title = script.getAttribute("data-title") || "Chat with us";
+  var ROLE_LABEL = { customer: "You", ai: "Assistant", operator: "Team" };
+
+  var state = {
+    token: null,
+    maxChars: 2000,
+    byId: new Map(), // server message id -> {data, el}
+    pending: new Map(), // clientMessageId -> {text, el} until the server confirms it
+    typing: false,
+    stream: null, // AbortController of the open stream
+    retryMs: 1000,
+    fatal: null, // an error that retrying cannot fix (e.g. this origin is not allowed)
+  };
+
+  // --- storage ------------------------------------------------------------------------------
+
+  function load() {
+    try {
+      var saved = JSON.parse(localStorage.getItem(storeKey) || "null");
+      if (saved && typeof saved.token === "string") {
+        state.token = saved.token;
+        state.maxChars = saved.maxChars || state.maxChars;
+      }
+    } catch (e) { /* storage blocked or corrupt: start as a new visitor */ }
+  }
+
+  function save() {
+    try {
+      if (state.token) {
+        localStorage.setItem(storeKey, JSON.stringify({ token: state.token, maxChars: state.maxChars }));
+      } else {
+        localStorage.removeItem(storeKey);
+      }
+    } catch (e) { /* private mode: the chat still works for this page view */ }
+  }
+
+  // --- DOM (createElement + textContent only) -----------------------------------------------
+
+  function el(tag, cls, text) {
+    var node = document.createElement(tag);
+    if (cls) node.className = cls;
+    if (text != null) node.textContent = text;
+    return node;
+  }
+
+  var host = el("div");
+  host.id = "mca-widget";
+  var root = host.attachShadow({ mode: "open" });
+  var css = document.createElement("link");
+  css.rel = "stylesheet";
+  css.href = base + "/widget.css";
+  root.appendChild(css);
+
+  var launcher = el("button", "launcher");
+  launcher.type = "button";
+  launcher.setAttribute("aria-label", "Open chat");
+  launcher.appendChild(el("span", "launcher-icon", "\u{1F4AC}"));
+
+  var panel = el("section", "panel");
+  panel.hidden = true;
+  panel.setAttribute("role", "dialog");
+  panel.setAttribute("aria-label", title);
+  var header = el("header", "header");
+  header.appendChild(el("span", "title", title));
+  var closeBtn = el("button", "close", "\u00D7");
+  closeBtn.type = "button";
+  closeBtn.setAttribute("aria-label", "Close chat");
+  header.appendChild(closeBtn);
+  var list = el("ol", "messages");
+  list.setAttribute("aria-live", "polite");
+  var empty = el("li", "empty", "Ask us anything \u2014 we usually answer right away.");
+  list.appendChild(empty);
+  var typing = el("div", "typing");
+  typing.hidden = true;
+  typing.setAttribute("aria-label", "The assistant is typing");
+  typing.appendChild(el("span"));
+  typing.appendChild(el("span"));
+  typing.appendChild(el("span"));
+  var errorLine = el("p", "error");
+  errorLine.hidden = true;
+  errorLine.setAttribute("role", "alert");
+  var form = el("form", "composer");
+  var input = el("textarea", "input");
+  input.rows = 1;
+  input.placeholder = "Type a message\u2026";
+  input.setAttribute("aria-label", "Message");
+  var sendBtn = el("button", "send", "Send");
+  sendBtn.type = "submit";
+  form.appendChild(input);
+  form.appendChild(sendBtn);
+  panel.appendChild(header);
+  panel.appendChild(list);
+  panel.appendChild(typing);
+  panel.appendChild(errorLine);
+  panel.appendChild(form);
+  root.appendChild(panel);
+  root.appendChild(launcher);
+
+  function showError(text) {
+    errorLine.textContent = text || "";
+    errorLine.hidden = !text;
+  }
+
+  function scrollDown() {
+    list.scrollTop = list.scrollHeight;
+  }
+
+  function setTyping(on) {
+    state.typing = !!on;
+    typing.hidden = !state.typing;
+    if (state.typing) scrollDown();
+  }
+
+  function bubble(role, text, note) {
+    var item = el("li", "msg " + role);
+    item.setAttribute("data-role", role);
+    item.appendChild(el("span", "who", ROLE_LABEL[role] || role));
+    item.appendChild(el("div", "bubble", text)); // textContent: markup stays literal text
+    item.appendChild(el("span", "note", note || ""));
+    return item;
+  }
+
+  function noteFor(m) {
+    if (m.direction === "inbound" && m.status === "failed") return "not answered";
+    return "";
+  }
+
+  function render(m) {
+    var known = state.byId.get(m.id);
+    if (known) {
+      known.data = m;
+      known.el.setAttribute("data-status", m.status || "");
+      known.el.querySelector(".note").textContent = noteFor(m);
+      return;
+    }
+    var pend = m.clientMessageId && state.pending.get(m.clientMessageId);
+    var item;
+    if (pend) {
+      // Our own optimistic bubble, now confirmed by the server.
+      item = pend.el;
+      state.pending.delete(m.clientMessageId);
+      item.classList.remove("sending", "unsent");
+      item.querySelector(".note").textContent = noteFor(m);
+    } else {
+      item = bubble(m.senderRole || (m.direction === "inbound" ? "customer" : "ai"), m.text || "", noteFor(m));
+      list.insertBefore(item, firstPending());
+    }
+    item.setAttribute("data-id", m.id);
+    item.setAttribute("data-status", m.status || "");
+    state.byId.set(m.id, { data: m, el: item });
+    empty.hidden = true;
+    if (m.direction === "outbound") setTyping(false);
+    scrollDown();
+  }
+
+  function firstPending() {
+    var first = null;
+    state.pending.forEach(function (p) { if (!first) first = p.el; });
+    return first;
+  }
+
+  // --- HTTP ---------------------------------------------------------------------------------
+
+  function authHeaders(extra) {
+    var h = extra || {};
+    if (state.token) h["Authorization"] = "Bearer " + state.token;
+    return h;
+  }
+
+  async function readError(resp) {
+    try {
+      var body = await resp.json();
+      return body && body.error ? String(body.error) : "HTTP " + resp.status;
+    } catch (e) {
+      return "HTTP " + resp.status;
+    }
+  }
+
+  function explain(status, message, retryAfter) {
+    if (status === 403 && /not allowed/.test(message)) {
+      return "This chat is not available on this website.";
+    }
+    if (status === 429) return "You are sending messages too quickly. Try again in " + (retryAfter || "a few") + " s.";
+    return message;
+  }
+
+  async function session() {
+    var resp = await fetch(api + "/session", { method: "POST", headers: authHeaders() });
+    if (!resp.ok) {
+      var err = new Error(explain(resp.status, await readError(resp), resp.headers.get("Retry-After")));
+      err.status = resp.status;
+      throw err;
+    }
+    var body = await resp.json();
+    state.token = body.token;
+    state.maxChars = (body.limits && body.limits.maxMessageChars) || state.maxChars;
+    save();
+  }
+
+  async function ensureSession() {
+    if (!state.token) await session();
+  }
+
+  async function loadHistory() {
+    var resp = await fetch(api + "/messages?limit=100", { headers: authHeaders() });
+    if (resp.status === 401) {
+      state.token = null;
+      save();
+      return;
+    }
+    if (!resp.ok) throw new Error(explain(resp.status, await readError(resp)));
+    var body = await resp.json();
+    body.messages.forEach(render);
+    setTyping(body.typing);
+  }
+
+  // --- live stream: SSE read through fetch, so the token stays in a header -----------------
+
+  function dispatch(event, data) {
+    if (event === "ready") {
+      state.retryMs = 1000;
+      setTyping(data.typing);
+      loadHistory().catch(function () {}); // whatever happened while we were away
+    } else if (event === "message") {
+      render(data.message);
+    } else if (event === "typing") {
+      setTyping(data.typing);
+    } else if (event === "resync") {
+      loadHistory().catch(function () {});
+    }
+  }
+
+  function parseBlock(block) {
+    var event = "message";
+    var data = "";
+    block.split("\n").forEach(function (line) {
+      if (!line || line.charAt(0) === ":") return; // comments are heartbeats
+      var colon = line.indexOf(":");
+      var field = colon < 0 ? line : line.slice(0, colon);
+      var value = colon < 0 ? "" : line.slice(colon + 1).replace(/^ /, "");
+      if (field === "event") event = value;
+      else if (field === "data") data += (data ? "\n" : "") + value;
+    });
+    if (data) dispatch(event, JSON.parse(data));
+  }
+
+  async function openStream() {
+    if (state.stream || state.fatal || !state.token) return;
+    var ctrl = new AbortController();
+    state.stream = ctrl;
+    var watchdog = null;
+    var arm = function () {
+      clearTimeout(watchdog);
+      // The server sends a heartbeat every 15 s; silence for longer means a dead connection.
+      watchdog = setTimeout(function () { ctrl.abort(); }, 45000);
+    };
+    var delay = state.retryMs;
+    try {
+      arm();
+      var resp = await fetch(api + "/stream", { headers: authHeaders(), signal: ctrl.signal });
+      if (resp.status === 401) {
+        state.token = null;
+        save();
+        await session();
+        delay = 0;
+      } else if (resp.status === 403 || resp.status === 404) {
+        state.fatal = explain(resp.status, await readError(resp));
+        showError(state.fatal);
+      } else if (resp.status === 429) {
+        delay = 1000 * (parseInt(resp.headers.get("Retry-After") || "30", 10) || 30);
+      } else if (resp.ok && resp.body) {
+        var reader = resp.body.getReader();
+        var decoder = new TextDecoder();
+        var buf = "";
+        for (;;) {
+          var chunk = await reader.read();
+          if (chunk.done) break;
+          arm();
+          buf += decoder.decode(chunk.value, { stream: true }).replace(/\r\n/g, "\n");
+          var cut;
+          while ((cut = buf.indexOf("\n\n")) >= 0) {
+            parseBlock(buf.slice(0, cut));
+            buf = buf.slice(cut + 2);
+          }
+        }
+      }
+    } catch (e) {
+      /* network error or watchdog abort: reconnect below */
+    } finally {
+      clearTimeout(watchdog);
+      state.stream = null;
+    }
+    if (state.fatal) return;
+    state.retryMs = Math.min(state.retryMs * 2, 30000);
+    setTimeout(openStream, delay);
+  }
+
+  // --- sending ------------------------------------------------------------------------------
+
+  function newId() {
+    if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
+    return Date.now().toString(36) + Math.random().toString(36).slice(2, 12);
+  }
+
+  function sleep(ms) {
+    return new Promise(function (r) { setTimeout(r, ms); });
+  }
+
+  async function post(text, clientId) {
+    // The same clientMessageId on every attempt: a retry after a lost answer is stored once.
+    var renewed = false;
+    for (var attempt = 0; ; attempt++) {
+      var resp;
+      try {
+        resp = await fetch(api + "/messages", {
+          method: "POST",
+          headers: authHeaders({ "Content-Type": "application/json" }),
+          body: JSON.stringify({ text: text, clientMessageId: clientId }),
+        });
+      } catch (e) {
+        if (attempt < 3) { await sleep(1000 * Math.pow(2, attempt)); continue; }
+        throw new Error("Could not reach the chat. Check your connection and try again.");
+      }
+      if (resp.ok) return (await resp.json()).message;
+      if (resp.status === 401 && !renewed) {
+        renewed = true;
+        state.token = null;
+        await session();
+        continue;
+      }
+      if (resp.status >= 500 && attempt < 3) { await sleep(1000 * Math.pow(2, attempt)); continue; }
+      throw new Error(explain(resp.status, await readError(resp), resp.headers.get("Retry-After")));
+    }
+  }
+
+  async function send(text) {
+    var clientId = newId();
+    var item = bubble("customer", text, "sending\u2026");
+    item.classList.add("sending");
+    list.appendChild(item);
+    empty.hidden = true;
+    state.pending.set(clientId, { text: text, el: item });
+    scrollDown();
+    showError("");
+    try {
+      await ensureSession();
+      var message = await post(text, clientId);
+      message.clientMessageId = clientId;
+      render(message);
+      openStream();
+    } catch (e) {
+      state.pending.delete(clientId);
+      item.classList.remove("sending");
+      item.classList.add("unsent");
+      item.setAttribute("data-status", "unsent");
+      item.querySelector(".note").textContent = "not sent";
+      showError(e.message);
+    }
+  }
+
+  form.addEventListener("submit", function (ev) {
+    ev.preventDefault();
+    var text = input.value.trim();
+    if (!text) return;
+    if (text.length > state.maxChars) {
+      showError("That message is too long (" + text.length + " of at most " + state.maxChars + " characters).");
+      return;
+    }
+    input.value = "";
+    send(text);
+  });
+
+  input.addEventListener("keydown", function (ev) {
+    if (ev.key === "Enter" && !ev.shiftKey && !ev.isComposing) {
+      ev.preventDefault();
+      form.requestSubmit();
+    }
+  });
+
+  // --- opening and start-up -----------------------------------------------------------------
+
+  var started = false;
+
+  async function start() {
+    if (started) return;
+    started = true;
+    try {
+      await ensureSession();
+      await loadHistory();
+      openStream();
+    } catch (e) {
+      started = false;
+      showError(e.message);
+    }
+  }
+
+  function open() {
+    panel.hidden = false;
+    launcher.setAttribute("aria-expanded", "true");
+    host.classList.add("open");
+    start();
+    input.focus();
+  }
+
+  function close() {
+    panel.hidden = true;
+    launcher.setAttribute("aria-expanded", "false");
+    host.classList.remove("open");
+  }
+
+  launcher.addEventListener("click", function () { if (panel.hidden) open(); else close(); });
+  closeBtn.addEventListener("click", close);
+
+  function mount() {
+    document.body.appendChild(host);
+    load();
+    // A returning visitor reconnects right away so a reply that lands while the panel is
+    // closed is already there when they open it.
+    if (state.token) start();
+    if (script.getAttribute("data-open") === "true") open();
+  }
+
+  if (document.body) mount();
+  else document.addEventListener("DOMContentLoaded", mount);
+
+  window.MCAWidget = { open: open, close: close };
+})();

@@ -1,0 +1,186 @@
+"""`GET /widget/{public_id}/stream`: a visitor's live replies and typing indicator, as SSE.
+
+The stream rides on the process's realtime hub (one Redis pub/sub connection for the whole
+process, DESIGN decision 7) and passes on only the events of the visitor's own conversations.
+Events name a conversation, not a contact, so which conversations belong to a visitor is looked
+up once per conversation per process and cached: ownership never changes, and a busy tenant's
+events would otherwise cost a query per event per open stream.
+
+SSE over `fetch` rather than a websocket: it is plain HTTP through every proxy, the visitor
+token travels in the Authorization header (never in a URL), and the page only needs to listen.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections import Counter, OrderedDict
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
+from sqlalchemy import select
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from app.channels.routing import ChannelRoute
+from app.models import Contact, Conversation
+from app.realtime.hub import Gap, Hub
+from app.runtime import Runtime
+from app.webhooks.widget import Call, agent_is_working, endpoint, visitor_view
+from app.webhooks.widget_guard import WidgetError
+
+log = logging.getLogger("app.webhooks.widget")
+
+HEARTBEAT_S = 15.0
+# Open streams are process-local resources (a queue and a task each), so they are capped per
+# process: a handful of tabs per visitor is normal, hundreds from one address is not.
+MAX_STREAMS_PER_VISITOR = 5
+MAX_STREAMS_PER_ADDRESS = 100
+OWNER_CACHE_SIZE = 50_000
+TYPES = frozenset({"MessageCreated", "MessageStatusChanged"})
+DONE = frozenset({"answered", "skipped", "failed"})
+
+_open_streams: Counter[str] = Counter()
+_owners: OrderedDict[str, tuple[str, str] | None] = OrderedDict()
+
+
+async def hub_of(app: Starlette) -> Hub:
+    """The process's one hub: the app's own when it started one, else one started here on first
+    use and kept in the runtime, so every stream of the process shares it."""
+    hub = getattr(app.state, "hub", None)
+    rt: Runtime = app.state.runtime
+    if isinstance(hub, Hub):
+        return hub
+    # The lock lives in the runtime: a module-level asyncio.Lock would be tied to one event loop.
+    async with rt.extras.setdefault("hub_lock", asyncio.Lock()):
+        hub = rt.extras.get("hub")
+        if not isinstance(hub, Hub):
+            assert rt.settings.redis_url
+            hub = Hub(rt.settings.redis_url)
+            await hub.start()
+            rt.extras["hub"] = hub
+            rt.extras["hub_started_by_widget"] = True
+    return hub
+
+
+async def stop_own_hub(rt: Runtime) -> None:
+    """Shutdown hook: stop the hub only when this module started it."""
+    hub = rt.extras.pop("hub", None)
+    if rt.extras.pop("hub_started_by_widget", False) and isinstance(hub, Hub):
+        await hub.stop()
+
+
+async def _owner(rt: Runtime, conversation_id: str) -> tuple[str, str] | None:
+    """(channel id, contact external id) of a conversation; cached, since it never changes."""
+    if conversation_id in _owners:
+        _owners.move_to_end(conversation_id)
+        return _owners[conversation_id]
+    try:
+        cid = uuid.UUID(conversation_id)
+    except ValueError:
+        return None
+    async with rt.sessions() as session:
+        row = (await session.execute(
+            select(Conversation.channel_id, Contact.external_id)
+            .join(Contact, Contact.id == Conversation.contact_id)
+            .where(Conversation.id == cid)
+        )).one_or_none()
+    owner = (str(row[0]), row[1]) if row is not None else None
+    if owner is not None:
+        # Unknown ids are not cached: the row may simply not be committed yet.
+        _owners[conversation_id] = owner
+        if len(_owners) > OWNER_CACHE_SIZE:
+            _owners.popitem(last=False)
+    return owner
+
+
+def sse(event: str, data: dict[str, Any]) -> bytes:
+    return b"event: " + event.encode() + b"\ndata: " + orjson.dumps(data) + b"\n\n"
+
+
+def typing_after(event: dict[str, Any]) -> bool | None:
+    """How an event changes the typing indicator: True on, False off, None unchanged."""
+    msg = event.get("message") or {}
+    if msg.get("direction") == "inbound":
+        if msg.get("status") == "processing":
+            return True
+        if msg.get("status") in DONE:
+            return False
+    elif msg.get("direction") == "outbound" and event.get("type") == "MessageCreated":
+        return False
+    return None
+
+
+async def visitor_events(
+    rt: Runtime, hub: Hub, channel: ChannelRoute, visitor: str
+) -> AsyncIterator[bytes]:
+    mine = (str(channel.id), visitor)
+    with hub.subscribe(str(channel.tenant_id), types=TYPES) as sub:
+        # Subscribed first, read second: nothing committed in between can be missed.
+        typing = await agent_is_working(rt, channel, visitor)
+        yield sse("ready", {"typing": typing})
+        while True:
+            try:
+                item = await asyncio.wait_for(sub.get(), HEARTBEAT_S)
+            except TimeoutError:
+                # Keeps proxies from closing an idle connection and reveals a dead client.
+                yield b": ping\n\n"
+                continue
+            if isinstance(item, Gap):
+                # Events were lost: the page reloads its history, the source of truth.
+                yield sse("resync", {"reason": item.reason})
+                continue
+            msg = item.get("message")
+            if not isinstance(msg, dict) or msg.get("direction") not in ("inbound", "outbound"):
+                continue
+            if await _owner(rt, str(item.get("conversationId"))) != mine:
+                continue
+            yield sse("message", {"type": item.get("type"), "message": visitor_view(msg)})
+            change = typing_after(item)
+            if change is not None and change != typing:
+                typing = change
+                yield sse("typing", {"typing": typing})
+
+
+def _stream_keys(call: Call) -> tuple[str, str]:
+    return f"v:{call.channel.id}:{call.visitor}", f"a:{call.address}"
+
+
+def _refuse_too_many(call: Call) -> None:
+    visitor_key, address_key = _stream_keys(call)
+    if _open_streams[visitor_key] >= MAX_STREAMS_PER_VISITOR or \
+            _open_streams[address_key] >= MAX_STREAMS_PER_ADDRESS:
+        raise WidgetError(429, "too many open chat streams; close other tabs and retry",
+                          "RATE_LIMITED", headers={"Retry-After": "30"})
+
+
+@endpoint("read", need_visitor=True)
+async def stream(request: Request, call: Call) -> Response:
+    assert call.visitor is not None
+    visitor = call.visitor
+    hub = await hub_of(request.app)
+    # Checked here so the refusal is a proper 429; counted inside the body, whose `finally`
+    # is the one place sure to run however the connection ends.
+    _refuse_too_many(call)
+
+    async def body() -> AsyncIterator[bytes]:
+        keys = _stream_keys(call)
+        for k in keys:
+            _open_streams[k] += 1
+        try:
+            async for chunk in visitor_events(call.rt, hub, call.channel, visitor):
+                yield chunk
+        finally:
+            for k in keys:
+                _open_streams[k] -= 1
+                if _open_streams[k] <= 0:
+                    del _open_streams[k]
+
+    return StreamingResponse(
+        body(), media_type="text/event-stream",
+        # no-transform and X-Accel-Buffering: proxies must pass each event on as it comes.
+        headers={"Cache-Control": "no-cache, no-transform", "X-Accel-Buffering": "no"},
+    )

@@ -1,0 +1,44 @@
+"""The real app served by uvicorn on a free local port, lifespan on, in a background thread.
+
+For what an in-process ASGI client cannot do: httpx's ASGITransport buffers whole responses,
+so a live SSE stream needs a real socket, and so does a browser.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from typing import Any
+
+import uvicorn
+
+
+class LiveServer:
+    def __init__(self, app: Any, host: str = "127.0.0.1") -> None:
+        # Bound before uvicorn starts, so port 0 gives a free port without a race.
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind((host, 0))
+        self.sock.listen(128)
+        self.port = int(self.sock.getsockname()[1])
+        self.url = f"http://{host}:{self.port}"
+        self.server = uvicorn.Server(uvicorn.Config(
+            app, loop="asyncio", lifespan="on", log_level="warning", access_log=False,
+            timeout_graceful_shutdown=2,
+        ))
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]},
+                                       name=f"live-app-{self.port}", daemon=True)
+
+    def start(self, timeout: float = 30) -> LiveServer:
+        self.thread.start()
+        deadline = time.monotonic() + timeout
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError(f"app server on port {self.port} did not start")
+            time.sleep(0.02)
+        return self
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
