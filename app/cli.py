@@ -15,12 +15,15 @@ from typing import Any, TypeVar
 
 import typer
 
+from app.cli_ops import register as register_operator_commands
 from app.config import ConfigError, Settings, get_settings
 
 cli = typer.Typer(help="Multi-channel AI agent platform.", no_args_is_help=True,
                   pretty_exceptions_enable=False, add_completion=False)
 tenant_cli = typer.Typer(help="Tenants.", no_args_is_help=True)
 cli.add_typer(tenant_cli, name="tenant")
+# apikey, credits, channel, simulate: app/cli_ops.py
+register_operator_commands(cli)
 
 T = TypeVar("T")
 
