@@ -33,3 +33,20 @@ async def revoke_key(session: AsyncSession, tenant_id: uuid.UUID | None, key_id:
         q = q.where(ApiKey.tenant_id == tenant_id)
     res = await session.execute(q.values(revoked_at=func.now()).returning(ApiKey.id))
     return res.first() is not None
+
+
+async def get_api_key(
+    session: AsyncSession, tenant_id: uuid.UUID, key_id: uuid.UUID
+) -> ApiKey | None:
+    return await session.scalar(
+        select(ApiKey).where(ApiKey.id == key_id, ApiKey.tenant_id == tenant_id)
+    )
+
+
+async def list_api_keys(session: AsyncSession, tenant_id: uuid.UUID) -> list[ApiKey]:
+    q = (
+        select(ApiKey)
+        .where(ApiKey.tenant_id == tenant_id)
+        .order_by(ApiKey.created_at, ApiKey.id)
+    )
+    return list((await session.scalars(q)).all())

@@ -1,0 +1,187 @@
+"""Channels: connected WhatsApp numbers, Instagram accounts and web chat widgets.
+
+The access token goes in (create, update) and never comes out.
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated, Any
+from urllib.parse import urlsplit
+
+import strawberry
+
+from app.channels import repository, service
+from app.errors import NotFound, ValidationFailed
+from app.graphql import fields as gql
+from app.graphql.context import Info
+from app.graphql.permissions import parse_id, require_tenant
+from app.graphql.writes import read, write
+from app.models import Channel as ChannelRow
+
+if TYPE_CHECKING:
+    from app.agents.graphql import AgentType
+
+MAX_ORIGINS = 50
+
+
+@strawberry.enum
+class ChannelKind(enum.Enum):
+    WHATSAPP = "whatsapp"
+    INSTAGRAM = "instagram"
+    WEBCHAT = "webchat"
+
+
+@strawberry.enum
+class ChannelStatus(enum.Enum):
+    ACTIVE = "active"
+    NEEDS_REAUTH = "needs_reauth"
+    DISABLED = "disabled"
+
+
+@strawberry.type(name="Channel")
+class ChannelType:
+    id: strawberry.ID
+    kind: ChannelKind
+    provider_account_id: str = strawberry.field(description=(
+        "WhatsApp phone_number_id, Instagram account id, or the web widget's public id."
+    ))
+    display_name: str
+    status: ChannelStatus
+    allowed_origins: list[str] = strawberry.field(description=(
+        "Web chat only: the sites allowed to embed the widget."
+    ))
+    created_at: datetime
+    deleted_at: datetime | None
+    pk: strawberry.Private[uuid.UUID]
+
+    @classmethod
+    def from_row(cls, row: ChannelRow) -> ChannelType:
+        return cls(
+            id=strawberry.ID(str(row.id)), kind=ChannelKind(row.kind),
+            provider_account_id=row.provider_account_id, display_name=row.display_name,
+            status=ChannelStatus(row.status),
+            allowed_origins=list((row.settings or {}).get("allowed_origins", [])),
+            created_at=row.created_at, deleted_at=row.deleted_at, pk=row.id,
+        )
+
+    @gql.field("The channel's live agent, if it has one.")
+    async def agent(
+        self, info: Info
+    ) -> Annotated[AgentType, strawberry.lazy("app.agents.graphql")] | None:
+        from app.agents.graphql import AgentType
+
+        row = await info.context.loaders.live_agent_by_channel.load(self.pk)
+        return AgentType.from_row(row) if row is not None else None
+
+
+def normalize_origins(origins: list[str]) -> list[str]:
+    """Origins as browsers send them: scheme://host[:port], nothing else."""
+    if len(origins) > MAX_ORIGINS:
+        raise ValidationFailed(f"at most {MAX_ORIGINS} allowed origins")
+    out: list[str] = []
+    for raw in origins:
+        parts = urlsplit(raw.strip())
+        if (parts.scheme not in ("http", "https") or not parts.hostname
+                or parts.path not in ("", "/") or parts.query or parts.fragment
+                or parts.username or parts.password):
+            raise ValidationFailed(f"not an origin (scheme://host[:port]): {raw!r}")
+        origin = f"{parts.scheme}://{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+        if origin not in out:
+            out.append(origin)
+    return out
+
+
+@strawberry.input
+class CreateChannelInput:
+    kind: ChannelKind
+    provider_account_id: str | None = strawberry.field(default=None, description=(
+        "Required for WhatsApp and Instagram; generated for web chat when omitted."
+    ))
+    access_token: str | None = strawberry.field(default=None, description=(
+        "Required for WhatsApp and Instagram. Stored encrypted, never returned."
+    ))
+    display_name: str = ""
+    allowed_origins: list[str] | None = None
+
+
+@strawberry.input
+class UpdateChannelInput:
+    display_name: str | None = None
+    access_token: str | None = None
+    status: ChannelStatus | None = None
+    allowed_origins: list[str] | None = None
+
+
+def _options(kind: ChannelKind | str, allowed_origins: list[str] | None) -> dict[str, Any] | None:
+    if allowed_origins is None:
+        return None
+    if kind not in (ChannelKind.WEBCHAT, "webchat"):
+        raise ValidationFailed("allowedOrigins applies to web chat channels only")
+    return {"allowed_origins": normalize_origins(allowed_origins)}
+
+
+@strawberry.type
+class ChannelQuery:
+    @gql.field("The tenant's channels (deleted ones are gone from this list).")
+    async def channels(self, info: Info) -> list[ChannelType]:
+        tenant_id = await require_tenant(info)
+        async with read(info) as session:
+            rows = await repository.list_channels(session, tenant_id)
+        return [ChannelType.from_row(r) for r in rows]
+
+    @strawberry.field
+    async def channel(self, info: Info, id: strawberry.ID) -> ChannelType | None:
+        tenant_id = await require_tenant(info)
+        async with read(info) as session:
+            row = await repository.get_channel(session, tenant_id, parse_id(id, "channel"))
+        if row is None:
+            raise NotFound("channel")
+        return ChannelType.from_row(row)
+
+
+@strawberry.type
+class ChannelMutation:
+    @strawberry.mutation
+    async def create_channel(self, info: Info, input: CreateChannelInput) -> ChannelType:
+        tenant_id = await require_tenant(info)
+        options = _options(input.kind, input.allowed_origins)
+        async with write(info) as session:
+            row = await service.create_channel(
+                session, info.context.rt.settings, tenant_id, kind=input.kind.value,
+                provider_account_id=input.provider_account_id, access_token=input.access_token,
+                display_name=input.display_name, options=options,
+            )
+            await session.refresh(row)
+        return ChannelType.from_row(row)
+
+    @strawberry.mutation
+    async def update_channel(
+        self, info: Info, id: strawberry.ID, input: UpdateChannelInput
+    ) -> ChannelType:
+        tenant_id = await require_tenant(info)
+        channel_id = parse_id(id, "channel")
+        async with write(info) as session:
+            current = await repository.get_channel(session, tenant_id, channel_id)
+            if current is None:
+                raise NotFound("channel")
+            row = await service.update_channel(
+                session, info.context.rt.settings, tenant_id, channel_id,
+                display_name=input.display_name, access_token=input.access_token,
+                status=input.status.value if input.status else None,
+                options=_options(current.kind, input.allowed_origins),
+            )
+            await session.refresh(row)
+        return ChannelType.from_row(row)
+
+    @gql.mutation(
+        "Delete a channel: its agent is retired and its conversations archived, in one "
+        "transaction. Returns the deleted channel's id."
+    )
+    async def delete_channel(self, info: Info, id: strawberry.ID) -> strawberry.ID:
+        tenant_id = await require_tenant(info)
+        async with write(info) as session:
+            await service.delete_channel(session, tenant_id, parse_id(id, "channel"))
+        return id

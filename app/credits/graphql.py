@@ -1,0 +1,85 @@
+"""Credits: the tenant's ledger, and the admin's grants."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+import strawberry
+
+from app.credits import repository, service
+from app.errors import NotFound, ValidationFailed
+from app.graphql import fields as gql
+from app.graphql.context import Info
+from app.graphql.pagination import Connection, connection, decode_time_id, page_size, time_id_cursor
+from app.graphql.permissions import parse_id, require_admin, require_tenant
+from app.graphql.writes import read, write
+from app.models import CreditLedgerEntry as LedgerRow
+from app.tenants import repository as tenants
+from app.tenants.graphql import TenantType
+
+LEDGER_CURSOR = "ledger"
+# GraphQL's Int is 32-bit; a single grant this large is surely a typo.
+MAX_GRANT = 1_000_000_000
+
+
+@strawberry.type(name="CreditLedgerEntry")
+class CreditLedgerEntryType:
+    id: strawberry.ID
+    delta: int = strawberry.field(description="Positive for grants and releases, negative for charges.")
+    kind: str = strawberry.field(description="grant, reserve or release.")
+    reason: str
+    balance_after: int
+    conversation_id: strawberry.ID | None
+    created_at: datetime
+
+    @classmethod
+    def from_row(cls, row: LedgerRow) -> CreditLedgerEntryType:
+        return cls(
+            id=strawberry.ID(str(row.id)), delta=row.delta, kind=row.kind, reason=row.reason,
+            balance_after=row.balance_after,
+            conversation_id=strawberry.ID(str(row.conversation_id)) if row.conversation_id else None,
+            created_at=row.created_at,
+        )
+
+
+def _cursor(row: LedgerRow) -> str:
+    return time_id_cursor(LEDGER_CURSOR, row.created_at, row.id)
+
+
+@strawberry.type
+class CreditQuery:
+    @gql.field("Every credit movement of the tenant, newest first.")
+    async def credit_ledger(
+        self, info: Info, first: int | None = None, after: str | None = None
+    ) -> Connection[CreditLedgerEntryType]:
+        tenant_id = await require_tenant(info)
+        limit = page_size(first)
+        before = decode_time_id(after, LEDGER_CURSOR) if after else None
+        async with read(info) as session:
+            rows = await repository.ledger_page(session, tenant_id, limit + 1, before)
+        return connection(rows, limit, CreditLedgerEntryType.from_row, _cursor,
+                          has_previous=after is not None)
+
+
+@strawberry.type
+class CreditMutation:
+    @gql.mutation(
+        "Admin: add credits to a tenant. With an idempotencyKey, repeating the call is harmless."
+    )
+    async def grant_credits(
+        self, info: Info, tenant_id: strawberry.ID, amount: int, reason: str,
+        idempotency_key: str | None = None,
+    ) -> TenantType:
+        await require_admin(info)
+        tid: uuid.UUID = parse_id(tenant_id, "tenant")
+        if amount > MAX_GRANT:
+            raise ValidationFailed(f"amount must be at most {MAX_GRANT}")
+        key = f"grant:{tid}:{idempotency_key[:100]}" if idempotency_key else None
+        async with write(info) as session:
+            await service.grant(session, tid, amount, reason, key=key)
+            tenant = await tenants.get_tenant(session, tid)
+            if tenant is None:
+                raise NotFound("tenant")
+            await session.refresh(tenant)
+        return TenantType.from_row(tenant)

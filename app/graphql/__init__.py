@@ -1,0 +1,1 @@
+"""The GraphQL API: a schema assembled from the domains' `graphql.py` modules (see schema.py)."""

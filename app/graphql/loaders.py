@@ -1,0 +1,97 @@
+"""DataLoaders: one batched, tenant-scoped query per kind of related row, per request.
+
+A page of 50 conversations asking for each one's channel, contact and last message costs one
+query per kind instead of one per conversation. Rows are read in their own short session:
+resolvers run concurrently and one AsyncSession must not be shared between them.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable, Hashable, Sequence
+from typing import Any, TypeVar
+
+from sqlalchemy import Select, select, tuple_
+from strawberry.dataloader import DataLoader
+
+from app.models import Agent, Channel, Contact, Conversation, Lead, Message
+from app.runtime import Runtime
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+
+class Loaders:
+    def __init__(self, rt: Runtime, tenant_id: uuid.UUID, *, cache: bool = True) -> None:
+        self.rt = rt
+        self.tenant_id = tenant_id
+
+        def loader(fn: Callable[[list[K]], Awaitable[Sequence[V | None]]]) -> DataLoader[K, V | None]:
+            return DataLoader(load_fn=fn, cache=cache)
+
+        # Channels include deleted ones: an archived conversation still shows where it happened.
+        self.channel = loader(self._channels)
+        self.contact = loader(self._contacts)
+        self.conversation = loader(self._conversations)
+        self.live_agent_by_channel = loader(self._live_agents)
+        self.latest_lead = loader(self._latest_leads)
+        # Keyed by (conversation id, seq): the conversation row already knows its last seq, so
+        # the lookup is a unique-index probe per key.
+        self.message_at = loader(self._messages_at)
+
+    async def _all(self, query: Select[Any]) -> list[Any]:
+        async with self.rt.sessions() as session:
+            return list((await session.scalars(query)).all())
+
+    async def _channels(self, ids: list[uuid.UUID]) -> list[Channel | None]:
+        rows = await self._all(
+            select(Channel).where(Channel.tenant_id == self.tenant_id, Channel.id.in_(ids))
+        )
+        return _by_key(ids, rows, lambda r: r.id)
+
+    async def _contacts(self, ids: list[uuid.UUID]) -> list[Contact | None]:
+        rows = await self._all(
+            select(Contact).where(Contact.tenant_id == self.tenant_id, Contact.id.in_(ids))
+        )
+        return _by_key(ids, rows, lambda r: r.id)
+
+    async def _conversations(self, ids: list[uuid.UUID]) -> list[Conversation | None]:
+        rows = await self._all(
+            select(Conversation).where(
+                Conversation.tenant_id == self.tenant_id, Conversation.id.in_(ids)
+            )
+        )
+        return _by_key(ids, rows, lambda r: r.id)
+
+    async def _live_agents(self, channel_ids: list[uuid.UUID]) -> list[Agent | None]:
+        rows = await self._all(
+            select(Agent).where(
+                Agent.tenant_id == self.tenant_id,
+                Agent.channel_id.in_(channel_ids),
+                Agent.deleted_at.is_(None),
+            )
+        )
+        return _by_key(channel_ids, rows, lambda r: r.channel_id)
+
+    async def _latest_leads(self, conversation_ids: list[uuid.UUID]) -> list[Lead | None]:
+        rows = await self._all(
+            select(Lead)
+            .where(Lead.tenant_id == self.tenant_id, Lead.conversation_id.in_(conversation_ids))
+            .distinct(Lead.conversation_id)
+            .order_by(Lead.conversation_id, Lead.created_at.desc(), Lead.id.desc())
+        )
+        return _by_key(conversation_ids, rows, lambda r: r.conversation_id)
+
+    async def _messages_at(self, keys: list[tuple[uuid.UUID, int]]) -> list[Message | None]:
+        rows = await self._all(
+            select(Message).where(
+                Message.tenant_id == self.tenant_id,
+                tuple_(Message.conversation_id, Message.seq).in_(keys),
+            )
+        )
+        return _by_key(keys, rows, lambda r: (r.conversation_id, r.seq))
+
+
+def _by_key(keys: Sequence[K], rows: Sequence[V], key: Callable[[V], K]) -> list[V | None]:
+    found = {key(r): r for r in rows}
+    return [found.get(k) for k in keys]

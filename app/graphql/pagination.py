@@ -1,0 +1,109 @@
+"""Relay connections with opaque keyset cursors.
+
+A cursor is base64 of a JSON array: a tag naming the list it belongs to, then the keyset
+values of the row it points at. The tag makes a cursor from one list invalid in another.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+
+import orjson
+import strawberry
+
+from app.errors import ValidationFailed
+
+MAX_PAGE_SIZE = 100
+DEFAULT_PAGE_SIZE = 20
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+@strawberry.type
+class PageInfo:
+    has_next_page: bool
+    has_previous_page: bool
+    start_cursor: str | None
+    end_cursor: str | None
+
+
+@strawberry.type
+class Edge(Generic[T]):
+    cursor: str
+    node: T
+
+
+@strawberry.type
+class Connection(Generic[T]):
+    edges: list[Edge[T]]
+    page_info: PageInfo
+
+
+def page_size(first: int | None, name: str = "first") -> int:
+    if first is None:
+        return DEFAULT_PAGE_SIZE
+    if not 1 <= first <= MAX_PAGE_SIZE:
+        raise ValidationFailed(f"{name} must be between 1 and {MAX_PAGE_SIZE}")
+    return first
+
+
+def encode_cursor(tag: str, *values: Any) -> str:
+    return base64.urlsafe_b64encode(orjson.dumps([tag, *values])).decode()
+
+
+def decode_cursor(cursor: str, tag: str) -> list[Any]:
+    try:
+        data = orjson.loads(base64.urlsafe_b64decode(cursor.encode()))
+    except (binascii.Error, ValueError, UnicodeError):
+        raise ValidationFailed("invalid cursor") from None
+    if not isinstance(data, list) or not data or data[0] != tag:
+        raise ValidationFailed("invalid cursor")
+    return data[1:]
+
+
+def time_id_cursor(tag: str, at: datetime, row_id: uuid.UUID) -> str:
+    return encode_cursor(tag, at.isoformat(), str(row_id))
+
+
+def decode_time_id(cursor: str, tag: str) -> tuple[datetime, uuid.UUID]:
+    values = decode_cursor(cursor, tag)
+    try:
+        at, row_id = values
+        return datetime.fromisoformat(at), uuid.UUID(row_id)
+    except (TypeError, ValueError):
+        raise ValidationFailed("invalid cursor") from None
+
+
+def connection(
+    rows: Sequence[R],
+    limit: int,
+    node: Callable[[R], T],
+    cursor: Callable[[R], str],
+    *,
+    has_previous: bool,
+    reverse: bool = False,
+) -> Connection[T]:
+    """Build a page from `limit + 1` fetched rows (the extra one only says there is more).
+
+    `reverse`: the rows were fetched backwards (a `last`/`before` page) and are shown forwards.
+    """
+    more = len(rows) > limit
+    page = list(rows[:limit])
+    if reverse:
+        page.reverse()
+    edges = [Edge(cursor=cursor(r), node=node(r)) for r in page]
+    return Connection(
+        edges=edges,
+        page_info=PageInfo(
+            has_next_page=has_previous if reverse else more,
+            has_previous_page=more if reverse else has_previous,
+            start_cursor=edges[0].cursor if edges else None,
+            end_cursor=edges[-1].cursor if edges else None,
+        ),
+    )

@@ -1,0 +1,44 @@
+"""The schema, assembled from each domain's `graphql.py`.
+
+`mca export-schema` prints `schema.as_str()`; the committed schema.graphql is checked against
+it in tests/graphql/test_schema_file.py.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.tools import merge_types
+
+from app.agents.graphql import AgentMutation, AgentQuery
+from app.channels.graphql import ChannelMutation, ChannelQuery
+from app.conversations.graphql import ConversationMutation, ConversationQuery
+from app.credits.graphql import CreditMutation, CreditQuery
+from app.graphql.errors import is_expected
+from app.graphql.limits import EXTENSIONS
+from app.graphql.subscriptions import Subscription
+from app.leads.graphql import LeadQuery
+from app.tenants.graphql import TenantMutation, TenantQuery
+
+Query = merge_types(
+    "Query", (TenantQuery, ChannelQuery, AgentQuery, ConversationQuery, CreditQuery, LeadQuery)
+)
+Mutation = merge_types(
+    "Mutation",
+    (ChannelMutation, AgentMutation, ConversationMutation, TenantMutation, CreditMutation),
+)
+
+
+
+class Schema(strawberry.Schema):
+    def process_errors(self, errors: list[GraphQLError], execution_context: Any = None) -> None:
+        # Validation failures and domain errors are answered to the client; logging each one
+        # at ERROR would bury the real defects.
+        super().process_errors([e for e in errors if not is_expected(e)], execution_context)
+
+
+schema = Schema(
+    query=Query, mutation=Mutation, subscription=Subscription, extensions=EXTENSIONS
+)

@@ -1,0 +1,282 @@
+"""Live events: `conversationEvents` and `creditBalance`, fed by the process's hub.
+
+No gaps. Every message event carries a `cursor` (a timestamp and the message id). A client
+that reconnects with `after: <last cursor>` first gets, from Postgres, every message changed
+since then, and then the live events. The subscription registers with the hub *before* it
+reads Postgres, so an event committed in between is in its queue; live events already covered
+by the replay are dropped. When the hub reports a gap (this subscriber fell behind, or Redis
+had to be reconnected), the subscription replays from Postgres the same way, after telling the
+client with `EventsMissed`.
+
+`updated_at` is the start time of the transaction that wrote a row, not its commit time, so a
+row can become visible with a timestamp a little older than one already delivered. Replays
+therefore start REPLAY_OVERLAP before the cursor: some events repeat, none are lost. Clients
+apply message events by message id (an upsert), which makes repeats harmless.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import AsyncGenerator
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Annotated, Any
+
+import strawberry
+from sqlalchemy import select
+
+from app.conversations.graphql import ConversationMode, ConversationType, MessageType
+from app.errors import NotFound, ValidationFailed
+from app.graphql import fields as gql
+from app.graphql.context import Info
+from app.graphql.pagination import decode_cursor, encode_cursor
+from app.graphql.permissions import parse_id, require_tenant
+from app.models import Conversation, Message, Tenant
+from app.realtime.hub import RECEIVED_AT, RECEIVED_MONO, Gap
+
+if TYPE_CHECKING:
+    from app.leads.graphql import LeadType
+
+log = logging.getLogger("app.graphql.subscriptions")
+
+EVENT_CURSOR = "ev"
+REPLAY_OVERLAP = timedelta(seconds=60)
+REPLAY_LIMIT = 500
+# A tenant-wide replay is bounded by message creation time so it can use
+# ix_messages_tenant_id_created_at; a status change to an older message is not replayed there.
+TENANT_REPLAY_HORIZON = timedelta(days=7)
+MESSAGE_EVENTS = frozenset({"MessageCreated", "MessageStatusChanged"})
+CONVERSATION_EVENTS = MESSAGE_EVENTS | {"ConversationUpdated"}
+_CONVERTED = "_graphql"
+
+
+@strawberry.type
+class MessageCreated:
+    cursor: str = strawberry.field(description="Pass as `after` when resubscribing.")
+    conversation_id: strawberry.ID
+    message: MessageType
+
+
+@strawberry.type
+class MessageStatusChanged:
+    cursor: str = strawberry.field(description="Pass as `after` when resubscribing.")
+    conversation_id: strawberry.ID
+    message: MessageType
+
+
+@strawberry.type
+class ConversationUpdated:
+    conversation_id: strawberry.ID
+    change: str = strawberry.field(description=(
+        "mode, archived, lead, or sync (the current state, sent after a replay)."
+    ))
+    mode: ConversationMode | None
+    archived: bool | None
+
+    @gql.field("The conversation as it is now (read when asked).")
+    async def conversation(self, info: Info) -> ConversationType | None:
+        row = await info.context.loaders.conversation.load(uuid.UUID(self.conversation_id))
+        return ConversationType.from_row(row) if row is not None else None
+
+    @gql.field("The conversation's latest lead (read when asked).")
+    async def lead(
+        self, info: Info
+    ) -> Annotated[LeadType, strawberry.lazy("app.leads.graphql")] | None:
+        from app.leads.graphql import LeadType
+
+        row = await info.context.loaders.latest_lead.load(uuid.UUID(self.conversation_id))
+        return LeadType.from_row(row) if row is not None else None
+
+
+@strawberry.type(description=(
+    "Live delivery was interrupted (reason: overflow, reconnect, too_many). When "
+    "messagesReplayed is true the message events since then follow; refetch anything else "
+    "you show (conversation modes, the conversation list)."
+))
+class EventsMissed:
+    reason: str
+    messages_replayed: bool
+
+
+ConversationEvent = Annotated[
+    MessageCreated | MessageStatusChanged | ConversationUpdated | EventsMissed,
+    strawberry.union("ConversationEvent"),
+]
+
+
+def event_cursor(at: datetime, message_id: str) -> str:
+    return encode_cursor(EVENT_CURSOR, at.isoformat(), message_id)
+
+
+def decode_event_cursor(cursor: str) -> datetime:
+    values = decode_cursor(cursor, EVENT_CURSOR)
+    try:
+        at = datetime.fromisoformat(values[0])
+    except (IndexError, TypeError, ValueError):
+        raise ValidationFailed("invalid cursor") from None
+    return at if at.tzinfo else at.replace(tzinfo=UTC)
+
+
+def _from_row(m: Message, since: datetime) -> MessageCreated | MessageStatusChanged:
+    cursor = event_cursor(m.updated_at, str(m.id))
+    cid = strawberry.ID(str(m.conversation_id))
+    if m.created_at > since - REPLAY_OVERLAP:
+        return MessageCreated(cursor=cursor, conversation_id=cid, message=MessageType.from_row(m))
+    return MessageStatusChanged(cursor=cursor, conversation_id=cid, message=MessageType.from_row(m))
+
+
+def _from_live(event: dict[str, Any]) -> MessageCreated | MessageStatusChanged | ConversationUpdated:
+    """The GraphQL object of a hub event, built once per event and shared by its subscribers."""
+    cached = event.get(_CONVERTED)
+    if cached is None:
+        cached = event[_CONVERTED] = _convert(event)
+    return cached
+
+
+def _convert(event: dict[str, Any]) -> MessageCreated | MessageStatusChanged | ConversationUpdated:
+    kind = event["type"]
+    cid = strawberry.ID(event["conversationId"])
+    if kind == "ConversationUpdated":
+        mode = event.get("mode")
+        return ConversationUpdated(
+            conversation_id=cid, change=str(event.get("change") or ""),
+            mode=ConversationMode(mode) if mode else None, archived=event.get("archived"),
+        )
+    message = MessageType.from_event(event["message"])
+    cursor = event_cursor(event[RECEIVED_AT], str(message.id))
+    if kind == "MessageCreated":
+        return MessageCreated(cursor=cursor, conversation_id=cid, message=message)
+    return MessageStatusChanged(cursor=cursor, conversation_id=cid, message=message)
+
+
+class _Stream:
+    """One subscription's replay state: what the last replay delivered, and when it read."""
+
+    def __init__(self, info: Info, tenant_id: uuid.UUID, conversation_id: uuid.UUID | None,
+                 since: datetime) -> None:
+        self.info = info
+        self.tenant_id = tenant_id
+        self.conversation_id = conversation_id
+        self.since = since
+        self.replayed: dict[str, str] = {}  # message id -> status the last replay delivered
+        self.replay_started = 0.0
+
+    async def replay(self) -> tuple[list[ConversationEvent], bool]:
+        """Events since `self.since` from Postgres; False if there were too many to replay."""
+        self.replay_started = time.monotonic()
+        floor = self.since - REPLAY_OVERLAP
+        q = select(Message).where(Message.tenant_id == self.tenant_id, Message.updated_at > floor)
+        if self.conversation_id is not None:
+            q = q.where(Message.conversation_id == self.conversation_id)
+        else:
+            q = q.where(Message.created_at > floor - TENANT_REPLAY_HORIZON)
+        q = q.order_by(Message.updated_at, Message.id).limit(REPLAY_LIMIT + 1)
+        async with self.info.context.rt.sessions() as session:
+            rows = list((await session.scalars(q)).all())
+            conv = None
+            if self.conversation_id is not None:
+                conv = await session.get(Conversation, self.conversation_id)
+        if len(rows) > REPLAY_LIMIT:
+            # The client was told to refetch; later gaps replay from here, not from the past.
+            self.replayed = {}
+            self.since = datetime.now(UTC)
+            return [], False
+        self.replayed = {str(m.id): m.status for m in rows}
+        events: list[ConversationEvent] = [_from_row(m, self.since) for m in rows]
+        if rows:
+            self.since = max(self.since, rows[-1].updated_at)
+        if conv is not None:
+            events.append(ConversationUpdated(
+                conversation_id=strawberry.ID(str(conv.id)), change="sync",
+                mode=ConversationMode(conv.mode), archived=conv.archived_at is not None,
+            ))
+        return events, True
+
+    def is_duplicate(self, event: dict[str, Any]) -> bool:
+        if event.get("type") not in MESSAGE_EVENTS:
+            return False
+        # Committed before the replay read it: the replay already showed this state.
+        if event.get(RECEIVED_MONO, 0.0) < self.replay_started:
+            return True
+        message = event.get("message") or {}
+        return self.replayed.get(str(message.get("id"))) == message.get("status")
+
+    def advance(self, event: dict[str, Any]) -> None:
+        if event.get("type") in MESSAGE_EVENTS:
+            self.since = max(self.since, event[RECEIVED_AT])
+
+
+async def _conversation_events(
+    info: Info, tenant_id: uuid.UUID, conversation_id: uuid.UUID | None, after: str | None
+) -> AsyncGenerator[ConversationEvent, None]:
+    stream = _Stream(info, tenant_id, conversation_id,
+                     decode_event_cursor(after) if after else datetime.now(UTC))
+    topic_conv = str(conversation_id) if conversation_id else None
+    with info.context.hub.subscribe(str(tenant_id), topic_conv, CONVERSATION_EVENTS) as sub:
+        if after is not None:
+            events, complete = await stream.replay()
+            if not complete:
+                yield EventsMissed(reason="too_many", messages_replayed=False)
+            for ev in events:
+                yield ev
+        while True:
+            item = await sub.get()
+            if isinstance(item, Gap):
+                events, complete = await stream.replay()
+                yield EventsMissed(reason=item.reason, messages_replayed=complete)
+                for ev in events:
+                    yield ev
+                continue
+            if stream.is_duplicate(item):
+                continue
+            try:
+                live = _from_live(item)
+            except (KeyError, TypeError, ValueError):
+                log.warning("skipping a malformed %s event", item.get("type"))
+                continue
+            stream.advance(item)
+            yield live
+
+
+async def _balance(info: Info, tenant_id: uuid.UUID) -> int:
+    async with info.context.rt.sessions() as session:
+        balance = await session.scalar(select(Tenant.credit_balance).where(Tenant.id == tenant_id))
+    return int(balance or 0)
+
+
+@strawberry.type
+class Subscription:
+    @gql.subscription(
+        "Message and conversation events of one conversation, or of every conversation of the "
+        "tenant when conversationId is omitted. `after`: the cursor of the last event seen; "
+        "what happened since is replayed first."
+    )
+    async def conversation_events(
+        self, info: Info, conversation_id: strawberry.ID | None = None, after: str | None = None
+    ) -> AsyncGenerator[ConversationEvent, None]:
+        tenant_id = await require_tenant(info)
+        conv_id = None
+        if conversation_id is not None:
+            conv_id = parse_id(conversation_id, "conversation")
+            async with info.context.rt.sessions() as session:
+                owned = await session.scalar(select(Conversation.id).where(
+                    Conversation.id == conv_id, Conversation.tenant_id == tenant_id))
+            if owned is None:
+                raise NotFound("conversation")
+        if after is not None:
+            decode_event_cursor(after)  # refuse a bad cursor before anything is delivered
+        async for event in _conversation_events(info, tenant_id, conv_id, after):
+            yield event
+
+    @gql.subscription("The tenant's credit balance: now, then on every change.")
+    async def credit_balance(self, info: Info) -> AsyncGenerator[int, None]:
+        tenant_id = await require_tenant(info)
+        with info.context.hub.subscribe(str(tenant_id), None, frozenset({"CreditBalance"})) as sub:
+            yield await _balance(info, tenant_id)
+            while True:
+                item = await sub.get()
+                if isinstance(item, Gap):
+                    yield await _balance(info, tenant_id)
+                elif isinstance(item.get("balance"), int):
+                    yield item["balance"]

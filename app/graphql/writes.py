@@ -1,0 +1,34 @@
+"""The one way a mutation writes: a transaction, then its side effects once it committed."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.conversations import outbox
+from app.db import transaction
+from app.effects import flush, take
+from app.graphql.context import Info
+
+
+@asynccontextmanager
+async def write(info: Info) -> AsyncIterator[AsyncSession]:
+    """`async with write(info) as session:` — services record effects; they run after commit.
+
+    If the block raises, the transaction rolls back and the code after `yield` never runs, so
+    no job, event or cache invalidation escapes a mutation that did not happen.
+    """
+    rt = info.context.rt
+    async with transaction(rt.sessions) as session:
+        yield session
+    await flush(take(session), rt.redis)
+    await outbox.enqueue_sends(session, rt.redis)
+
+
+@asynccontextmanager
+async def read(info: Info) -> AsyncIterator[AsyncSession]:
+    """A short read-only session for one resolver (resolvers run concurrently)."""
+    async with info.context.rt.sessions() as session:
+        yield session
