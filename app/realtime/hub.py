@@ -82,9 +82,12 @@ class HubStats:
 
 
 class Hub:
-    def __init__(self, redis_url: str, *, queue_size: int = DEFAULT_QUEUE_SIZE) -> None:
+    def __init__(
+        self, redis_url: str, *, queue_size: int = DEFAULT_QUEUE_SIZE, name: str = "mca-hub"
+    ) -> None:
         self._redis_url = redis_url
         self._queue_size = queue_size
+        self._name = name
         self._redis: Redis | None = None
         self._pubsub: PubSub | None = None
         self._task: asyncio.Task[None] | None = None
@@ -173,7 +176,7 @@ class Hub:
     async def _connect(self) -> None:
         self._redis = Redis.from_url(
             self._redis_url, socket_keepalive=True, health_check_interval=30,
-            socket_connect_timeout=5,
+            socket_connect_timeout=5, client_name=self._name,
         )
         self._pubsub = self._redis.pubsub()
         await self._pubsub.psubscribe(EVENTS_PATTERN)

@@ -114,6 +114,7 @@ class LiveApp:
     """The real app under uvicorn in a thread (its own loop, runtime and hub)."""
 
     def __init__(self, app: Any) -> None:
+        self.app = app
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind(("127.0.0.1", 0))
@@ -140,6 +141,24 @@ class LiveApp:
     def stop(self) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=10)
+
+    @property
+    def subscribers(self) -> int:
+        """Subscriptions registered with this server's hub (read from the test's thread)."""
+        while True:
+            try:
+                return int(self.app.state.hub.subscriber_count)
+            except RuntimeError:  # the server's loop changed the dict while we counted
+                continue
+
+    async def wait_subscribers(self, n: int, timeout: float = 5) -> None:
+        # graphql-transport-ws does not acknowledge a subscribe: wait until the server has
+        # registered it, or an event published right away could precede it.
+        deadline = time.monotonic() + timeout
+        while self.subscribers < n:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{self.subscribers} subscribers, expected {n}")
+            await asyncio.sleep(0.01)
 
 
 class WS:
