@@ -69,10 +69,11 @@ class MessageStatusChanged:
 class ConversationUpdated:
     conversation_id: strawberry.ID
     change: str = strawberry.field(description=(
-        "mode, archived, lead, or sync (the current state, sent after a replay)."
+        "mode, archived, lead, no_credits, or sync (the current state, sent after a replay)."
     ))
     mode: ConversationMode | None
     archived: bool | None
+    lead_id: strawberry.ID | None = strawberry.field(description="With change lead: the new lead.")
 
     @gql.field("The conversation as it is now (read when asked).")
     async def conversation(self, info: Info) -> ConversationType | None:
@@ -142,6 +143,7 @@ def _convert(event: dict[str, Any]) -> MessageCreated | MessageStatusChanged | C
         return ConversationUpdated(
             conversation_id=cid, change=str(event.get("change") or ""),
             mode=ConversationMode(mode) if mode else None, archived=event.get("archived"),
+            lead_id=strawberry.ID(event["leadId"]) if event.get("leadId") else None,
         )
     message = MessageType.from_event(event["message"])
     cursor = event_cursor(event[RECEIVED_AT], str(message.id))
@@ -190,6 +192,7 @@ class _Stream:
             events.append(ConversationUpdated(
                 conversation_id=strawberry.ID(str(conv.id)), change="sync",
                 mode=ConversationMode(conv.mode), archived=conv.archived_at is not None,
+                lead_id=None,
             ))
         return events, True
 

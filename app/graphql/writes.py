@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -11,6 +12,8 @@ from app.conversations import outbox
 from app.db import transaction
 from app.effects import flush, take
 from app.graphql.context import Info
+
+log = logging.getLogger("app.graphql.writes")
 
 
 @asynccontextmanager
@@ -23,8 +26,13 @@ async def write(info: Info) -> AsyncIterator[AsyncSession]:
     rt = info.context.rt
     async with transaction(rt.sessions) as session:
         yield session
-    await flush(take(session), rt.redis)
-    await outbox.enqueue_sends(session, rt.redis)
+    try:
+        await flush(take(session), rt.redis)
+        await outbox.enqueue_sends(session, rt.redis)
+    except Exception:
+        # The change is committed: answering with an error would invite a retry that does it
+        # twice. Subscribers recover missed events from Postgres; wake-ups have the sweeper.
+        log.exception("side effects of a committed mutation could not be run")
 
 
 @asynccontextmanager

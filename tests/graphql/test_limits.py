@@ -69,7 +69,7 @@ async def test_rate_limit_per_key_answers_rate_limited(client, rt, world, other)
         rt.settings.graphql_rate_per_minute = 600
 
 
-async def test_internal_errors_are_masked(client, world, monkeypatch):
+async def test_internal_errors_are_masked_and_logged(client, world, monkeypatch, caplog):
     from app.channels import repository
 
     async def broken(*args: Any, **kwargs: Any) -> None:
@@ -80,6 +80,13 @@ async def test_internal_errors_are_masked(client, world, monkeypatch):
     assert codes(body) == ["INTERNAL_SERVER_ERROR"]
     assert body["errors"][0]["message"] == "Internal server error."
     assert "hunter2" not in str(body)
+    assert "hunter2" in caplog.text  # the server log keeps the original
+
+
+async def test_expected_errors_are_not_logged_as_errors(client, world, caplog):
+    body = await gql(client, 'query { channel(id: "nope") { id } }', key=world.api_key)
+    assert codes(body) == ["NOT_FOUND"]
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
 
 
 async def test_get_runs_queries_only_and_graphiql_is_served_in_development(client, world):

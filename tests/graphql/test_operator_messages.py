@@ -114,3 +114,18 @@ async def test_retry_refused_when_the_window_is_closed(client, rt, world):
     async with rt.sessions() as s:
         assert (await s.get(Message, reply)).status == "failed"  # type: ignore[union-attr]
     assert await send_jobs(rt) == []
+
+
+async def test_a_failure_after_commit_does_not_fail_the_committed_mutation(client, rt, world,
+                                                                           monkeypatch, caplog):
+    from app.graphql import writes
+
+    async def redis_down(*args: object, **kwargs: object) -> None:
+        raise ConnectionError("redis is down")
+
+    monkeypatch.setattr(writes, "flush", redis_down)
+    conv = await seed_conversation(rt, world)
+    body = await gql(client, SEND, {"c": str(conv), "t": "committed anyway"}, key=world.api_key)
+    assert ok(body)["sendOperatorMessage"]["status"] == "PENDING"
+    assert await message_count(rt, conv) == 2
+    assert "side effects of a committed mutation could not be run" in caplog.text

@@ -67,6 +67,24 @@ async def test_after_replays_what_was_missed_then_continues_live(live, rt, world
         assert await ws.nothing_for(0.3) == []
 
 
+async def test_tenant_wide_after_replays_every_conversation(live, rt, world):
+    first = await seed_conversation(rt, world, name="A")
+    async with ws_session(live, world.api_key) as ws:
+        op = await ws.subscribe(EVENTS, {})
+        await live.wait_subscribers(1)
+        await seed_conversation(rt, world, name="B", texts=("seen",), publish=True)
+        cursor = event_of(await ws.next_for(op))["cursor"]
+    await add_outbound(rt, world.tenant_id, first, text="missed in A")
+    second = await seed_conversation(rt, world, name="C", texts=("missed in C",))
+    async with ws_session(live, world.api_key) as ws:
+        op = await ws.subscribe(EVENTS, {"after": cursor})
+        replayed = [event_of(m) for m in await ws.nothing_for(0.5)]
+    by_text = {e["message"]["text"]: e for e in replayed}
+    assert by_text["missed in A"]["conversationId"] == str(first)
+    assert by_text["missed in C"]["conversationId"] == str(second)
+    assert all(e["__typename"] == "MessageCreated" for e in replayed)
+
+
 async def test_a_bad_cursor_is_a_validation_error(live, rt, world):
     conv = await seed_conversation(rt, world)
     async with ws_session(live, world.api_key) as ws:
