@@ -29,3 +29,15 @@ def test_contract_names_are_present() -> None:
         assert name in sdl, name
     channel_type = sdl.split("type Channel {")[1].split("}")[0]
     assert "token" not in channel_type.lower()
+
+
+def test_every_operation_is_documented_with_an_example() -> None:
+    doc = (SCHEMA_FILE.parent / "documentation" / "api" / "graphql.md").read_text()
+    sections = doc.split("\n### ")
+    for root in (schema.query, schema.mutation, schema.subscription):
+        assert root is not None
+        for field in root.__strawberry_definition__.fields:
+            name = schema.config.name_converter.get_graphql_name(field)
+            section = next((s for s in sections if s.startswith(f"`{name}`")), None)
+            assert section is not None, f"documentation/api/graphql.md has no section for {name}"
+            assert "```graphql" in section, f"the {name} section has no example"
