@@ -170,8 +170,8 @@ async def test_simulate_whatsapp_posts_a_signed_webhook(server, runtime, worker,
                   "--url", server, "Hola desde la CLI ñ")
     assert r.code == 0, r.err
     assert r.out.startswith("HTTP 200 ") and json.loads(r.out[9:])["stored"] == 1
-    [msg] = await rows(db, "SELECT direction, text FROM messages")
-    assert (msg["direction"], msg["text"]) == ("inbound", "Hola desde la CLI ñ")
+    [msg] = await rows(db, "SELECT text FROM messages WHERE direction='inbound'")
+    assert msg["text"] == "Hola desde la CLI ñ"
     # The quickest way to watch the pipeline work: the worker answers it.
     [send] = await wait_for(lambda: graph.requests(account_id=world.account_id))
     assert send["json"]["to"] == "+5215512345678"
