@@ -67,7 +67,7 @@ class Subscription:
         except asyncio.QueueFull:
             # Keeping the newest events would still leave a hole in the middle; a clean break
             # followed by a replay from Postgres is simpler for the consumer and just as cheap.
-            self.dropped += self.queue.qsize()
+            self.dropped += self.queue.qsize() + isinstance(item, dict)
             while not self.queue.empty():
                 self.queue.get_nowait()
             self.queue.put_nowait(Gap("overflow") if isinstance(item, dict) else item)
@@ -87,14 +87,13 @@ class Hub:
     ) -> None:
         self._redis_url = redis_url
         self._queue_size = queue_size
-        self._name = name
+        self.name = name  # the Redis CLIENT name, to find the connection
         self._redis: Redis | None = None
         self._pubsub: PubSub | None = None
         self._task: asyncio.Task[None] | None = None
         # tenant id -> conversation id (None: every conversation) -> subscriptions
         self._subs: dict[str, dict[str | None, set[Subscription]]] = {}
         self.stats = HubStats()
-        self.ready = asyncio.Event()
 
     @property
     def subscriber_count(self) -> int:
@@ -176,7 +175,7 @@ class Hub:
     async def _connect(self) -> None:
         self._redis = Redis.from_url(
             self._redis_url, socket_keepalive=True, health_check_interval=30,
-            socket_connect_timeout=5, client_name=self._name,
+            socket_connect_timeout=5, client_name=self.name,
         )
         self._pubsub = self._redis.pubsub()
         await self._pubsub.psubscribe(EVENTS_PATTERN)
@@ -187,10 +186,8 @@ class Hub:
                 raise ConnectionError("no psubscribe confirmation from Redis")
             if msg["type"] == "psubscribe":
                 break
-        self.ready.set()
 
     async def _disconnect(self) -> None:
-        self.ready.clear()
         if self._pubsub is not None:
             with contextlib.suppress(Exception):
                 await self._pubsub.reset()

@@ -54,7 +54,7 @@ async def test_one_redis_connection_whatever_the_number_of_subscribers(hub, redi
         s.__enter__()
     try:
         clients = (await redis.execute_command("CLIENT", "LIST", "TYPE", "pubsub")).decode()
-        assert sum(f"name={hub._name} " in line for line in clients.splitlines()) == 1
+        assert sum(f"name={hub.name} " in line for line in clients.splitlines()) == 1
         assert hub.subscriber_count == 500
     finally:
         for s in subs:
