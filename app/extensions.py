@@ -38,6 +38,3 @@ async def on_shutdown(app: Starlette, runtime: Runtime) -> None:
     hub = getattr(app.state, "hub", None)
     if hub is not None:
         await hub.stop()
-    from app.webhooks.widget_stream import stop_own_hub
-
-    await stop_own_hub(runtime)

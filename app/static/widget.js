@@ -30,6 +30,7 @@
     byId: new Map(), // server message id -> {data, el}
     pending: new Map(), // clientMessageId -> {text, el} until the server confirms it
     typing: false,
+    typingVersion: 0, // bumped by every typing change the stream reports
     stream: null, // AbortController of the open stream
     retryMs: 1000,
     fatal: null, // an error that retrying cannot fix (e.g. this origin is not allowed)
@@ -66,6 +67,21 @@
     return node;
   }
 
+  function chatIcon() {
+    // Drawn, not an emoji: not every system has a font with the speech-balloon glyph.
+    var ns = "http://www.w3.org/2000/svg";
+    var svg = document.createElementNS(ns, "svg");
+    svg.setAttribute("viewBox", "0 0 24 24");
+    svg.setAttribute("width", "26");
+    svg.setAttribute("height", "26");
+    svg.setAttribute("aria-hidden", "true");
+    var path = document.createElementNS(ns, "path");
+    path.setAttribute("fill", "currentColor");
+    path.setAttribute("d", "M4 3h16a2 2 0 0 1 2 2v11a2 2 0 0 1-2 2H9l-5 4v-4H4a2 2 0 0 1-2-2V5a2 2 0 0 1 2-2zm3 6a1.5 1.5 0 1 0 0 3 1.5 1.5 0 0 0 0-3zm5 0a1.5 1.5 0 1 0 0 3 1.5 1.5 0 0 0 0-3zm5 0a1.5 1.5 0 1 0 0 3 1.5 1.5 0 0 0 0-3z");
+    svg.appendChild(path);
+    return svg;
+  }
+
   var host = el("div");
   host.id = "mca-widget";
   var root = host.attachShadow({ mode: "open" });
@@ -77,7 +93,7 @@
   var launcher = el("button", "launcher");
   launcher.type = "button";
   launcher.setAttribute("aria-label", "Open chat");
-  launcher.appendChild(el("span", "launcher-icon", "\u{1F4AC}"));
+  launcher.appendChild(chatIcon());
 
   var panel = el("section", "panel");
   panel.hidden = true;
@@ -207,8 +223,28 @@
     return message;
   }
 
-  async function session() {
-    var resp = await fetch(api + "/session", { method: "POST", headers: authHeaders() });
+  var sessionInFlight = null;
+
+  // One request at a time: opening the panel and a quick first message both ask for a token,
+  // and two answers would make two visitors (the stream following one, the message the other).
+  function session() {
+    if (!sessionInFlight) {
+      sessionInFlight = requestSession().finally(function () { sessionInFlight = null; });
+    }
+    return sessionInFlight;
+  }
+
+  async function requestSession() {
+    var resp;
+    try {
+      resp = await fetch(api + "/session", { method: "POST", headers: authHeaders() });
+    } catch (e) {
+      // A refused origin looks exactly like a network failure to the page (CORS hides the
+      // answer), so the hint for the site owner goes to the console.
+      console.warn("widget.js: cannot reach " + api + ". If this is your site, check that " +
+        location.origin + " is one of the channel's allowed origins.");
+      throw new Error("The chat could not connect. Please try again later.");
+    }
     if (!resp.ok) {
       var err = new Error(explain(resp.status, await readError(resp), resp.headers.get("Retry-After")));
       err.status = resp.status;
@@ -225,6 +261,9 @@
   }
 
   async function loadHistory() {
+    // The stream is the authority on typing; a history answer computed before a typing event
+    // arrived must not switch the dots back off.
+    var seen = state.typingVersion;
     var resp = await fetch(api + "/messages?limit=100", { headers: authHeaders() });
     if (resp.status === 401) {
       state.token = null;
@@ -234,20 +273,25 @@
     if (!resp.ok) throw new Error(explain(resp.status, await readError(resp)));
     var body = await resp.json();
     body.messages.forEach(render);
-    setTyping(body.typing);
+    if (seen === state.typingVersion) setTyping(body.typing);
   }
 
   // --- live stream: SSE read through fetch, so the token stays in a header -----------------
 
+  function streamTyping(on) {
+    state.typingVersion++;
+    setTyping(on);
+  }
+
   function dispatch(event, data) {
     if (event === "ready") {
       state.retryMs = 1000;
-      setTyping(data.typing);
+      streamTyping(data.typing);
       loadHistory().catch(function () {}); // whatever happened while we were away
     } else if (event === "message") {
       render(data.message);
     } else if (event === "typing") {
-      setTyping(data.typing);
+      streamTyping(data.typing);
     } else if (event === "resync") {
       loadHistory().catch(function () {});
     }
@@ -369,7 +413,8 @@
       await ensureSession();
       var message = await post(text, clientId);
       message.clientMessageId = clientId;
-      render(message);
+      // The stream may already have shown it with a later status (processing, answered).
+      if (!state.byId.has(message.id)) render(message);
       openStream();
     } catch (e) {
       state.pending.delete(clientId);

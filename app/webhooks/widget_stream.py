@@ -47,30 +47,12 @@ _open_streams: Counter[str] = Counter()
 _owners: OrderedDict[str, tuple[str, str] | None] = OrderedDict()
 
 
-async def hub_of(app: Starlette) -> Hub:
-    """The process's one hub: the app's own when it started one, else one started here on first
-    use and kept in the runtime, so every stream of the process shares it."""
+def hub_of(app: Starlette) -> Hub:
+    """The process's one hub, started with the app (app.extensions.on_startup)."""
     hub = getattr(app.state, "hub", None)
-    rt: Runtime = app.state.runtime
-    if isinstance(hub, Hub):
-        return hub
-    # The lock lives in the runtime: a module-level asyncio.Lock would be tied to one event loop.
-    async with rt.extras.setdefault("hub_lock", asyncio.Lock()):
-        hub = rt.extras.get("hub")
-        if not isinstance(hub, Hub):
-            assert rt.settings.redis_url
-            hub = Hub(rt.settings.redis_url)
-            await hub.start()
-            rt.extras["hub"] = hub
-            rt.extras["hub_started_by_widget"] = True
+    if not isinstance(hub, Hub):
+        raise RuntimeError("the realtime hub is not running: on_startup must start app.state.hub")
     return hub
-
-
-async def stop_own_hub(rt: Runtime) -> None:
-    """Shutdown hook: stop the hub only when this module started it."""
-    hub = rt.extras.pop("hub", None)
-    if rt.extras.pop("hub_started_by_widget", False) and isinstance(hub, Hub):
-        await hub.stop()
 
 
 async def _owner(rt: Runtime, conversation_id: str) -> tuple[str, str] | None:
@@ -161,9 +143,10 @@ def _refuse_too_many(call: Call) -> None:
 async def stream(request: Request, call: Call) -> Response:
     assert call.visitor is not None
     visitor = call.visitor
-    hub = await hub_of(request.app)
+    hub = hub_of(request.app)
     # Checked here so the refusal is a proper 429; counted inside the body, whose `finally`
-    # is the one place sure to run however the connection ends.
+    # is the one place sure to run however the connection ends. (Starlette cancels the body as
+    # soon as the server reports the disconnect; at worst the next heartbeat's write fails.)
     _refuse_too_many(call)
 
     async def body() -> AsyncIterator[bytes]:

@@ -1,0 +1,394 @@
+/*
+ * Operator console: the reference dashboard client. It uses only the public GraphQL API:
+ * queries and mutations over HTTP POST /graphql, live events over `graphql-transport-ws`.
+ *
+ * - The API key lives in sessionStorage (this tab only) and travels in a header or in the
+ *   websocket's connection_init payload, never in a URL.
+ * - Every piece of text from the API reaches the DOM through textContent, never as markup.
+ */
+(function () {
+  "use strict";
+
+  var KEY_STORE = "mca-console-key";
+  var $ = function (id) { return document.getElementById(id); };
+  var MESSAGE_FIELDS = "id conversationId seq direction senderRole type text status statusReason errorCode errorTitle createdAt";
+  var CONV_FIELDS = "id mode archived lastActivityAt replyWindowClosesAt channel { id kind displayName } " +
+    "contact { id externalId profileName waId } lastMessage { " + MESSAGE_FIELDS + " }";
+  var KIND_LABEL = { WHATSAPP: "WhatsApp", INSTAGRAM: "Instagram", WEBCHAT: "Web chat" };
+  var ROLE_LABEL = { CUSTOMER: "Customer", AI: "AI", OPERATOR: "Operator", SYSTEM: "System" };
+
+  var state = { key: null, convs: new Map(), order: [], openId: null, messages: new Map(), live: null, cursor: null };
+
+  // --- DOM helpers (textContent only) -------------------------------------------------------
+
+  function el(tag, cls, text) {
+    var node = document.createElement(tag);
+    if (cls) node.className = cls;
+    if (text != null) node.textContent = text;
+    return node;
+  }
+
+  function show(node, on) { node.hidden = !on; }
+
+  function say(node, text) { node.textContent = text || ""; show(node, !!text); }
+
+  function when(iso) {
+    if (!iso) return "";
+    var d = new Date(iso);
+    var today = new Date().toDateString() === d.toDateString();
+    return today ? d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }) : d.toLocaleString();
+  }
+
+  function contactName(c) {
+    var ct = c.contact || {};
+    if (ct.profileName || ct.waId) return ct.profileName || "+" + ct.waId;
+    // Web visitors are anonymous: a short stable tag tells them apart.
+    if (c.channel && c.channel.kind === "WEBCHAT" && ct.externalId) return "Web visitor " + ct.externalId.slice(2, 8);
+    return ct.externalId || "Unknown";
+  }
+
+  // --- GraphQL over HTTP ----------------------------------------------------------------------
+
+  function AuthError(message) { this.message = message; }
+
+  async function gql(query, variables) {
+    var resp = await fetch("/graphql", {
+      method: "POST",
+      headers: { "Content-Type": "application/json", "Authorization": "Bearer " + state.key },
+      body: JSON.stringify({ query: query, variables: variables || {} }),
+    });
+    var body;
+    try { body = await resp.json(); } catch (e) { throw new Error("HTTP " + resp.status); }
+    if (body.errors && body.errors.length) {
+      var err = body.errors[0];
+      var code = err.extensions && err.extensions.code;
+      if (code === "UNAUTHENTICATED") throw new AuthError(err.message);
+      throw new Error(err.message || "request failed");
+    }
+    if (!resp.ok) throw new Error((body && body.error) || "HTTP " + resp.status);
+    return body.data;
+  }
+
+  // --- live events: a minimal graphql-transport-ws client -----------------------------------
+
+  function Live(onEvent, onState) {
+    var ws = null, retry = 1000, stopped = false, nextId = 1;
+    var subs = {}; // id -> {query, variables(fn), onData}
+
+    function send(msg) { if (ws && ws.readyState === 1) ws.send(JSON.stringify(msg)); }
+
+    function subscribe(id) {
+      var s = subs[id];
+      send({ id: id, type: "subscribe", payload: { query: s.query, variables: s.variables() } });
+    }
+
+    function connect() {
+      var proto = location.protocol === "https:" ? "wss://" : "ws://";
+      ws = new WebSocket(proto + location.host + "/graphql", "graphql-transport-ws");
+      onState("connecting");
+      ws.onopen = function () {
+        send({ type: "connection_init", payload: { authorization: "Bearer " + state.key } });
+      };
+      ws.onmessage = function (ev) {
+        var msg = JSON.parse(ev.data);
+        if (msg.type === "connection_ack") {
+          retry = 1000;
+          onState("live");
+          Object.keys(subs).forEach(subscribe);
+        } else if (msg.type === "next" && subs[msg.id]) {
+          if (msg.payload.data) subs[msg.id].onData(msg.payload.data);
+        } else if (msg.type === "error") {
+          console.warn("subscription error", msg.payload);
+        } else if (msg.type === "ping") {
+          send({ type: "pong" });
+        }
+      };
+      ws.onclose = function (ev) {
+        if (stopped) return;
+        if (ev.code === 4403) { signOut("The API key was refused: " + (ev.reason || "forbidden")); return; }
+        onState("reconnecting");
+        setTimeout(connect, retry);
+        retry = Math.min(retry * 2, 15000);
+      };
+    }
+
+    connect();
+    return {
+      add: function (query, variables, onData) {
+        var id = String(nextId++);
+        subs[id] = { query: query, variables: variables, onData: onData };
+        subscribe(id);
+      },
+      stop: function () { stopped = true; if (ws) ws.close(1000); },
+    };
+  }
+
+  var EVENTS = "subscription Events($after: String) { conversationEvents(after: $after) { __typename " +
+    "... on MessageCreated { cursor conversationId message { " + MESSAGE_FIELDS + " } } " +
+    "... on MessageStatusChanged { cursor conversationId message { " + MESSAGE_FIELDS + " } } " +
+    "... on ConversationUpdated { conversationId change mode archived } " +
+    "... on EventsMissed { reason messagesReplayed } } }";
+
+  function onEvent(data) {
+    var ev = data.conversationEvents;
+    if (ev.cursor) state.cursor = ev.cursor;
+    if (ev.__typename === "MessageCreated" || ev.__typename === "MessageStatusChanged") {
+      var conv = state.convs.get(ev.conversationId);
+      if (ev.conversationId === state.openId) upsertMessage(ev.message);
+      if (!conv) { refreshList(); return; }
+      if (ev.__typename === "MessageCreated" || (conv.lastMessage && conv.lastMessage.id === ev.message.id)) {
+        conv.lastMessage = ev.message;
+        if (ev.__typename === "MessageCreated") conv.lastActivityAt = ev.message.createdAt;
+        renderList();
+      }
+    } else if (ev.__typename === "ConversationUpdated") {
+      var c = state.convs.get(ev.conversationId);
+      if (!c || ev.archived) { refreshList(); return; }
+      if (ev.mode) c.mode = ev.mode;
+      renderList();
+      if (ev.conversationId === state.openId) renderHead(c);
+    } else if (ev.__typename === "EventsMissed") {
+      refreshList();
+      if (!ev.messagesReplayed && state.openId) openConversation(state.openId);
+    }
+  }
+
+  // --- conversation list --------------------------------------------------------------------
+
+  var refreshTimer = null;
+  function refreshList() {
+    clearTimeout(refreshTimer);
+    refreshTimer = setTimeout(loadList, 200); // a burst of new conversations: one query
+  }
+
+  async function loadList() {
+    var filter = { archived: false };
+    if ($("channel-filter").value) filter.channelId = $("channel-filter").value;
+    if ($("search").value.trim()) filter.search = $("search").value.trim();
+    try {
+      var data = await gql("query List($filter: ConversationFilter) { conversations(first: 50, filter: $filter) " +
+        "{ edges { node { " + CONV_FIELDS + " } } } }", { filter: filter });
+      state.convs = new Map();
+      state.order = data.conversations.edges.map(function (e) { state.convs.set(e.node.id, e.node); return e.node.id; });
+      renderList();
+    } catch (e) { handle(e); }
+  }
+
+  function renderList() {
+    state.order.sort(function (a, b) {
+      return new Date(state.convs.get(b).lastActivityAt) - new Date(state.convs.get(a).lastActivityAt);
+    });
+    var list = $("conversations");
+    list.replaceChildren();
+    state.order.forEach(function (id) {
+      var c = state.convs.get(id);
+      var item = el("li", "conv" + (id === state.openId ? " active" : ""));
+      item.setAttribute("data-id", id);
+      item.tabIndex = 0;
+      var top = el("div", "conv-top");
+      top.appendChild(el("span", "conv-name", contactName(c)));
+      top.appendChild(el("span", "conv-time", when(c.lastActivityAt)));
+      var mid = el("div", "conv-mid");
+      mid.appendChild(el("span", "kind kind-" + c.channel.kind.toLowerCase(), KIND_LABEL[c.channel.kind] || c.channel.kind));
+      mid.appendChild(el("span", "mode-badge mode-" + c.mode.toLowerCase(), c.mode));
+      var last = c.lastMessage;
+      var preview = el("div", "conv-preview", last ? (last.direction === "OUTBOUND" ? ROLE_LABEL[last.senderRole] + ": " : "") + (last.text || "[" + last.type + "]") : "");
+      item.appendChild(top);
+      item.appendChild(mid);
+      item.appendChild(preview);
+      item.addEventListener("click", function () { openConversation(id); });
+      item.addEventListener("keydown", function (ev) { if (ev.key === "Enter") openConversation(id); });
+      list.appendChild(item);
+    });
+    show($("no-conversations"), state.order.length === 0);
+  }
+
+  // --- one conversation ---------------------------------------------------------------------
+
+  async function openConversation(id) {
+    state.openId = id;
+    state.messages = new Map();
+    renderList();
+    show($("placeholder"), false);
+    show($("conversation"), true);
+    $("messages").replaceChildren();
+    say($("thread-error"), "");
+    try {
+      var data = await gql("query One($id: ID!) { conversation(id: $id) { " + CONV_FIELDS +
+        " messages(last: 100) { edges { node { " + MESSAGE_FIELDS + " } } } } }", { id: id });
+      if (state.openId !== id) return;
+      var conv = data.conversation;
+      if (!conv) { say($("thread-error"), "This conversation no longer exists."); return; }
+      state.convs.set(id, Object.assign(state.convs.get(id) || {}, conv));
+      renderHead(conv);
+      conv.messages.edges.forEach(function (e) { upsertMessage(e.node); });
+    } catch (e) { handle(e); }
+  }
+
+  function renderHead(conv) {
+    $("contact-name").textContent = contactName(conv);
+    $("contact-meta").textContent = (KIND_LABEL[conv.channel.kind] || conv.channel.kind) + " · " + conv.channel.displayName;
+    var mode = $("mode");
+    mode.textContent = conv.mode === "HUMAN" ? "Operator in charge" : "AI in charge";
+    mode.className = "mode mode-" + conv.mode.toLowerCase();
+    show($("take-over"), conv.mode === "AI");
+    show($("hand-back"), conv.mode === "HUMAN");
+    var closes = conv.replyWindowClosesAt;
+    say($("window-note"), closes ? "Reply window " + (new Date(closes) > new Date() ? "closes " : "closed ") + when(closes) : "");
+  }
+
+  // WhatsApp's convention: one tick sent, two delivered, two blue read.
+  var TICKS = { PENDING: "sending\u2026", SENT: "\u2713", DELIVERED: "\u2713\u2713", READ: "\u2713\u2713", FAILED: "failed", UNKNOWN: "not confirmed" };
+
+  function statusLine(m) {
+    if (m.direction === "OUTBOUND") {
+      var line = el("span", "ticks tick-" + m.status.toLowerCase(), TICKS[m.status] || m.status);
+      line.title = m.status.toLowerCase() + (m.errorTitle ? ": " + m.errorTitle : "");
+      return line;
+    }
+    var label = m.status === "PROCESSING" ? "AI is answering…" :
+      m.status === "SKIPPED" || m.status === "FAILED" ? m.status.toLowerCase() + (m.statusReason ? " (" + m.statusReason + ")" : "") : "";
+    return el("span", "inbound-status", label);
+  }
+
+  function upsertMessage(m) {
+    if (m.direction === "SYSTEM") return;
+    var known = state.messages.get(m.id);
+    var item = bubble(m);
+    if (known) {
+      known.replaceWith(item);
+    } else {
+      var list = $("messages");
+      // Keep seq order even when events arrive out of order.
+      var after = null;
+      Array.prototype.forEach.call(list.children, function (li) {
+        if (!after && Number(li.getAttribute("data-seq")) > m.seq) after = li;
+      });
+      list.insertBefore(item, after);
+      list.scrollTop = list.scrollHeight;
+    }
+    state.messages.set(m.id, item);
+  }
+
+  function bubble(m) {
+    var item = el("li", "msg " + m.direction.toLowerCase() + " role-" + m.senderRole.toLowerCase());
+    item.setAttribute("data-id", m.id);
+    item.setAttribute("data-seq", String(m.seq));
+    item.setAttribute("data-status", m.status);
+    item.appendChild(el("span", "who", ROLE_LABEL[m.senderRole] || m.senderRole));
+    item.appendChild(el("div", "bubble", m.text != null ? m.text : "[" + m.type + "]"));
+    var meta = el("div", "meta");
+    meta.appendChild(el("span", "time", when(m.createdAt)));
+    meta.appendChild(statusLine(m));
+    if (m.status === "FAILED" && m.errorTitle) meta.appendChild(el("span", "err", m.errorTitle));
+    item.appendChild(meta);
+    return item;
+  }
+
+  async function setMode(mode) {
+    say($("thread-error"), "");
+    try {
+      var data = await gql("mutation Mode($id: ID!, $mode: ConversationMode!) { setConversationMode(id: $id, mode: $mode) { " + CONV_FIELDS + " } }",
+        { id: state.openId, mode: mode });
+      var conv = data.setConversationMode;
+      state.convs.set(conv.id, Object.assign(state.convs.get(conv.id) || {}, conv));
+      renderHead(conv);
+      renderList();
+    } catch (e) { handle(e, $("thread-error")); }
+  }
+
+  async function reply(ev) {
+    ev.preventDefault();
+    var text = $("reply").value.trim();
+    if (!text || !state.openId) return;
+    $("send").disabled = true;
+    say($("thread-error"), "");
+    try {
+      var data = await gql("mutation Reply($id: ID!, $text: String!) { sendOperatorMessage(conversationId: $id, text: $text) { " + MESSAGE_FIELDS + " } }",
+        { id: state.openId, text: text });
+      $("reply").value = "";
+      var sent = data.sendOperatorMessage;
+      // The live event can beat this answer, and it carries a later status than PENDING.
+      if (!state.messages.has(sent.id)) upsertMessage(sent);
+    } catch (e) { handle(e, $("thread-error")); }
+    $("send").disabled = false;
+  }
+
+  // --- session ------------------------------------------------------------------------------
+
+  function handle(e, where) {
+    if (e instanceof AuthError) { signOut(e.message); return; }
+    say(where || $("thread-error"), e.message);
+  }
+
+  async function signIn(key) {
+    state.key = key;
+    var data = await gql("{ viewer { id name creditBalance } channels { id kind displayName } }");
+    sessionStorage.setItem(KEY_STORE, key);
+    $("tenant-name").textContent = data.viewer.name;
+    $("credits").textContent = data.viewer.creditBalance + " credits";
+    var filter = $("channel-filter");
+    filter.replaceChildren(el("option", null, "All channels"));
+    filter.firstChild.value = "";
+    data.channels.forEach(function (ch) {
+      var opt = el("option", null, (KIND_LABEL[ch.kind] || ch.kind) + " · " + (ch.displayName || ch.id));
+      opt.value = ch.id;
+      filter.appendChild(opt);
+    });
+    show($("signin"), false);
+    show($("app"), true);
+    state.live = Live(onEvent, function (s) {
+      var live = $("live");
+      live.setAttribute("data-state", s);
+      live.textContent = s === "live" ? "live" : s + "…";
+    });
+    state.live.add(EVENTS, function () { return { after: state.cursor }; }, onEvent);
+    state.live.add("subscription { creditBalance }", function () { return {}; }, function (d) {
+      $("credits").textContent = d.creditBalance + " credits";
+    });
+    await loadList();
+  }
+
+  function signOut(reason) {
+    sessionStorage.removeItem(KEY_STORE);
+    if (state.live) state.live.stop();
+    state = { key: null, convs: new Map(), order: [], openId: null, messages: new Map(), live: null, cursor: null };
+    show($("app"), false);
+    show($("conversation"), false);
+    show($("placeholder"), true);
+    show($("signin"), true);
+    say($("signin-error"), reason || "");
+    $("api-key").focus();
+  }
+
+  $("signin-form").addEventListener("submit", async function (ev) {
+    ev.preventDefault();
+    var key = $("api-key").value.trim();
+    if (!key) return;
+    say($("signin-error"), "");
+    try {
+      await signIn(key);
+      $("api-key").value = "";
+    } catch (e) {
+      state.key = null;
+      say($("signin-error"), e instanceof AuthError ? "That API key was not accepted." : e.message);
+    }
+  });
+  $("signout").addEventListener("click", function () { signOut(""); });
+  $("take-over").addEventListener("click", function () { setMode("HUMAN"); });
+  $("hand-back").addEventListener("click", function () { setMode("AI"); });
+  $("composer").addEventListener("submit", reply);
+  $("reply").addEventListener("keydown", function (ev) {
+    if (ev.key === "Enter" && !ev.shiftKey && !ev.isComposing) { ev.preventDefault(); $("composer").requestSubmit(); }
+  });
+  $("channel-filter").addEventListener("change", loadList);
+  var searchTimer = null;
+  $("search").addEventListener("input", function () { clearTimeout(searchTimer); searchTimer = setTimeout(loadList, 250); });
+
+  var saved = sessionStorage.getItem(KEY_STORE);
+  if (saved) {
+    signIn(saved).catch(function (e) { signOut(e instanceof AuthError ? "Please sign in again." : e.message); });
+  } else {
+    signOut("");
+  }
+})();
