@@ -27,7 +27,7 @@
   var state = {
     token: null,
     maxChars: 2000,
-    byId: new Map(), // server message id -> {data, el}
+    byId: new Map(), // server message id -> its <li>
     pending: new Map(), // clientMessageId -> {text, el} until the server confirms it
     typing: false,
     typingVersion: 0, // bumped by every typing change the stream reports
@@ -60,10 +60,13 @@
 
   // --- DOM (createElement + textContent only) -----------------------------------------------
 
-  function el(tag, cls, text) {
+  // el("button", "send", "Send", {type: "submit"}, [children]): text via textContent only.
+  function el(tag, cls, text, attrs, children) {
     var node = document.createElement(tag);
     if (cls) node.className = cls;
     if (text != null) node.textContent = text;
+    Object.keys(attrs || {}).forEach(function (k) { node.setAttribute(k, attrs[k]); });
+    (children || []).forEach(function (c) { node.appendChild(c); });
     return node;
   }
 
@@ -71,67 +74,29 @@
     // Drawn, not an emoji: not every system has a font with the speech-balloon glyph.
     var ns = "http://www.w3.org/2000/svg";
     var svg = document.createElementNS(ns, "svg");
-    svg.setAttribute("viewBox", "0 0 24 24");
-    svg.setAttribute("width", "26");
-    svg.setAttribute("height", "26");
-    svg.setAttribute("aria-hidden", "true");
     var path = document.createElementNS(ns, "path");
+    [["viewBox", "0 0 24 24"], ["width", "26"], ["height", "26"], ["aria-hidden", "true"]]
+      .forEach(function (a) { svg.setAttribute(a[0], a[1]); });
     path.setAttribute("fill", "currentColor");
     path.setAttribute("d", "M4 3h16a2 2 0 0 1 2 2v11a2 2 0 0 1-2 2H9l-5 4v-4H4a2 2 0 0 1-2-2V5a2 2 0 0 1 2-2zm3 6a1.5 1.5 0 1 0 0 3 1.5 1.5 0 0 0 0-3zm5 0a1.5 1.5 0 1 0 0 3 1.5 1.5 0 0 0 0-3zm5 0a1.5 1.5 0 1 0 0 3 1.5 1.5 0 0 0 0-3z");
     svg.appendChild(path);
     return svg;
   }
 
-  var host = el("div");
-  host.id = "mca-widget";
+  var host = el("div", null, null, { id: "mca-widget" });
   var root = host.attachShadow({ mode: "open" });
-  var css = document.createElement("link");
-  css.rel = "stylesheet";
-  css.href = base + "/widget.css";
-  root.appendChild(css);
-
-  var launcher = el("button", "launcher");
-  launcher.type = "button";
-  launcher.setAttribute("aria-label", "Open chat");
-  launcher.appendChild(chatIcon());
-
-  var panel = el("section", "panel");
-  panel.hidden = true;
-  panel.setAttribute("role", "dialog");
-  panel.setAttribute("aria-label", title);
-  var header = el("header", "header");
-  header.appendChild(el("span", "title", title));
-  var closeBtn = el("button", "close", "\u00D7");
-  closeBtn.type = "button";
-  closeBtn.setAttribute("aria-label", "Close chat");
-  header.appendChild(closeBtn);
-  var list = el("ol", "messages");
-  list.setAttribute("aria-live", "polite");
+  var launcher = el("button", "launcher", null, { type: "button", "aria-label": "Open chat" }, [chatIcon()]);
+  var closeBtn = el("button", "close", "\u00D7", { type: "button", "aria-label": "Close chat" });
   var empty = el("li", "empty", "Ask us anything \u2014 we usually answer right away.");
-  list.appendChild(empty);
-  var typing = el("div", "typing");
-  typing.hidden = true;
-  typing.setAttribute("aria-label", "The assistant is typing");
-  typing.appendChild(el("span"));
-  typing.appendChild(el("span"));
-  typing.appendChild(el("span"));
-  var errorLine = el("p", "error");
-  errorLine.hidden = true;
-  errorLine.setAttribute("role", "alert");
-  var form = el("form", "composer");
-  var input = el("textarea", "input");
-  input.rows = 1;
-  input.placeholder = "Type a message\u2026";
-  input.setAttribute("aria-label", "Message");
-  var sendBtn = el("button", "send", "Send");
-  sendBtn.type = "submit";
-  form.appendChild(input);
-  form.appendChild(sendBtn);
-  panel.appendChild(header);
-  panel.appendChild(list);
-  panel.appendChild(typing);
-  panel.appendChild(errorLine);
-  panel.appendChild(form);
+  var list = el("ol", "messages", null, { "aria-live": "polite" }, [empty]);
+  var typing = el("div", "typing", null, { hidden: "", "aria-label": "The assistant is typing" },
+    [el("span"), el("span"), el("span")]);
+  var errorLine = el("p", "error", null, { hidden: "", role: "alert" });
+  var input = el("textarea", "input", null, { rows: "1", placeholder: "Type a message\u2026", "aria-label": "Message" });
+  var form = el("form", "composer", null, {}, [input, el("button", "send", "Send", { type: "submit" })]);
+  var panel = el("section", "panel", null, { hidden: "", role: "dialog", "aria-label": title }, [
+    el("header", "header", null, {}, [el("span", "title", title), closeBtn]), list, typing, errorLine, form]);
+  root.appendChild(el("link", null, null, { rel: "stylesheet", href: base + "/widget.css" }));
   root.appendChild(panel);
   root.appendChild(launcher);
 
@@ -140,9 +105,7 @@
     errorLine.hidden = !text;
   }
 
-  function scrollDown() {
-    list.scrollTop = list.scrollHeight;
-  }
+  function scrollDown() { list.scrollTop = list.scrollHeight; }
 
   function setTyping(on) {
     state.typing = !!on;
@@ -151,25 +114,18 @@
   }
 
   function bubble(role, text, note) {
-    var item = el("li", "msg " + role);
-    item.setAttribute("data-role", role);
-    item.appendChild(el("span", "who", ROLE_LABEL[role] || role));
-    item.appendChild(el("div", "bubble", text)); // textContent: markup stays literal text
-    item.appendChild(el("span", "note", note || ""));
-    return item;
+    // The text goes in as textContent: markup in a message stays literal text.
+    return el("li", "msg " + role, null, { "data-role": role }, [
+      el("span", "who", ROLE_LABEL[role] || role), el("div", "bubble", text), el("span", "note", note || "")]);
   }
 
-  function noteFor(m) {
-    if (m.direction === "inbound" && m.status === "failed") return "not answered";
-    return "";
-  }
+  function noteFor(m) { return m.direction === "inbound" && m.status === "failed" ? "not answered" : ""; }
 
   function render(m) {
     var known = state.byId.get(m.id);
     if (known) {
-      known.data = m;
-      known.el.setAttribute("data-status", m.status || "");
-      known.el.querySelector(".note").textContent = noteFor(m);
+      known.setAttribute("data-status", m.status || "");
+      known.querySelector(".note").textContent = noteFor(m);
       return;
     }
     var pend = m.clientMessageId && state.pending.get(m.clientMessageId);
@@ -186,7 +142,7 @@
     }
     item.setAttribute("data-id", m.id);
     item.setAttribute("data-status", m.status || "");
-    state.byId.set(m.id, { data: m, el: item });
+    state.byId.set(m.id, item);
     empty.hidden = true;
     if (m.direction === "outbound") setTyping(false);
     scrollDown();

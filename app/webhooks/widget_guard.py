@@ -107,7 +107,8 @@ def origin_allowed(origin: str | None, channel_settings: dict[str, Any]) -> bool
     allowed = channel_settings.get("allowed_origins") or []
     if not isinstance(allowed, list):
         return False
-    return origin.rstrip("/") in {str(a).rstrip("/") for a in allowed}
+    # Scheme and host are case-insensitive; a trailing slash is a common copy-paste artefact.
+    return origin.rstrip("/").lower() in {str(a).rstrip("/").lower() for a in allowed}
 
 
 def cors_headers(origin: str | None) -> dict[str, str]:

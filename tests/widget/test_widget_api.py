@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncpg
 import httpx
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.conftest import wait_for
 from tests.factories import make_world
@@ -55,7 +57,7 @@ async def test_send_is_answered_by_the_agent_and_shows_in_history(visitor, worke
         msgs = (await visitor.history())["messages"]
         return msgs if len(msgs) == 2 else None
 
-    msgs = await wait_for(answered, timeout=5)
+    msgs = await wait_for(answered, timeout=10)
     assert [(m["direction"], m["senderRole"], m["text"]) for m in msgs] == [
         ("inbound", "customer", "hello"), ("outbound", "ai", "[sandbox] hello")]
     assert msgs[1]["status"] == "sent"
@@ -70,7 +72,8 @@ async def test_a_retried_post_with_the_same_client_id_is_stored_once(visitor, mo
     assert again.json()["duplicate"] is True
     assert again.json()["message"]["id"] == first.json()["message"]["id"]
     db = test_env["DATABASE_URL"]
-    await wait_for(lambda: _count(db, "SELECT count(*) FROM messages WHERE direction='outbound'"))
+    await wait_for(lambda: _count(db, "SELECT count(*) FROM messages WHERE direction='outbound'"),
+                   timeout=10)
     assert await _count(db, "SELECT count(*) FROM messages WHERE direction='inbound'") == 1
     assert len(await model.requests()) == 1
 
@@ -105,7 +108,7 @@ async def test_a_visitor_reads_only_their_own_conversation(client, chat, worker)
         counts = [len((await v.history())["messages"]) for v in (x, y)]
         return counts == [2, 2]
 
-    await wait_for(both_answered, timeout=5)
+    await wait_for(both_answered, timeout=10)
     x_texts = [m["text"] for m in (await x.history())["messages"]]
     y_texts = [m["text"] for m in (await y.history())["messages"]]
     assert x_texts == ["x secret", "[sandbox] x secret"]
@@ -242,3 +245,33 @@ async def test_unknown_channels_are_404(client, public_id):
         r = await client.request(method, f"/widget/{public_id}/{path}",
                                  headers={"Origin": ORIGIN, "Access-Control-Request-Method": "POST"})
         assert r.status_code == 404, (method, path, r.text)
+
+
+async def test_origins_match_whatever_the_case_or_trailing_slash(client, runtime):
+    world = await make_world(runtime, kind="webchat", options={"allowed_origins": ["https://Shop.Example/"]})
+    r = await client.post(f"/widget/{world.account_id}/session", headers={"Origin": "https://shop.example"})
+    assert r.status_code == 201, r.text
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=50),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=10), inner, max_size=3),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@given(body=st.dictionaries(st.sampled_from(["text", "clientMessageId", "other"]), json_values)
+       | json_values, raw=st.binary(max_size=64))
+async def test_generated_bodies_never_cause_a_500(visitor, runtime, body, raw):
+    import json
+
+    # Each example starts with a fresh budget, or the limiter would answer every later one.
+    keys = [k async for k in runtime.redis.scan_iter("mca:wrl:*")]
+    if keys:
+        await runtime.redis.delete(*keys)
+    for content in (json.dumps(body).encode(), raw):
+        r = await visitor.client.post(f"{visitor.base}/messages", content=content,
+                                      headers=visitor.headers(**{"Content-Type": "application/json"}))
+        assert r.status_code in (200, 201, 400, 413, 422), r.text
+        assert "error" in r.json() or "message" in r.json()
