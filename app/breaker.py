@@ -56,3 +56,8 @@ def breaker(name: str, threshold: int, reset_s: float) -> CircuitBreaker:
     if b is None or b.threshold != threshold or b.reset_s != reset_s:
         b = _breakers[name] = CircuitBreaker(name, threshold, reset_s)
     return b
+
+
+def reset_all() -> None:
+    """Forget every breaker's state (tests; a fresh process starts closed anyway)."""
+    _breakers.clear()

@@ -60,7 +60,7 @@ class Settings(BaseSettings):
     admin_api_key: str | None = None
     app_encryption_key: str | None = None
 
-    worker_concurrency: int = Field(50, ge=1, le=10000)
+    worker_concurrency: int = Field(200, ge=1, le=10000)
     ordering_scope: Literal["conversation", "channel"] = "conversation"
     queue_max_pending: int = Field(100_000, ge=1)
     lock_ttl_ms: int = Field(30_000, ge=1000)

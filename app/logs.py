@@ -77,7 +77,7 @@ def configure_logging(level: str = "INFO", *, json_logs: bool = False) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    for noisy in ("httpx", "httpcore", "openai", "arq.worker", "uvicorn.access"):
+    for noisy in ("httpx", "httpx2", "httpcore", "openai", "arq.worker", "arq.jobs", "uvicorn.access"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))
 
 

@@ -31,7 +31,7 @@ TEST_ENV = {
     "GRAPH_TIMEOUT_S": "3",
     "SWEEPER_INTERVAL_S": "1",
     "SWEEPER_MIN_AGE_S": "1",
-    "LOCK_TTL_MS": "5000",
+    "LOCK_TTL_MS": "3000",
     "BREAKER_RESET_S": "1",
 }
 
@@ -42,13 +42,18 @@ def services() -> Iterator[dict[str, str]]:
     if db and redis:
         yield {"database_url": db, "redis_url": redis}
         return
+    import shutil
+
     from app.devservers import start_services
 
-    svc = start_services(ROOT / ".data" / "test")
+    # A private pair per test run: concurrent runs never share (or stop) each other's servers.
+    data_dir = ROOT / ".data" / "test-runs" / str(os.getpid())
+    svc = start_services(data_dir)
     try:
         yield {"database_url": db or svc.database_url, "redis_url": redis or svc.redis_url}
     finally:
         svc.stop()
+        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
@@ -155,6 +160,9 @@ async def clean(test_env: dict[str, str], fakes: dict[str, str]) -> None:
         await redis.flushdb()
     finally:
         await redis.aclose()
+    from app.breaker import reset_all
+
+    reset_all()
     async with httpx.AsyncClient() as client:
         await client.post(fakes["graph"] + "/_fake/reset")
         await client.post(fakes["openai"] + "/_fake/reset")
@@ -215,6 +223,10 @@ async def worker(runtime: Any) -> AsyncIterator[Any]:
 
     w = build_worker(runtime.settings, handle_signals=False, poll_delay=0.02)
     task = asyncio.create_task(w.async_run())
+    for _ in range(200):  # ready once its start-up hook has opened the runtime
+        if "rt" in w.ctx or task.done():
+            break
+        await asyncio.sleep(0.05)
     try:
         yield w
     finally:

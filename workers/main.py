@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Any
 
-from arq import cron
 from arq.worker import Worker
 
 from app.config import Settings
 from app.runtime import open_runtime, redis_settings
 from workers.process import process_conversation
 from workers.send import send_message
-from workers.sweeper import sweep
+from workers.sweeper import sweep_forever
 
 
 def _job_functions() -> list[Any]:
@@ -24,19 +24,20 @@ def _job_functions() -> list[Any]:
 def _cron_jobs(settings: Settings) -> list[Any]:
     from workers.extensions import extra_cron_jobs
 
-    step = settings.sweeper_interval_s
-    return [
-        cron(sweep, second=set(range(0, 60, step)), run_at_startup=True, unique=True,
-             timeout=60, keep_result=0),
-        *extra_cron_jobs(settings),
-    ]
+    return list(extra_cron_jobs(settings))
 
 
 def build_worker(settings: Settings, **overrides: Any) -> Worker:
     async def startup(ctx: dict[str, Any]) -> None:
-        ctx["rt"] = await open_runtime(settings, pool_size=min(settings.db_pool_size, 20))
+        ctx["rt"] = rt = await open_runtime(settings, pool_size=min(settings.db_pool_size, 20))
+        ctx["sweeper"] = asyncio.create_task(sweep_forever(rt))
 
     async def shutdown(ctx: dict[str, Any]) -> None:
+        task = ctx.get("sweeper")
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         rt = ctx.get("rt")
         if rt is not None:
             await rt.close()
@@ -59,12 +60,15 @@ def build_worker(settings: Settings, **overrides: Any) -> Worker:
 
 
 def run_worker(settings: Settings) -> None:
+    asyncio.run(_run(settings))
+
+
+async def _run(settings: Settings) -> None:
+    # arq binds the worker to the loop that is current when it is built: build it inside.
     worker = build_worker(settings)
-    asyncio.run(_run(worker))
-
-
-async def _run(worker: Worker) -> None:
     try:
         await worker.async_run()
+    except asyncio.CancelledError:
+        pass  # SIGTERM / SIGINT: arq cancels its main task to stop
     finally:
         await worker.close()

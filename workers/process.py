@@ -44,6 +44,9 @@ log = logging.getLogger("workers.process")
 
 MAX_BATCH = 50
 MAX_ROUNDS = 20
+# A busy conversation gives its job slot back after this many batches, so a few chatty
+# customers cannot starve everyone else of worker slots.
+BATCHES_PER_JOB = 5
 REPLY_WINDOW = timedelta(hours=24)
 
 
@@ -73,12 +76,16 @@ async def process_conversation(ctx: dict[str, Any], conversation_id: str) -> str
         if not await lock.acquire():
             return "busy"
         try:
-            await drain(rt, lock, cid, channel_id)
+            finished = await drain(rt, lock, cid, channel_id)
         except LeaseLost:
             log.warning("lost the ordering lease mid-batch; another worker takes over: %s", key)
             return "lease_lost"
         finally:
             await lock.release()
+        if not finished:
+            # Enqueued only after the release, so the next job cannot find the lock still held.
+            await rt.redis.enqueue_job("process_conversation", conversation_id)
+            return "yielded"
         if await next_conversation(rt, cid, channel_id) is None:
             return "done"
     await rt.redis.enqueue_job("process_conversation", conversation_id)
@@ -103,12 +110,14 @@ async def next_conversation(
         return cid if found is not None else None
 
 
-async def drain(rt: Runtime, lock: OrderingLock, cid: uuid.UUID, channel_id: uuid.UUID) -> None:
-    while True:
+async def drain(rt: Runtime, lock: OrderingLock, cid: uuid.UUID, channel_id: uuid.UUID) -> bool:
+    """Answer batches until none is pending (True) or this job's share is used up (False)."""
+    for _ in range(BATCHES_PER_JOB):
         target = await next_conversation(rt, cid, channel_id)
         if target is None:
-            return
+            return True
         await handle_batch(rt, lock, target)
+    return await next_conversation(rt, cid, channel_id) is None
 
 
 async def _commit(rt: Runtime, session: AsyncSession) -> None:
@@ -152,8 +161,9 @@ async def handle_batch(rt: Runtime, lock: OrderingLock, cid: uuid.UUID) -> None:
         log.warning("model failed for conversation %s: %s", cid, exc)
         async with transaction(rt.sessions) as session:
             await lock.fence(session)
-            await credits.release(session, key, "model failed")
             _mark(session, conv, await _reload(session, rows), "failed", reason)
+            await session.flush()
+            await credits.release(session, key, "model failed")
         await _commit(rt, session)
         return
 
@@ -190,10 +200,11 @@ async def handle_batch(rt: Runtime, lock: OrderingLock, cid: uuid.UUID) -> None:
             msg.status = "failed"
             msg.status_reason = "provider_error" if result.outcome == "failed" else result.outcome
             msg.error_code, msg.error_title = result.code, result.title
-            await credits.release(session, key, "send failed")
             _mark(session, conv, fresh, "failed", "send_failed")
             if result.outcome == "reauth":
                 await mark_needs_reauth(session, claim.channel.id)
+            await session.flush()
+            await credits.release(session, key, "send failed")
         emit(session, str(conv.tenant_id), events.message_status_changed(msg))
     await _commit(rt, session)
     STAGE_SECONDS.labels("batch_total").observe(time.perf_counter() - started)
@@ -237,6 +248,9 @@ async def _claim(session: AsyncSession, lock: OrderingLock, cid: uuid.UUID) -> C
     if not resumed:
         try:
             async with session.begin_nested():
+                _mark(session, conv, rows, "processing")
+                await session.flush()
+                # Last statement before commit: it locks the tenant's balance row.
                 await credits.reserve(session, conv.tenant_id, cid, key, agent.credits_per_reply)
         except InsufficientCredits:
             _mark(session, conv, rows, "skipped", "no_credits")
@@ -245,7 +259,6 @@ async def _claim(session: AsyncSession, lock: OrderingLock, cid: uuid.UUID) -> C
                 "change": "no_credits", "mode": conv.mode, "archived": False,
             })
             return None
-        _mark(session, conv, rows, "processing")
     return Claim(conv, agent, channel, rows, key)
 
 
@@ -257,8 +270,9 @@ async def _store_reply(
     fresh = await _reload(session, claim.rows)
     if conv.mode != "ai" or conv.archived_at is not None:
         # An operator took over while the model was thinking: drop the reply, free the credits.
-        await credits.release(session, claim.key, "operator took over")
         _mark(session, conv, fresh, "skipped", "human_mode")
+        await session.flush()
+        await credits.release(session, claim.key, "operator took over")
         return None
     out = await add_message(
         session, conv, direction="outbound", sender_role="ai", type="text", text=reply.text,

@@ -6,6 +6,7 @@ flushed Redis or a killed worker costs one sweep interval, not arq's in-progress
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from datetime import timedelta
@@ -45,6 +46,26 @@ async def stranded(rt: Runtime) -> list[uuid.UUID]:
         if key not in live:
             woken.setdefault(key, cid)
     return list(woken.values())
+
+
+SWEEP_LOCK = "mca:sweeper"
+
+
+async def sweep_forever(rt: Runtime) -> None:
+    """Runs beside the job slots, so a worker saturated with long jobs still sweeps.
+
+    Every worker runs one; a short Redis lock lets one of them sweep per interval.
+    """
+    interval = rt.settings.sweeper_interval_s
+    while True:
+        try:
+            if await rt.redis.set(SWEEP_LOCK, b"1", nx=True, px=int(interval * 1000 * 0.9)):
+                await sweep({"rt": rt})
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("sweep failed")
+        await asyncio.sleep(interval)
 
 
 async def sweep(ctx: dict[str, Any]) -> int:

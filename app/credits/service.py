@@ -8,13 +8,29 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import func, select, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.effects import emit
 from app.errors import Conflict, InsufficientCredits, NotFound, ValidationFailed
 from app.models import CreditLedgerEntry, CreditReservation, Tenant
+
+
+_MOVE = text("""
+WITH t AS (
+    UPDATE tenants SET credit_balance = credit_balance + :delta
+    WHERE id = :tenant_id AND credit_balance + :delta >= 0
+    RETURNING credit_balance
+), i AS (
+    INSERT INTO credit_ledger
+        (id, tenant_id, delta, kind, reason, idempotency_key, balance_after, conversation_id)
+    SELECT :id, :tenant_id, :delta, :kind, :reason, :key, t.credit_balance, :conversation_id
+    FROM t
+    ON CONFLICT (idempotency_key) DO NOTHING
+    RETURNING balance_after
+)
+SELECT (SELECT credit_balance FROM t), (SELECT balance_after FROM i)
+""")
 
 
 async def _apply(
@@ -26,36 +42,31 @@ async def _apply(
     reason: str = "",
     conversation_id: uuid.UUID | None = None,
 ) -> int | None:
-    """Apply `delta` once per `key`. Returns the new balance, or None if the key was used."""
+    """Apply `delta` once per `key`. Returns the new balance, or None if the key was used.
+
+    The balance update and its ledger entry are one statement, so the tenant row (which every
+    reply of the tenant touches) is locked for as little time as possible: callers make this
+    the last statement before their commit.
+    """
     exists = await session.scalar(
         select(CreditLedgerEntry.balance_after).where(CreditLedgerEntry.idempotency_key == key)
     )
     if exists is not None:
         return None
-    balance = await session.scalar(
-        update(Tenant)
-        .where(Tenant.id == tenant_id, Tenant.credit_balance + delta >= 0)
-        .values(credit_balance=Tenant.credit_balance + delta)
-        .returning(Tenant.credit_balance)
-    )
+    row = (await session.execute(_MOVE, {
+        "id": uuid.uuid4(), "tenant_id": tenant_id, "delta": delta, "kind": kind,
+        "reason": reason[:500], "key": key, "conversation_id": conversation_id,
+    })).one()
+    balance, inserted = row
     if balance is None:
         if await session.get(Tenant, tenant_id) is None:
             raise NotFound("tenant")
         raise InsufficientCredits("not enough credits")
-    inserted = await session.scalar(
-        insert(CreditLedgerEntry)
-        .values(
-            tenant_id=tenant_id, delta=delta, kind=kind, reason=reason[:500],
-            idempotency_key=key, balance_after=balance, conversation_id=conversation_id,
-        )
-        .on_conflict_do_nothing(index_elements=["idempotency_key"])
-        .returning(CreditLedgerEntry.id)
-    )
     if inserted is None:
         # A concurrent transaction used the key first; the caller's rollback undoes our update.
         raise Conflict("credit movement already applied")
     emit(session, str(tenant_id), {"type": "CreditBalance", "tenantId": str(tenant_id),
-                                    "balance": balance})
+                                    "balance": int(balance)})
     return int(balance)
 
 
@@ -90,11 +101,11 @@ async def reserve(
         id=uuid.uuid4(), tenant_id=tenant_id, conversation_id=conversation_id,
         batch_key=batch_key, amount=amount, state="reserved",
     )
+    session.add(res)
+    await session.flush()
     if amount > 0:
         await _apply(session, tenant_id, -amount, "reserve", f"reserve:{batch_key}",
                      "reply reserved", conversation_id)
-    session.add(res)
-    await session.flush()
     return res
 
 

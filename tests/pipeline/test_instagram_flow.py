@@ -28,6 +28,8 @@ async def test_instagram_dm_is_answered_and_echo_is_not(client, runtime, worker,
     assert sends[0]["json"] == {"recipient": {"id": "IGSID-77"},
                                 "message": {"text": "[sandbox] hola desde IG"}}
     mid = sends[0]["response"]["message_id"]
+    db = test_env["DATABASE_URL"]
+    await wait_for(lambda: _fetch(db, f"SELECT 1 FROM messages WHERE provider_message_id = '{mid}'"))
     # Meta echoes our own reply back: it must never be answered.
     raw, headers = signed(ig_webhook(world.account_id, "IGSID-77", "[sandbox] hola desde IG",
                                      mid=mid, echo=True))

@@ -1,0 +1,151 @@
+"""Many conversations at once through real worker processes, with and without faults."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import defaultdict
+
+import asyncpg
+import pytest
+from redis.asyncio import Redis
+
+from tests.conftest import ROOT
+from tests.factories import make_world
+from tests.meta import signed, wa_message, wa_webhook
+
+CONVERSATIONS = 100
+PER_CONVERSATION = 20
+
+
+def _start_worker() -> subprocess.Popen[bytes]:
+    log = open(ROOT / ".data" / f"worker-{time.monotonic_ns()}.log", "wb")  # noqa: SIM115
+    return subprocess.Popen([sys.executable, "-m", "app", "worker"], cwd=ROOT, env=os.environ.copy(),
+                            stdout=log, stderr=subprocess.STDOUT)
+
+
+async def _post_conversation(client, account: str, sender: str) -> None:
+    for i in range(PER_CONVERSATION):
+        raw, headers = signed(wa_webhook(account, [wa_message(f"{sender}-{i}", sender=sender)]))
+        r = await client.post("/webhooks/meta", content=raw, headers=headers)
+        assert r.status_code == 200, r.text
+
+
+async def _settled(db: str, total: int, timeout: float) -> float:
+    conn = await asyncpg.connect(db)
+    start = time.monotonic()
+    try:
+        while time.monotonic() - start < timeout:
+            done = await conn.fetchval(
+                "SELECT count(*) FROM messages WHERE direction='inbound' "
+                "AND status NOT IN ('received','processing')")
+            if done >= total:
+                return time.monotonic() - start
+            await asyncio.sleep(0.25)
+    finally:
+        await conn.close()
+    raise AssertionError("messages still pending after the timeout")
+
+
+async def _in_flight(db: str) -> set[object]:
+    conn = await asyncpg.connect(db)
+    try:
+        rows = await conn.fetch("SELECT id FROM messages WHERE status='processing'")
+        return {r[0] for r in rows}
+    finally:
+        await conn.close()
+
+
+async def _recovery_seconds(db: str, messages: set[object], since: float) -> float:
+    """How long after the fault the messages in flight at that moment took to settle."""
+    conn = await asyncpg.connect(db)
+    try:
+        while True:
+            left = await conn.fetchval(
+                "SELECT count(*) FROM messages WHERE status='processing' AND id = ANY($1::uuid[])",
+                list(messages))
+            if not left:
+                return time.monotonic() - since
+            if time.monotonic() - since > 60:
+                raise AssertionError(f"{left} messages still processing 60 s after the fault")
+            await asyncio.sleep(0.2)
+    finally:
+        await conn.close()
+
+
+@pytest.mark.parametrize("fault", ["none", "sigkill", "flushall"])
+async def test_two_thousand_messages_answered_once_in_order(client, runtime, graph, model, test_env, fault):
+    await model.config(latency_ms=0, latency_jitter_ms=200)
+    world = await make_world(runtime, credits=100_000)
+    workers = [_start_worker(), _start_worker()]
+    senders = [f"52155{n:08d}" for n in range(CONVERSATIONS)]
+    db = test_env["DATABASE_URL"]
+    recovery = 0.0
+    try:
+        posting = asyncio.gather(*(_post_conversation(client, world.account_id, s) for s in senders))
+        if fault != "none":
+            # Strike while both workers are busy, so the fault cuts batches in half.
+            held: set[object] = set()
+            for _ in range(300):
+                held = await _in_flight(db)
+                if len(held) >= 10:
+                    break
+                await asyncio.sleep(0.1)
+            faulted_at = time.monotonic()
+            if fault == "sigkill":
+                workers[0].send_signal(signal.SIGKILL)
+            else:
+                redis = Redis.from_url(test_env["REDIS_URL"])
+                await redis.flushall()
+                await redis.aclose()
+            recovery = await _recovery_seconds(db, held, faulted_at)
+            print(f"{fault}: {len(held)} messages in flight settled {recovery:.1f}s after it")
+        await posting
+        await _settled(db, CONVERSATIONS * PER_CONVERSATION, 180)
+    finally:
+        for w in workers:
+            if w.poll() is None:
+                w.send_signal(signal.SIGTERM)
+        for w in workers:
+            try:
+                w.wait(15)
+            except subprocess.TimeoutExpired:
+                w.kill()
+    # The dead worker's conversations wait for its lease to lapse and the sweeper, not for
+    # arq's five-minute in-progress expiry.
+    assert recovery < 15
+
+    conn = await asyncpg.connect(test_env["DATABASE_URL"])
+    try:
+        inbound = await conn.fetch(
+            "SELECT c.id, m.seq, m.text, m.status FROM messages m JOIN conversations c "
+            "ON c.id = m.conversation_id WHERE m.direction='inbound' ORDER BY c.id, m.seq")
+        replies = await conn.fetch(
+            "SELECT conversation_id, seq, text, status, id FROM messages "
+            "WHERE direction='outbound' ORDER BY conversation_id, seq")
+        balance = await conn.fetchval("SELECT credit_balance FROM tenants")
+        ledger = await conn.fetchval("SELECT sum(delta) FROM credit_ledger")
+    finally:
+        await conn.close()
+
+    assert len(inbound) == CONVERSATIONS * PER_CONVERSATION  # none lost, none duplicated
+    assert {r["status"] for r in inbound} == {"answered"}
+    covered: dict[object, list[str]] = defaultdict(list)
+    for r in replies:
+        assert r["status"] in ("sent", "unknown"), r
+        covered[r["conversation_id"]].extend(r["text"].removeprefix("[sandbox] ").split(" | "))
+    expected: dict[object, list[str]] = defaultdict(list)
+    for r in inbound:
+        expected[r["id"]].append(r["text"])
+    fifo_violations = sum(1 for cid in expected if covered[cid] != expected[cid])
+    assert fifo_violations == 0  # every inbound answered exactly once, in order
+    sends = await graph.requests(account_id=world.account_id)
+    ours = [s["json"].get("biz_opaque_callback_data") for s in sends if s["status"] == 200]
+    assert len(ours) == len(set(ours))  # no reply ever sent twice
+    sent_ids = {str(r["id"]) for r in replies if r["status"] == "sent"}
+    assert sent_ids <= set(ours)
+    assert balance == ledger == 100_000 - len(replies)
