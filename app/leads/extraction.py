@@ -30,7 +30,9 @@ log = logging.getLogger("app.leads")
 
 # Used when the conversation has no agent any more (deleted, archived with the channel).
 DEFAULT_MODEL = "gpt-4.1-mini"
-MAX_OUTPUT_TOKENS = 1000
+# Generous on purpose: reasoning models spend part of it thinking, and a cut-off answer is
+# invalid JSON (retried, at a cost). Only the tokens actually used are billed.
+MAX_OUTPUT_TOKENS = 4000
 
 # Deliberately loose: one "@", no spaces, a dot in the domain. Deliverability is not ours to
 # judge; catching "not an e-mail at all" (a phone number, "n/a", a name) is.
