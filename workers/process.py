@@ -246,6 +246,7 @@ async def _claim(session: AsyncSession, lock: OrderingLock, cid: uuid.UUID) -> C
         return None
     assert agent is not None
     if not resumed:
+        row_ids = [m.id for m in rows]
         try:
             async with session.begin_nested():
                 _mark(session, conv, rows, "processing")
@@ -253,6 +254,9 @@ async def _claim(session: AsyncSession, lock: OrderingLock, cid: uuid.UUID) -> C
                 # Last statement before commit: it locks the tenant's balance row.
                 await credits.reserve(session, conv.tenant_id, cid, key, agent.credits_per_reply)
         except InsufficientCredits:
+            # The savepoint's rollback expired these objects: load them again before use.
+            await session.refresh(conv)
+            rows = await _reload_ids(session, row_ids)
             _mark(session, conv, rows, "skipped", "no_credits")
             emit(session, str(conv.tenant_id), {
                 "type": "ConversationUpdated", "conversationId": str(cid),
@@ -286,7 +290,10 @@ async def _store_reply(
 
 
 async def _reload(session: AsyncSession, rows: list[Message]) -> list[Message]:
-    ids = [m.id for m in rows]
+    return await _reload_ids(session, [m.id for m in rows])
+
+
+async def _reload_ids(session: AsyncSession, ids: list[uuid.UUID]) -> list[Message]:
     return list((await session.scalars(
         select(Message).where(Message.id.in_(ids)).order_by(Message.seq).with_for_update()
     )).all())

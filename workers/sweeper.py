@@ -12,9 +12,11 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select, update
 
-from app.effects import enqueue_wakeups
+from app.conversations import events
+from app.db import transaction
+from app.effects import emit, enqueue_wakeups, flush, take
 from app.locks import live_leases
 from app.metrics import PENDING_MESSAGES
 from app.models import Message
@@ -68,8 +70,40 @@ async def sweep_forever(rt: Runtime) -> None:
         await asyncio.sleep(interval)
 
 
+# A send that has been "sending" this long belongs to a worker that died mid-request.
+SENDING_TIMEOUT = timedelta(minutes=2)
+
+
+async def sweep_outbox(rt: Runtime) -> int:
+    """Operator messages and retries whose send job was lost get a new one; sends cut off by a
+    dead worker become `unknown` (they may have reached the customer: never resent blindly)."""
+    age = timedelta(seconds=rt.settings.sweeper_min_age_s)
+    async with transaction(rt.sessions) as session:
+        lost = list((await session.scalars(
+            select(Message.id).where(
+                Message.status == "pending", Message.direction == "outbound",
+                Message.status_reason.is_(None), Message.updated_at < func.now() - age,
+                or_(Message.reply_to_seq.is_(None), Message.meta.has_key("retry_n")),
+            ).limit(SWEEP_LIMIT)
+        )).all())
+        cut_off = (await session.scalars(
+            update(Message)
+            .where(Message.status == "pending", Message.status_reason == "sending",
+                   Message.updated_at < func.now() - SENDING_TIMEOUT)
+            .values(status="unknown", status_reason=None)
+            .returning(Message)
+        )).all()
+        for m in cut_off:
+            emit(session, str(m.tenant_id), events.message_status_changed(m))
+    await flush(take(session), rt.redis)
+    for mid in lost:
+        await rt.redis.enqueue_job("send_message", str(mid))
+    return len(lost) + len(cut_off)
+
+
 async def sweep(ctx: dict[str, Any]) -> int:
     rt: Runtime = ctx["rt"]
+    await sweep_outbox(rt)
     conversations = await stranded(rt)
     if conversations:
         await enqueue_wakeups(rt.redis, [str(c) for c in conversations], force=True)

@@ -58,6 +58,19 @@ class Message(Base):
             postgresql_where=sql_text("status IN ('received', 'processing')"),
         ),
         Index("ix_messages_tenant_id_created_at", "tenant_id", "created_at"),
+        # The sweeper's scan for outbound messages whose send job was lost.
+        Index(
+            "ix_messages_outbox",
+            "updated_at",
+            postgresql_where=sql_text("status = 'pending'"),
+        ),
+        # Channel-wide ordering (ORDERING_SCOPE=channel) picks the oldest pending message.
+        Index(
+            "ix_messages_pending_channel",
+            "channel_id",
+            "created_at",
+            postgresql_where=sql_text("status IN ('received', 'processing')"),
+        ),
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()
