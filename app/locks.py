@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
+from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -82,10 +83,14 @@ class OrderingLock:
             )
         if taken is None:
             # Redis forgot a lock that Postgres still sees as held: the holder is alive.
-            await redis.eval(_RELEASE, 1, lock_key(self.key), self.token)
+            await self._eval(_RELEASE, self.token)
             return False
         self._renewer = asyncio.create_task(self._renew_forever())
         return True
+
+    async def _eval(self, script: str, *args: str) -> Any:
+        redis: Any = self.rt.redis
+        return await redis.eval(script, 1, lock_key(self.key), *args)
 
     async def fence(self, session: AsyncSession) -> None:
         """Call inside every transaction the holder commits."""
@@ -97,7 +102,7 @@ class OrderingLock:
             raise LeaseLost(self.key)
 
     async def renew(self) -> bool:
-        ok = await self.rt.redis.eval(_RENEW, 1, lock_key(self.key), self.token, self.ttl_ms)
+        ok = await self._eval(_RENEW, self.token, str(self.ttl_ms))
         async with self.rt.sessions() as session, session.begin():
             pg = await session.scalar(
                 _EXTEND_LEASE, {"key": self.key, "token": self.token, "ttl": self._ttl_s}
@@ -129,4 +134,4 @@ class OrderingLock:
             async with self.rt.sessions() as session, session.begin():
                 await session.execute(_DROP_LEASE, {"key": self.key, "token": self.token})
         finally:
-            await self.rt.redis.eval(_RELEASE, 1, lock_key(self.key), self.token)
+            await self._eval(_RELEASE, self.token)

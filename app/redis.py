@@ -10,10 +10,11 @@ from app.config import Settings
 def create_redis(settings: Settings) -> Redis:
     if not settings.redis_url:
         raise RuntimeError("REDIS_URL is not set")
-    return Redis.from_url(
+    client: Redis = Redis.from_url(
         settings.redis_url,
         max_connections=settings.redis_max_connections,
         decode_responses=False,
         health_check_interval=30,
         socket_keepalive=True,
     )
+    return client

@@ -49,7 +49,7 @@ async def ingest_message(
     received_at = msg.timestamp or datetime.now(UTC)
     seq = await next_seq(session, conversation_id, inbound_at=received_at)
     answerable = msg.answerable
-    row = await session.scalar(
+    row: Message | None = await session.scalar(
         pg_insert(Message)
         .values(
             id=uuid.uuid4(), tenant_id=channel.tenant_id, conversation_id=conversation_id,

@@ -41,12 +41,15 @@ async def upsert_contact(
         "profile_name": (profile_name or None) and profile_name[:200],
     }
     changes = {k: values[k] for k in ("wa_id", "business_user_id", "profile_name") if values[k]}
-    stmt = pg_insert(Contact).values(**values)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["channel_id", "external_id"],
-        set_={**changes, "updated_at": func.now()} if changes else {"external_id": external_id},
-    ).returning(Contact.id)
-    contact_id = await session.scalar(stmt)
+    stmt = (
+        pg_insert(Contact).values(**values)
+        .on_conflict_do_update(
+            index_elements=["channel_id", "external_id"],
+            set_={**changes, "updated_at": func.now()} if changes else {"external_id": external_id},
+        )
+        .returning(Contact.id)
+    )
+    contact_id: uuid.UUID | None = await session.scalar(stmt)
     assert contact_id is not None
     return contact_id
 
@@ -55,7 +58,7 @@ async def open_conversation(
     session: AsyncSession, channel: ChannelRef, agent_id: uuid.UUID | None, contact_id: uuid.UUID
 ) -> uuid.UUID:
     """The customer's open conversation on this channel, created if there is none."""
-    existing = await session.scalar(
+    existing: uuid.UUID | None = await session.scalar(
         select(Conversation.id).where(
             Conversation.channel_id == channel.id,
             Conversation.contact_id == contact_id,
@@ -64,7 +67,7 @@ async def open_conversation(
     )
     if existing is not None:
         return existing
-    created = await session.scalar(
+    created: uuid.UUID | None = await session.scalar(
         pg_insert(Conversation)
         .values(id=uuid.uuid4(), tenant_id=channel.tenant_id, channel_id=channel.id,
                 agent_id=agent_id, contact_id=contact_id, mode="ai")
@@ -77,7 +80,7 @@ async def open_conversation(
     if created is not None:
         return created
     # Created concurrently by another request: read theirs.
-    again = await session.scalar(
+    again: uuid.UUID | None = await session.scalar(
         select(Conversation.id).where(
             Conversation.channel_id == channel.id,
             Conversation.contact_id == contact_id,
