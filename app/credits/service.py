@@ -15,7 +15,6 @@ from app.effects import emit
 from app.errors import Conflict, InsufficientCredits, NotFound, ValidationFailed
 from app.models import CreditLedgerEntry, CreditReservation, Tenant
 
-
 _MOVE = text("""
 WITH t AS (
     UPDATE tenants SET credit_balance = credit_balance + :delta

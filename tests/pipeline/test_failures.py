@@ -70,7 +70,9 @@ async def test_throughput_limit_is_retried(client, runtime, worker, graph, test_
     assert len(await graph.requests(account_id=world.account_id)) == 2
 
 
-async def test_send_timeout_becomes_unknown_and_is_never_resent(client, runtime, worker, graph, test_env):
+async def test_send_timeout_becomes_unknown_and_is_never_resent(
+    client, runtime, worker, graph, test_env
+):
     world = await make_world(runtime, credits=3)
     await graph.script([{"drop": True, "delay_ms": 5000}])
     await _send(client, world)
@@ -159,7 +161,8 @@ async def test_model_breaker_fails_fast_then_recovers(client, runtime, worker, m
     db = test_env["DATABASE_URL"]
     for i in range(7):
         await _send(client, world, f"m{i}")
-        await wait_for(lambda: _one(db, "SELECT 1 FROM messages WHERE status IN ('received','processing') HAVING count(*) = 0"), timeout=5)
+        await wait_for(lambda: _one(db, "SELECT 1 FROM messages WHERE status IN "
+                                        "('received','processing') HAVING count(*) = 0"), timeout=5)
     reasons = await _all(db, "SELECT status_reason FROM messages WHERE direction='inbound' ORDER BY seq")
     assert "breaker_open" in reasons  # after 5 failures the model is not called at all
     calls_while_open = len(await model.requests())

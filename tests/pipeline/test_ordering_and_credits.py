@@ -142,8 +142,8 @@ async def test_sweeper_resends_an_operator_message_whose_job_was_lost(runtime, w
 
     world = await make_world(runtime)
     db = test_env["DATABASE_URL"]
-    from app.channels.routing import route
     from app.channels.adapters.base import InboundMessage
+    from app.channels.routing import route
     from app.conversations.ingest import ingest_message
 
     async with transaction(runtime.sessions) as s:

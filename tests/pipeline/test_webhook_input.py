@@ -57,7 +57,7 @@ async def test_non_ascii_body_signature_is_checked_over_raw_bytes(client, runtim
 
 
 async def test_recorded_payloads_every_type(client, runtime, test_env):
-    world = await make_world(runtime, account_id="123456789012345")
+    await make_world(runtime, account_id="123456789012345")
     body = fixture("whatsapp_all_types.json")
     raw = json.dumps(body).encode()
     r = await client.post("/webhooks/meta", content=raw, headers={"X-Hub-Signature-256": sign(raw)})
