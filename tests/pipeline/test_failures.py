@@ -84,7 +84,9 @@ async def test_send_timeout_becomes_unknown_and_is_never_resent(
     assert inbound["status"] == "answered"
 
 
-async def test_model_down_retries_then_fails_and_releases_credits(client, runtime, worker, model, graph, test_env):
+async def test_model_down_retries_then_fails_and_releases_credits(
+    client, runtime, worker, model, graph, test_env
+):
     world = await make_world(runtime, credits=5)
     await model.config(fail_all={"status": 503})
     await _send(client, world)
