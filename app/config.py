@@ -61,6 +61,9 @@ class Settings(BaseSettings):
     app_encryption_key: str | None = None
 
     worker_concurrency: int = Field(200, ge=1, le=10000)
+    # A worker serves Prometheus metrics on this port when set (the API serves GET /metrics on
+    # its own port). Unset by default: two workers on one host would fight over one port.
+    worker_metrics_port: int | None = Field(None, ge=1, le=65535)
     ordering_scope: Literal["conversation", "channel"] = "conversation"
     queue_max_pending: int = Field(100_000, ge=1)
     lock_ttl_ms: int = Field(30_000, ge=1000)

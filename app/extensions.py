@@ -14,10 +14,12 @@ def extra_routes(settings: Settings) -> list[BaseRoute]:
 
     from app import web
     from app.graphql.app import routes as graphql_routes
+    from app.metrics import metrics
     from app.webhooks import meta, widget
 
     return [
         *graphql_routes(settings),
+        Route("/metrics", metrics, methods=["GET"]),
         Route("/webhooks/meta", meta.verify, methods=["GET"]),
         Route("/webhooks/meta", meta.receive, methods=["POST"]),
         *widget.routes(),

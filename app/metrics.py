@@ -1,8 +1,21 @@
-"""Prometheus metrics, one definition each, shared by API and worker processes."""
+"""Prometheus metrics, one definition each, shared by API and worker processes.
+
+Each process exposes its own registry: the API at `GET /metrics`, a worker on
+`WORKER_METRICS_PORT` when that is set. Prometheus sums across processes, so nothing here is
+shared between processes (no multiprocess mode).
+"""
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram
+import asyncio
+import contextlib
+from datetime import UTC, datetime
+from typing import Any
+
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram, start_http_server
+from prometheus_client.exposition import choose_encoder
+from starlette.requests import Request
+from starlette.responses import Response
 
 WEBHOOK_REQUESTS = Counter(
     "mca_webhook_requests_total", "Webhook requests by endpoint and result", ["endpoint", "result"]
@@ -25,5 +38,41 @@ MODEL_ERRORS = Counter("mca_model_errors_total", "Model call failures", ["reason
 SEND_ERRORS = Counter("mca_send_errors_total", "Channel send failures by provider code", ["kind", "code"])
 REPLIES_SENT = Counter("mca_replies_sent_total", "Replies accepted by the channel", ["kind", "sender"])
 CREDITS_CONSUMED = Counter("mca_credits_consumed_total", "Credits committed for sent replies")
-OPEN_SUBSCRIPTIONS = Gauge("mca_open_subscriptions", "Live GraphQL subscriptions in this process")
+OPEN_SUBSCRIPTIONS = Gauge(
+    "mca_open_subscriptions", "Live subscriptions on this process's hub (GraphQL and widget streams)"
+)
 BREAKER_OPEN = Gauge("mca_breaker_open", "1 while a dependency's circuit breaker is open", ["dependency"])
+
+# Exported as 0 from the start: an alert on `mca_breaker_open == 1` cannot tell "closed" from
+# "this process never had a breaker" when the series only appears on the first trip.
+for _dependency in ("model", "graph"):
+    BREAKER_OPEN.labels(_dependency).set(0)
+
+
+def observe_queue_wait(created_at: datetime) -> None:
+    """Time from a message's arrival to the worker claiming it: the wait a customer feels
+    before anything happens, and the first number to grow when workers are too few."""
+    # created_at is the database's clock; a worker's clock a little behind must not go negative.
+    STAGE_SECONDS.labels("queue_wait").observe(max(0.0, (datetime.now(UTC) - created_at).total_seconds()))
+
+
+async def metrics(request: Request) -> Response:
+    """`GET /metrics`: this API process's metrics in the format the scraper asks for."""
+    from app.webhooks.meta import pending_count
+
+    rt = getattr(request.app.state, "runtime", None)
+    if rt is not None:
+        # The webhook's cached count (one query a second at most, however often it is scraped),
+        # so every API replica reports the autoscaling signal without a sweeper of its own.
+        # A database that is down must not take the other metrics down with it.
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(pending_count(rt), timeout=2.0)
+    encoder, content_type = choose_encoder(request.headers.get("accept", ""))
+    body = await asyncio.to_thread(encoder, REGISTRY)
+    return Response(body, headers={"Content-Type": content_type, "Cache-Control": "no-store"})
+
+
+def start_worker_metrics(port: int, addr: str = "0.0.0.0") -> Any:
+    """Serve this worker's metrics on `port` from a daemon thread; returns the server to stop."""
+    server, _thread = start_http_server(port, addr=addr)
+    return server

@@ -9,6 +9,7 @@ from typing import Any
 from arq.worker import Worker
 
 from app.config import Settings
+from app.metrics import start_worker_metrics
 from app.runtime import open_runtime, redis_settings
 from workers.process import process_conversation
 from workers.send import send_message
@@ -31,8 +32,16 @@ def build_worker(settings: Settings, **overrides: Any) -> Worker:
     async def startup(ctx: dict[str, Any]) -> None:
         ctx["rt"] = rt = await open_runtime(settings, pool_size=min(settings.db_pool_size, 20))
         ctx["sweeper"] = asyncio.create_task(sweep_forever(rt))
+        if settings.worker_metrics_port is not None:
+            # Workers have no HTTP server of their own: the same metrics, on a side port.
+            ctx["metrics_server"] = start_worker_metrics(settings.worker_metrics_port)
 
     async def shutdown(ctx: dict[str, Any]) -> None:
+        server = ctx.pop("metrics_server", None)
+        if server is not None:
+            # shutdown() waits for the serving thread's next poll (up to half a second).
+            await asyncio.to_thread(server.shutdown)
+            server.server_close()
         task = ctx.get("sweeper")
         if task is not None:
             task.cancel()

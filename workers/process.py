@@ -35,7 +35,7 @@ from app.db import transaction
 from app.effects import emit, flush, take, wake_flag_key
 from app.errors import InsufficientCredits
 from app.locks import LeaseLost, OrderingLock
-from app.metrics import CREDITS_CONSUMED, REPLIES_SENT, STAGE_SECONDS
+from app.metrics import CREDITS_CONSUMED, REPLIES_SENT, STAGE_SECONDS, observe_queue_wait
 from app.models import Agent, Channel, Contact, Conversation, CreditReservation, Message
 from app.runtime import Runtime
 from workers.delivery import deliver
@@ -150,6 +150,7 @@ async def handle_batch(rt: Runtime, lock: OrderingLock, cid: uuid.UUID) -> None:
     STAGE_SECONDS.labels("claim").observe(time.perf_counter() - started)
     if claim is None:
         return
+    observe_queue_wait(claim.rows[0].created_at)
     conv, rows, key = claim.conv, claim.rows, claim.key
 
     # 2. the model call, outside any transaction

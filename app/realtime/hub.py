@@ -28,6 +28,7 @@ import orjson
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 
+from app.metrics import OPEN_SUBSCRIPTIONS
 from app.realtime.topics import EVENTS_PATTERN, tenant_topic
 
 log = logging.getLogger("app.realtime.hub")
@@ -126,9 +127,11 @@ class Hub:
         """
         sub = Subscription(tenant_id, conversation_id, types, asyncio.Queue(self._queue_size))
         self._subs.setdefault(tenant_id, {}).setdefault(conversation_id, set()).add(sub)
+        OPEN_SUBSCRIPTIONS.inc()
         try:
             yield sub
         finally:
+            OPEN_SUBSCRIPTIONS.dec()
             by_conv = self._subs.get(tenant_id, {})
             subs = by_conv.get(conversation_id)
             if subs is not None:

@@ -78,6 +78,8 @@ class PendingGauge:
 
 
 _pending = PendingGauge()
+# Also read by GET /metrics, so a scrape rides on the same once-a-second count.
+pending_count = _pending.get
 
 
 def _secrets(rt: Runtime) -> list[str]:
