@@ -186,6 +186,28 @@ def run() -> None:
         stop_owned_services()
 
 
+@cli.command()
+def bench(
+    scenario: str = typer.Argument("all", help="ingest, e2e, faults, fanout, reads, or all"),
+    quick: bool = typer.Option(False, "--quick", help="A few seconds per scenario (what the tests run)."),
+) -> None:
+    """Benchmarks: start everything, drive load from a separate process, print and save results."""
+    # bench/ sits beside app/ in the checkout and is not part of the installed package.
+    root = str(Path(__file__).resolve().parent.parent)
+    if root not in sys.path:
+        sys.path.insert(0, root)
+    try:
+        from bench.run import resolve
+        from bench.run import run as run_bench
+    except ImportError as exc:
+        fail(f"the bench package is not importable ({exc}): run from a source checkout")
+    try:
+        names = resolve(scenario)
+    except ValueError as exc:
+        fail(str(exc), 2)
+    run_bench(names, quick=quick)
+
+
 def main() -> None:
     # SIGTERM behaves like Ctrl-C so every `finally` (and child shutdown) runs.
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
