@@ -28,6 +28,7 @@ typecheck: $(STAMP)
 check: test lint typecheck
 
 bench: $(STAMP)
+	$(BIN)/python -m pip install -q -e '.[dev,bench]'
 	$(BIN)/mca bench all
 
 schema: $(STAMP)
