@@ -77,6 +77,7 @@ async def _recovery_seconds(db: str, messages: set[object], since: float) -> flo
         await conn.close()
 
 
+@pytest.mark.timeout(600)
 @pytest.mark.parametrize("fault", ["none", "sigkill", "flushall"])
 async def test_two_thousand_messages_answered_once_in_order(client, runtime, graph, model, test_env, fault):
     await model.config(latency_ms=0, latency_jitter_ms=200)
