@@ -66,9 +66,10 @@ class Settings(BaseSettings):
     worker_metrics_port: int | None = Field(None, ge=1, le=65535)
     ordering_scope: Literal["conversation", "channel"] = "conversation"
     queue_max_pending: int = Field(100_000, ge=1)
-    lock_ttl_ms: int = Field(30_000, ge=1000)
-    sweeper_interval_s: int = Field(5, ge=1, le=60)
-    sweeper_min_age_s: float = Field(3.0, ge=0)
+    # Bounds how long a dead worker's conversations wait: lease lapse + one sweep.
+    lock_ttl_ms: int = Field(10_000, ge=1000)
+    sweeper_interval_s: int = Field(2, ge=1, le=60)
+    sweeper_min_age_s: float = Field(2.0, ge=0)
     cache_ttl_s: int = Field(300, ge=1, le=3600)
     send_retry_max: int = Field(5, ge=0, le=50)
     breaker_failure_threshold: int = Field(5, ge=1)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import uuid
 from typing import Any
 
@@ -68,6 +69,8 @@ class OrderingLock:
         self.ttl_ms = rt.settings.lock_ttl_ms
         self.lost = False
         self._renewer: asyncio.Task[None] | None = None
+        # Every fenced commit also extends the Postgres lease; renewal skips it when one did.
+        self._pg_extended_at = 0.0
 
     @property
     def _ttl_s(self) -> float:
@@ -85,6 +88,7 @@ class OrderingLock:
             # Redis forgot a lock that Postgres still sees as held: the holder is alive.
             await self._eval(_RELEASE, self.token)
             return False
+        self._pg_extended_at = time.monotonic()
         self._renewer = asyncio.create_task(self._renew_forever())
         return True
 
@@ -100,16 +104,19 @@ class OrderingLock:
         if ok is None:
             self.lost = True
             raise LeaseLost(self.key)
+        self._pg_extended_at = time.monotonic()
 
     async def renew(self) -> bool:
         ok = await self._eval(_RENEW, self.token, str(self.ttl_ms))
-        async with self.rt.sessions() as session, session.begin():
-            pg = await session.scalar(
-                _EXTEND_LEASE, {"key": self.key, "token": self.token, "ttl": self._ttl_s}
-            )
-        if pg is None:
-            self.lost = True
-            return False
+        if time.monotonic() - self._pg_extended_at >= self._ttl_s / 3:
+            async with self.rt.sessions() as session, session.begin():
+                pg = await session.scalar(
+                    _EXTEND_LEASE, {"key": self.key, "token": self.token, "ttl": self._ttl_s}
+                )
+            if pg is None:
+                self.lost = True
+                return False
+            self._pg_extended_at = time.monotonic()
         if not ok:
             # Redis lost the key (flush, failover) but our fencing lease is intact: restore it.
             await self.rt.redis.set(lock_key(self.key), self.token, nx=True, px=self.ttl_ms)
