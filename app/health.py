@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 
+import orjson
 from sqlalchemy import text
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from app.http import error_response
 from app.runtime import Runtime
 
 
@@ -30,9 +32,8 @@ async def readyz(request: Request) -> JSONResponse:
         except Exception:
             failing.append(name)
     if failing:
-        return JSONResponse(
-            {"status": "unavailable", "failing": failing,
-             "error": "not reachable: " + ", ".join(failing), "code": "UNAVAILABLE"},
-            status_code=503,
-        )
+        # The shared error shape (correlation id, timestamp) plus which dependency is down.
+        error = error_response(503, "not reachable: " + ", ".join(failing), "UNAVAILABLE")
+        return JSONResponse({**orjson.loads(error.body), "status": "unavailable", "failing": failing},
+                            status_code=503)
     return JSONResponse({"status": "ready"})

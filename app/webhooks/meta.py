@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections import defaultdict
 from typing import Any
@@ -28,6 +29,10 @@ from app.runtime import Runtime
 log = logging.getLogger("app.webhooks.meta")
 
 MAX_BODY_BYTES = 3 * 1024 * 1024
+# A JSON-escaped U+0000 (`\u0000`) not itself escaped (`\\u0000` is a backslash and "u0000").
+# PostgreSQL text and jsonb cannot hold U+0000, and no one types it, so it is dropped before
+# parsing; otherwise one such message would be a 500 that Meta redelivers for days.
+_JSON_NUL = re.compile(rb"(?<!\\)((?:\\\\)*)\\u0000")
 PARSERS = {"whatsapp_business_account": ("whatsapp", whatsapp.parse_webhook),
            "instagram": ("instagram", instagram.parse_webhook)}
 
@@ -98,7 +103,7 @@ async def receive(request: Request) -> Response:
         WEBHOOK_REQUESTS.labels("meta", "bad_signature").inc()
         return error_response(401, "missing or invalid X-Hub-Signature-256", "UNAUTHENTICATED")
     try:
-        body = orjson.loads(raw)
+        body = orjson.loads(_JSON_NUL.sub(rb"\1", raw) if b"\\u0000" in raw else raw)
     except orjson.JSONDecodeError:
         WEBHOOK_REQUESTS.labels("meta", "bad_json").inc()
         return error_response(400, "body is not JSON")
