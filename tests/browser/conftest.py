@@ -26,7 +26,10 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 ARTIFACTS = ROOT / "test-artifacts" / "browser"
 
 try:
-    from playwright.async_api import BrowserContext, Page, async_playwright
+    from playwright.async_api import BrowserContext, Page, async_playwright, expect
+
+    # Generous: `make test` runs with coverage and alongside other suites on the same machine.
+    expect.set_options(timeout=10_000)
 except ImportError:  # pragma: no cover - dev extra not installed
     async_playwright = None
 
