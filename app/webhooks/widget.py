@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -71,6 +72,7 @@ class Call:
 
 
 Handler = Callable[[Request, Call], Awaitable[Response]]
+_refusals_logged: dict[tuple[uuid.UUID, str], float] = {}
 
 
 def visitor_view(message: dict[str, Any]) -> dict[str, Any]:
@@ -94,9 +96,16 @@ async def _channel(request: Request) -> tuple[Runtime, ChannelRoute]:
 def _refuse_origin(origin: str | None, channel: ChannelRoute) -> None:
     if not origin_allowed(origin, channel.settings):
         # Logged because the usual cause is a missing entry in the channel's settings, and the
-        # site owner only sees an opaque CORS failure in their browser.
-        log.warning("widget request from an origin the channel does not allow",
-                    extra=log_fields(channel_id=str(channel.id), origin=(origin or "")[:200]))
+        # site owner only sees an opaque CORS failure in their browser. Once a minute per
+        # (channel, origin): these requests come before any rate limit.
+        key = (channel.id, (origin or "")[:200])
+        now = time.monotonic()
+        if now - _refusals_logged.get(key, -60.0) >= 60:
+            if len(_refusals_logged) > 10_000:
+                _refusals_logged.clear()
+            _refusals_logged[key] = now
+            log.warning("widget request from an origin the channel does not allow",
+                        extra=log_fields(channel_id=str(channel.id), origin=key[1]))
         raise WidgetError(403, "this site is not allowed to use this chat", "ORIGIN_NOT_ALLOWED")
 
 
