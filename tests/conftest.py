@@ -230,12 +230,27 @@ async def worker(runtime: Any) -> AsyncIterator[Any]:
     try:
         yield w
     finally:
-        task.cancel()
-        try:
-            await task
-        except (asyncio.CancelledError, Exception):  # noqa: S110 - shutting down
-            pass
+        await stop_worker(w, task)
+
+
+async def stop_worker(w: Any, task: asyncio.Task[Any]) -> None:
+    """Stop an in-process worker completely: its poll loop, its job tasks and its hooks.
+
+    Nothing of it may outlive the test: the event loop is shared by the whole session, and a
+    leftover job or sweeper would act on the next test's data.
+    """
+    import contextlib
+
+    task.cancel()
+    jobs = list(w.tasks.values())
+    for job in jobs:
+        job.cancel()
+    await asyncio.gather(task, *jobs, return_exceptions=True)
+    w.tasks.clear()
+    with contextlib.suppress(BaseException):
         await w.close()
+    if w.on_shutdown is not None:
+        await w.on_shutdown(w.ctx)
 
 
 async def wait_for(predicate: Any, timeout: float = 5.0, interval: float = 0.05) -> Any:

@@ -42,12 +42,13 @@ def build_worker(settings: Settings, **overrides: Any) -> Worker:
             # shutdown() waits for the serving thread's next poll (up to half a second).
             await asyncio.to_thread(server.shutdown)
             server.server_close()
-        task = ctx.get("sweeper")
+        # Idempotent: tests call it again when arq's close() stopped before its hook.
+        task = ctx.pop("sweeper", None)
         if task is not None:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        rt = ctx.get("rt")
+        rt = ctx.pop("rt", None)
         if rt is not None:
             await rt.close()
 

@@ -16,7 +16,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import wait_for
+from tests.conftest import stop_worker, wait_for
 from tests.factories import make_world
 from tests.graphql.helpers import LiveApp, ws_session
 from tests.graphql.test_subscriptions import EVENTS
@@ -203,12 +203,7 @@ async def test_worker_serves_the_same_metrics_on_its_port(runtime):
             names = {f.name for f in text_string_to_metric_families(r.text)}
             assert names >= FAMILIES, FAMILIES - names
     finally:
-        task.cancel()
-        try:
-            await task
-        except (asyncio.CancelledError, Exception):  # noqa: S110 - shutting down
-            pass
-        await w.close()
+        await stop_worker(w, task)
     # Stopped with the worker: nothing listens on the port any more.
     with pytest.raises(httpx.ConnectError):
         async with httpx.AsyncClient() as http:

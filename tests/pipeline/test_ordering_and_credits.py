@@ -8,7 +8,7 @@ import pytest
 
 from app.db import transaction
 from app.locks import LeaseLost, OrderingLock
-from tests.conftest import wait_for
+from tests.conftest import stop_worker, wait_for
 from tests.factories import make_world
 from tests.meta import signed, wa_message, wa_webhook
 
@@ -125,9 +125,7 @@ async def test_channel_ordering_scope_answers_in_arrival_order_across_customers(
     try:
         sends = await wait_for(lambda: _all_sent(graph, world.account_id, 6), timeout=15)
     finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-        await w.close()
+        await stop_worker(w, task)
     assert [s["json"]["text"]["body"] for s in sends] == [f"[sandbox] c{n}" for n in range(6)]
 
 
