@@ -163,9 +163,8 @@ def serve(
 def worker() -> None:
     """Run one pipeline worker only."""
     settings = with_services(load())
-    from workers.main import run_worker
-
     from app.logs import configure_logging
+    from workers.main import run_worker
 
     configure_logging(settings.log_level, json_logs=settings.is_production)
     try:

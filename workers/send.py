@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import logging
 import uuid
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select, update
 
-from app.channels.adapters.registry import WINDOWED_KINDS
+from app.channels.adapters.registry import window_open
 from app.channels.service import mark_needs_reauth
 from app.conversations import events
 from app.credits.service import _apply as apply_credits
@@ -25,7 +24,6 @@ from app.metrics import REPLIES_SENT
 from app.models import Agent, Channel, Contact, Conversation, Message
 from app.runtime import Runtime
 from workers.delivery import deliver
-from workers.process import REPLY_WINDOW
 
 log = logging.getLogger("workers.send")
 
@@ -49,9 +47,7 @@ async def send_message(ctx: dict[str, Any], message_id: str) -> str:
         contact = await session.get(Contact, conv.contact_id)
         assert contact is not None
         refusal = None
-        if channel.kind in WINDOWED_KINDS and (
-            conv.last_inbound_at is None or datetime.now(UTC) - conv.last_inbound_at > REPLY_WINDOW
-        ):
+        if not window_open(channel.kind, conv.last_inbound_at):
             refusal = "window_closed"
         elif msg.sender_role == "ai" and msg.meta.get("retry_charge"):
             refusal = await _charge_retry(session, msg, conv)

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import strawberry
 from sqlalchemy import Select, or_, select, tuple_
 
+from app.channels.adapters.registry import reply_window_closes_at
 from app.conversations import outbox, service
 from app.errors import NotFound, ValidationFailed
 from app.graphql import fields as gql
@@ -176,7 +177,7 @@ class ConversationType:
     async def reply_window_closes_at(self, info: Info) -> datetime | None:
         channel = await info.context.loaders.channel.load(self.row.channel_id)
         assert channel is not None
-        return outbox.reply_window_closes_at(channel.kind, self.row.last_inbound_at)
+        return reply_window_closes_at(channel.kind, self.row.last_inbound_at)
 
     @gql.field("The latest lead extracted from this conversation.")
     async def lead(

@@ -9,44 +9,35 @@ their transaction has committed (the GraphQL mutations do it in app/graphql/writ
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.channels.adapters.registry import reply_window_closes_at, window_open
 from app.conversations import events
 from app.conversations.service import add_message, get_conversation, set_mode
 from app.effects import emit
 from app.errors import NotFound, ValidationFailed, WindowClosed
 from app.models import Agent, Channel, Conversation, Message
 
-# Meta accepts free-form replies only within 24 hours of the customer's last message.
-REPLY_WINDOW = timedelta(hours=24)
-WINDOWED_KINDS = frozenset({"whatsapp", "instagram"})
 MAX_TEXT_CHARS = 4096
 SEND_JOB = "send_message"
 _PENDING_SENDS = "mca_outbox_sends"
 
 
-def reply_window_closes_at(kind: str, last_inbound_at: datetime | None) -> datetime | None:
-    """When free-form replies stop being accepted; None where there is no window (web chat)."""
-    if kind not in WINDOWED_KINDS or last_inbound_at is None:
-        return None
-    return last_inbound_at + REPLY_WINDOW
-
-
 def _check_window(kind: str, last_inbound_at: datetime | None) -> None:
-    if kind not in WINDOWED_KINDS:
+    # Meta accepts free-form replies only within 24 hours of the customer's last message.
+    if window_open(kind, last_inbound_at):
         return
     closes = reply_window_closes_at(kind, last_inbound_at)
     if closes is None:
         raise WindowClosed("the customer has not written yet, so the 24-hour reply window is closed")
-    if datetime.now(UTC) >= closes:
-        raise WindowClosed(
-            f"the 24-hour reply window closed at {closes.isoformat()}; "
-            "only template messages can reach this customer until they write again"
-        )
+    raise WindowClosed(
+        f"the 24-hour reply window closed at {closes.isoformat()}; "
+        "only template messages can reach this customer until they write again"
+    )
 
 
 async def _open_conversation(

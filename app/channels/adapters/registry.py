@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 from app.channels.adapters.base import ChannelAdapter
 from app.channels.adapters.instagram import InstagramAdapter
 from app.channels.adapters.webchat import WebChatAdapter
@@ -15,6 +17,21 @@ ADAPTERS: dict[str, ChannelAdapter] = {
 
 # Kinds whose free-form replies must go out within 24 hours of the customer's last message.
 WINDOWED_KINDS = frozenset({"whatsapp", "instagram"})
+REPLY_WINDOW = timedelta(hours=24)
+
+
+def reply_window_closes_at(kind: str, last_inbound_at: datetime | None) -> datetime | None:
+    """When free-form replies stop being accepted; None where there is no window (web chat)."""
+    if kind not in WINDOWED_KINDS or last_inbound_at is None:
+        return None
+    return last_inbound_at + REPLY_WINDOW
+
+
+def window_open(kind: str, last_inbound_at: datetime | None, now: datetime | None = None) -> bool:
+    if kind not in WINDOWED_KINDS:
+        return True
+    closes = reply_window_closes_at(kind, last_inbound_at)
+    return closes is not None and (now or datetime.now(UTC)) < closes
 
 
 def adapter_for(kind: str) -> ChannelAdapter:
