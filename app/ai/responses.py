@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,8 +16,8 @@ import openai
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.breaker import breaker
-from app.metrics import MODEL_ERRORS, MODEL_TOKENS, STAGE_SECONDS
+from app.ai.guard import ModelError, accept, guarded
+from app.metrics import MODEL_ERRORS
 from app.models import Agent, Conversation, Message
 from app.runtime import Runtime
 
@@ -29,12 +28,6 @@ HANDBACK_NOTE = (
     "A human operator was handling this conversation and has now handed it back to you. "
     "Their messages are in the history as assistant turns; continue from there."
 )
-
-
-class ModelError(Exception):
-    def __init__(self, reason: str, detail: str = "") -> None:
-        super().__init__(f"{reason}: {detail}" if detail else reason)
-        self.reason = reason
 
 
 @dataclass
@@ -102,16 +95,12 @@ async def generate_reply(
     conversation: Conversation,
     batch: list[Message],
 ) -> ModelReply:
-    s = rt.settings
-    b = breaker("model", s.breaker_failure_threshold, s.breaker_reset_s)
-    b.check()
     turn = [{"role": "user", "content": m.text or ""} for m in batch]
     handed_back = conversation.handed_back_at is not None
     chain = conversation.context_response_id if not handed_back else None
     if handed_back:
         turn = [{"role": "developer", "content": HANDBACK_NOTE}, *turn]
-    started = time.perf_counter()
-    try:
+    async with guarded(rt, "model") as b:
         if chain:
             try:
                 response = await rt.openai.responses.create(
@@ -127,32 +116,14 @@ async def generate_reply(
             response = await rt.openai.responses.create(
                 **_request(agent, conversation, [*history, *turn])
             )
-    except openai.APIStatusError as exc:
-        b.failure()
-        MODEL_ERRORS.labels(f"http_{exc.status_code}").inc()
-        raise ModelError("model_error", f"{exc.status_code} {exc.code or ''}") from exc
-    except openai.APIError as exc:
-        b.failure()
-        MODEL_ERRORS.labels(type(exc).__name__).inc()
-        raise ModelError("model_unreachable", type(exc).__name__) from exc
-    finally:
-        STAGE_SECONDS.labels("model").observe(time.perf_counter() - started)
-    # "incomplete" (e.g. max_output_tokens) still carries usable text; "failed" does not.
-    if response.status in ("failed", "cancelled") or getattr(response, "error", None):
-        b.failure()
-        MODEL_ERRORS.labels(f"status_{response.status}").inc()
-        raise ModelError("model_failed", str(response.status))
+    usage = accept(b, response)
     text = response.output_text.strip()
     if not text:
         b.failure()
         MODEL_ERRORS.labels("empty").inc()
         raise ModelError("model_empty", "no text in the response (refusal or incomplete)")
-    b.success()
-    usage = {}
-    if response.usage is not None:
-        usage = {"input_tokens": response.usage.input_tokens,
-                 "output_tokens": response.usage.output_tokens}
-        MODEL_TOKENS.labels("input").inc(response.usage.input_tokens or 0)
-        MODEL_TOKENS.labels("output").inc(response.usage.output_tokens or 0)
     return ModelReply(text=text, response_id=response.id, model=str(response.model or agent.model),
                       usage=usage, sandbox=rt.settings.sandbox_model)
+
+
+__all__ = ["HANDBACK_NOTE", "ModelError", "ModelReply", "generate_reply", "history_input"]

@@ -12,18 +12,16 @@ from __future__ import annotations
 import json
 import logging
 import re
-import time
 import zoneinfo
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
 
-import openai
 import pydantic
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
-from app.breaker import breaker
-from app.metrics import MODEL_ERRORS, MODEL_TOKENS, STAGE_SECONDS
+from app.ai.guard import ModelError, accept, guarded
+from app.metrics import MODEL_ERRORS
 from app.runtime import Runtime
 
 log = logging.getLogger("app.leads")
@@ -162,38 +160,23 @@ async def extract(
     rt: Runtime, model: str, items: list[dict[str, str]], *, metadata: dict[str, str]
 ) -> LeadExtraction:
     """One strict-schema call. Raises ExtractionFailed; never returns a partial result."""
-    s = rt.settings
-    b = breaker("model", s.breaker_failure_threshold, s.breaker_reset_s)
-    b.check()
-    started = time.perf_counter()
     try:
-        response = await rt.openai.responses.parse(
-            model=model, instructions=INSTRUCTIONS, input=items,  # type: ignore[arg-type]
-            text_format=LeadExtraction, store=False, max_output_tokens=MAX_OUTPUT_TOKENS,
-            metadata=metadata,
-        )
-    except pydantic.ValidationError as exc:
-        # The API worked; the answer did not fit. Not the dependency's fault: no breaker hit.
-        MODEL_ERRORS.labels("lead_invalid").inc()
-        raise ExtractionFailed("invalid_output", _summary(exc), invalid=True) from exc
-    except openai.APIStatusError as exc:
-        b.failure()
-        MODEL_ERRORS.labels(f"http_{exc.status_code}").inc()
-        raise ExtractionFailed("model_error", f"{exc.status_code} {exc.code or ''}") from exc
-    except openai.APIError as exc:
-        b.failure()
-        MODEL_ERRORS.labels(type(exc).__name__).inc()
-        raise ExtractionFailed("model_unreachable", type(exc).__name__) from exc
-    finally:
-        STAGE_SECONDS.labels("lead_extraction").observe(time.perf_counter() - started)
-    if response.status in ("failed", "cancelled") or getattr(response, "error", None):
-        b.failure()
-        MODEL_ERRORS.labels(f"status_{response.status}").inc()
-        raise ExtractionFailed("model_failed", str(response.status))
-    b.success()
-    if response.usage is not None:
-        MODEL_TOKENS.labels("input").inc(response.usage.input_tokens or 0)
-        MODEL_TOKENS.labels("output").inc(response.usage.output_tokens or 0)
+        async with guarded(rt, "lead_extraction") as b:
+            try:
+                response = await rt.openai.responses.parse(
+                    model=model, instructions=INSTRUCTIONS, input=items,  # type: ignore[arg-type]
+                    text_format=LeadExtraction, store=False, max_output_tokens=MAX_OUTPUT_TOKENS,
+                    metadata=metadata,
+                )
+            except pydantic.ValidationError as exc:
+                # The API worked; the answer did not fit. Not the dependency's fault: the
+                # breaker counts it as a success.
+                b.success()
+                MODEL_ERRORS.labels("lead_invalid").inc()
+                raise ExtractionFailed("invalid_output", _summary(exc), invalid=True) from exc
+        accept(b, response)
+    except ModelError as exc:
+        raise ExtractionFailed(exc.reason, str(exc)) from exc
     parsed = response.output_parsed
     if parsed is None:
         # A refusal, or an incomplete answer with no parsable text.
