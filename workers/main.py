@@ -70,7 +70,15 @@ def build_worker(settings: Settings, **overrides: Any) -> Worker:
 
 
 def run_worker(settings: Settings) -> None:
-    asyncio.run(_run(settings))
+    # uvloop (shipped with uvicorn[standard], which the API already runs on) makes every
+    # socket round trip of a job cheaper; plain asyncio where it is not installed.
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - a dependency of uvicorn[standard]
+        asyncio.run(_run(settings))
+        return
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(_run(settings))
 
 
 async def _run(settings: Settings) -> None:

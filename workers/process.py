@@ -137,6 +137,7 @@ class Claim:
     conv: Conversation
     agent: Agent
     channel: Channel
+    contact: Contact
     rows: list[Message]
     key: str
 
@@ -181,9 +182,10 @@ async def handle_batch(rt: Runtime, lock: OrderingLock, cid: uuid.UUID) -> None:
     async with transaction(rt.sessions) as session:
         await lock.fence(session)
         conv = await _lock_conversation(session, cid)
-        fresh = await _reload(session, rows)
-        msg = await session.get(Message, out.id, with_for_update=True)
-        assert msg is not None
+        # The batch rows and the reply, locked in one round trip.
+        locked = await _reload_ids(session, [*(m.id for m in rows), out.id])
+        msg = next(m for m in locked if m.id == out.id)
+        fresh = [m for m in locked if m.id != out.id]
         if result.outcome in ("sent", "unknown"):
             # A status webhook may already have moved it further: only ever forward.
             if msg.status in ("pending", "unknown"):
@@ -221,24 +223,33 @@ async def _lock_conversation(session: AsyncSession, cid: uuid.UUID) -> Conversat
 
 async def _claim(session: AsyncSession, lock: OrderingLock, cid: uuid.UUID) -> Claim | None:
     await lock.fence(session)
-    conv = await _lock_conversation(session, cid)
-    rows = list((await session.scalars(
+    # One round trip for everything the batch needs besides its rows; only the conversation
+    # row is locked (FOR UPDATE OF), as _lock_conversation does.
+    found = (await session.execute(
+        select(Conversation, Channel, Contact, Agent)
+        .join(Channel, Channel.id == Conversation.channel_id)
+        .join(Contact, Contact.id == Conversation.contact_id)
+        .outerjoin(Agent, Agent.id == Conversation.agent_id)
+        .where(Conversation.id == cid)
+        .with_for_update(of=Conversation)
+    )).one()
+    conv, channel, contact, agent = found
+    # Pending rows in seq order, in one query: an interrupted batch (`processing`) was claimed
+    # before anything now `received` arrived, so its rows come first, and it never holds more
+    # than MAX_BATCH rows.
+    pending = list((await session.scalars(
         select(Message).where(Message.conversation_id == cid, Message.direction == "inbound",
-                              Message.status == "processing").order_by(Message.seq)
+                              Message.status.in_(("processing", "received")))
+        .order_by(Message.seq).limit(MAX_BATCH)
     )).all())
+    rows = [m for m in pending if m.status == "processing"]
     resumed = bool(rows)
     if resumed and await _settle_interrupted(session, conv, rows):
         return None
     if not resumed:
-        rows = list((await session.scalars(
-            select(Message).where(Message.conversation_id == cid, Message.status == "received")
-            .order_by(Message.seq).limit(MAX_BATCH)
-        )).all())
+        rows = pending
         if not rows:
             return None
-    agent = await session.get(Agent, conv.agent_id) if conv.agent_id else None
-    channel = await session.get(Channel, conv.channel_id)
-    assert channel is not None
     key = batch_key(cid, rows[-1].seq)
     skip = _skip_reason(conv, agent, channel)
     if skip is not None:
@@ -264,7 +275,7 @@ async def _claim(session: AsyncSession, lock: OrderingLock, cid: uuid.UUID) -> C
                 "change": "no_credits", "mode": conv.mode, "archived": False,
             })
             return None
-    return Claim(conv, agent, channel, rows, key)
+    return Claim(conv, agent, channel, contact, rows, key)
 
 
 async def _store_reply(
@@ -285,9 +296,8 @@ async def _store_reply(
         meta={"response_id": reply.response_id, "model": reply.model, "usage": reply.usage,
               "batch_key": claim.key, **({"sandbox": True} if reply.sandbox else {})},
     )
-    contact = await session.get(Contact, conv.contact_id)
-    assert contact is not None
-    return out, contact
+    # The contact was read with the claim: its address (external id, wa id) is what we send to.
+    return out, claim.contact
 
 
 async def _reload(session: AsyncSession, rows: list[Message]) -> list[Message]:

@@ -9,16 +9,16 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import func, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.channels.adapters.base import InboundMessage, StatusUpdate
 from app.channels.routing import ChannelRoute
 from app.conversations import events
-from app.conversations.service import next_seq, open_conversation, upsert_contact
+from app.conversations.service import next_seq, open_conversation
 from app.effects import emit, wake
-from app.models import Message
+from app.models import Conversation, Message
 
 # Which statuses each report may replace: forward only, and `failed` never after delivery.
 FORWARD_FROM: dict[str, tuple[str, ...]] = {
@@ -29,25 +29,64 @@ FORWARD_FROM: dict[str, tuple[str, ...]] = {
 }
 
 
+# The redelivery check and the contact upsert in one round trip (the hot path of every
+# webhook). Same rules as conversations.service.upsert_contact: a non-empty value replaces the
+# stored one, an empty one keeps it, and nothing is written for a message already stored.
+_SEEN_OR_UPSERT_CONTACT = text("""
+WITH seen AS (
+    SELECT id FROM messages
+    WHERE channel_id = CAST(:channel_id AS uuid) AND provider_message_id = CAST(:pmid AS varchar)
+), contact AS (
+    INSERT INTO contacts (id, tenant_id, channel_id, external_id, wa_id, business_user_id, profile_name)
+    SELECT CAST(:id AS uuid), CAST(:tenant_id AS uuid), CAST(:channel_id AS uuid),
+           CAST(:external_id AS varchar), CAST(:wa_id AS varchar),
+           CAST(:business_user_id AS varchar), CAST(:profile_name AS varchar)
+    WHERE NOT EXISTS (SELECT 1 FROM seen)
+    ON CONFLICT (channel_id, external_id) DO UPDATE SET
+        wa_id = COALESCE(NULLIF(excluded.wa_id, ''), contacts.wa_id),
+        business_user_id = COALESCE(NULLIF(excluded.business_user_id, ''), contacts.business_user_id),
+        profile_name = COALESCE(excluded.profile_name, contacts.profile_name),
+        updated_at = CASE WHEN NULLIF(excluded.wa_id, '') IS NOT NULL
+                            OR NULLIF(excluded.business_user_id, '') IS NOT NULL
+                            OR excluded.profile_name IS NOT NULL
+                          THEN now() ELSE contacts.updated_at END
+    RETURNING id
+)
+SELECT (SELECT id FROM seen LIMIT 1), (SELECT id FROM contact)
+""")
+
+
 async def ingest_message(
     session: AsyncSession, channel: ChannelRoute, msg: InboundMessage
 ) -> Message | None:
     """Store one inbound message; None when it was already stored (a redelivery)."""
-    seen = await session.scalar(
-        select(Message.id).where(
-            Message.channel_id == channel.id,
-            Message.provider_message_id == msg.provider_message_id,
-        )
-    )
+    seen, contact_id = (await session.execute(_SEEN_OR_UPSERT_CONTACT, {
+        "channel_id": channel.id, "pmid": msg.provider_message_id, "id": uuid.uuid4(),
+        "tenant_id": channel.tenant_id, "external_id": msg.external_id[:128],
+        "wa_id": msg.wa_id, "business_user_id": msg.business_user_id,
+        "profile_name": (msg.profile_name or None) and msg.profile_name[:200],
+    })).one()
     if seen is not None:
         return None
-    contact_id = await upsert_contact(
-        session, channel, msg.external_id, wa_id=msg.wa_id,
-        business_user_id=msg.business_user_id, profile_name=msg.profile_name,
-    )
-    conversation_id = await open_conversation(session, channel, channel.agent_id, contact_id)
+    assert contact_id is not None
     received_at = msg.timestamp or datetime.now(UTC)
-    seq = await next_seq(session, conversation_id, inbound_at=received_at)
+    # Usually the customer's conversation is open: find it and take its next seq in one
+    # statement (the UPDATE locks the row exactly as next_seq does). Only a first message, or
+    # one after archival, opens a conversation the long way.
+    bumped = (await session.execute(
+        update(Conversation)
+        .where(Conversation.channel_id == channel.id, Conversation.contact_id == contact_id,
+               Conversation.archived_at.is_(None))
+        .values(last_seq=Conversation.last_seq + 1, last_activity_at=func.now(),
+                last_inbound_at=func.greatest(
+                    func.coalesce(Conversation.last_inbound_at, received_at), received_at))
+        .returning(Conversation.id, Conversation.last_seq)
+    )).first()
+    if bumped is not None:
+        conversation_id, seq = bumped[0], int(bumped[1])
+    else:
+        conversation_id = await open_conversation(session, channel, channel.agent_id, contact_id)
+        seq = await next_seq(session, conversation_id, inbound_at=received_at)
     answerable = msg.answerable
     row: Message | None = await session.scalar(
         pg_insert(Message)
