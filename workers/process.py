@@ -354,4 +354,9 @@ async def _settle_interrupted(
     else:
         await credits.commit(session, key)
         _mark(session, conv, rows, "answered")
+        # The customer has (probably) seen it: the next turn chains onto it, as it would have.
+        response_id = reply.meta.get("response_id")
+        if response_id:
+            conv.context_response_id = str(response_id)
+            conv.handed_back_at = None
     return True

@@ -40,6 +40,7 @@ from app.sandbox.openai_payloads import (
     input_items,
     new_id,
     response_object,
+    turn_texts,
     user_texts,
     value_from_schema,
 )
@@ -154,7 +155,7 @@ def create_app(latency_ms: float = 0, latency_jitter_ms: float = 0) -> Starlette
             history = list(state.conversations[conv_id]["items"])
         record["history_length"] = len(history) + len(items)
 
-        text = state.output_text(body, user_texts(items))
+        text = state.output_text(body, turn_texts(items))
         part: Json = {"type": "output_text", "text": text, "annotations": []}
         if entry is not None and entry.get("refusal"):
             part = {"type": "refusal", "refusal": str(entry["refusal"])}

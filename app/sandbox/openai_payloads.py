@@ -56,6 +56,20 @@ def user_texts(items: list[Json]) -> list[str]:
     return texts
 
 
+def turn_texts(items: list[Json]) -> list[str]:
+    """The user texts of this turn: those after the last assistant item.
+
+    When a client rebuilds context from its own history (no previous_response_id), the earlier
+    turns arrive as input too; echoing only the new turn keeps the reply a faithful record of
+    which messages it answers.
+    """
+    start = 0
+    for i, item in enumerate(items):
+        if item.get("role") == "assistant":
+            start = i + 1
+    return user_texts(items[start:])
+
+
 def approx_tokens(value: Any) -> int:
     # Roughly 4 characters per token; enough for tests that check usage grows with history.
     return max(1, len(json.dumps(value, ensure_ascii=False)) // 4)
