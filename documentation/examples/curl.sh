@@ -52,11 +52,13 @@ step "who am I"
 gql '{ viewer { id name creditBalance } }' | jq .
 
 step "connect a WhatsApp number (the token is stored encrypted and never returned)"
-CHANNEL_ID=$(gql 'mutation($input: CreateChannelInput!) {
+OUT=$(gql 'mutation($input: CreateChannelInput!) {
     createChannel(input: $input) { id kind providerAccountId status }
   }' "$(jq -n --arg id "$PHONE_NUMBER_ID" \
         '{input: {kind: "WHATSAPP", providerAccountId: $id, accessToken: "EAAG-dummy-token",
-                  displayName: "Sales line"}}')" | tee /dev/stderr | jq -r '.data.createChannel.id')
+                  displayName: "Sales line"}}')")
+echo "$OUT" | jq .
+CHANNEL_ID=$(echo "$OUT" | jq -r '.data.createChannel.id')
 
 step "give it an agent"
 gql 'mutation($input: CreateAgentInput!) { createAgent(input: $input) { id name model creditsPerReply } }' \
@@ -129,8 +131,9 @@ step "web chat: the demo channel's public endpoints (no API key; a visitor token
 PUBLIC_ID=$(gql '{ channels { kind providerAccountId } }' |
   jq -r '[.data.channels[] | select(.kind == "WEBCHAT")][0].providerAccountId')
 if [ "$PUBLIC_ID" != "null" ]; then
-  TOKEN=$(curl -sS -X POST "$URL/widget/$PUBLIC_ID/session" | tee /dev/stderr | jq -r .token)
-  echo
+  OUT=$(curl -sS -X POST "$URL/widget/$PUBLIC_ID/session")
+  echo "$OUT" | jq .
+  TOKEN=$(echo "$OUT" | jq -r .token)
   curl -sS -X POST "$URL/widget/$PUBLIC_ID/messages" -H "Authorization: Bearer $TOKEN" \
     -H 'Content-Type: application/json' \
     -d '{"text": "Do you ship to Canada?", "clientMessageId": "curl-example-0001"}' | jq .
