@@ -142,7 +142,10 @@ async def test_two_thousand_messages_answered_once_in_order(client, runtime, gra
     expected: dict[object, list[str]] = defaultdict(list)
     for r in inbound:
         expected[r["id"]].append(r["text"])
-    fifo_violations = sum(1 for cid in expected if covered[cid] != expected[cid])
+    bad = [cid for cid in expected if covered[cid] != expected[cid]]
+    for cid in bad[:3]:  # shown on failure: which messages each reply covered
+        print("expected", expected[cid], "\ncovered ", covered[cid])
+    fifo_violations = len(bad)
     assert fifo_violations == 0  # every inbound answered exactly once, in order
     sends = await graph.requests(account_id=world.account_id)
     ours = [s["json"].get("biz_opaque_callback_data") for s in sends if s["status"] == 200]
