@@ -62,15 +62,18 @@ class Fatal(Exception):
     """A refusal that reconnecting cannot fix (bad key, bad arguments)."""
 
 
-async def watch(url: str, api_key: str, conversation_id: str | None, after: str | None) -> str | None:
-    """One connection: subscribe, print events, return the last cursor when the socket closes."""
+async def watch(url: str, api_key: str, conversation_id: str | None, state: dict[str, Any]) -> None:
+    """One connection: subscribe (resuming after state["after"]), print events, and keep the
+    last message event's cursor in state["after"] until the socket closes."""
     async with websockets.connect(url, subprotocols=["graphql-transport-ws"]) as ws:  # type: ignore[list-item]
         await ws.send(json.dumps({"type": "connection_init",
                                   "payload": {"authorization": f"Bearer {api_key}"}}))
         ack = json.loads(await ws.recv())
         if ack.get("type") != "connection_ack":
             raise Fatal(f"expected connection_ack, got {ack}")
+        state["connected"] = True
         op_id = str(uuid.uuid4())
+        after = state["after"]
         await ws.send(json.dumps({
             "id": op_id, "type": "subscribe",
             "payload": {"query": SUBSCRIPTION,
@@ -88,14 +91,13 @@ async def watch(url: str, api_key: str, conversation_id: str | None, after: str 
                     # Refused before the first event: NOT_FOUND, VALIDATION (a bad cursor), ...
                     raise Fatal(json.dumps(payload.get("errors"), ensure_ascii=False))
                 event = payload["data"]["conversationEvents"]
-                after = event.get("cursor") or after
+                state["after"] = event.get("cursor") or state["after"]
                 print(json.dumps(event, ensure_ascii=False), flush=True)
             elif kind == "error":
                 # The operation was refused as a whole (e.g. TOO_MANY_SUBSCRIPTIONS).
                 raise Fatal(json.dumps(msg.get("payload"), ensure_ascii=False))
             elif kind == "complete":
-                return after
-    return after
+                return
 
 
 async def main() -> None:
@@ -108,19 +110,22 @@ async def main() -> None:
     if not api_key:
         sys.exit("set MCA_API_KEY to a tenant API key")
     url = ws_url(os.environ.get("MCA_URL", "http://127.0.0.1:8000"))
-    after, delay = args.after, 1.0
+    state: dict[str, Any] = {"after": args.after}
+    delay = 1.0
     while True:
         try:
-            after = await watch(url, api_key, args.conversation, after)
+            await watch(url, api_key, args.conversation, state)
             delay = 1.0
         except Fatal as exc:
             sys.exit(f"refused: {exc}")
         except websockets.ConnectionClosed as exc:
             if exc.rcvd is not None and exc.rcvd.code in (4400, 4401, 4403, 4406):
                 sys.exit(f"refused: {exc.rcvd.code} {exc.rcvd.reason}")
-            print(f"# connection closed ({exc}); reconnecting in {delay:.0f}s", file=sys.stderr)
+            print(f"# connection closed ({exc}); reconnecting", file=sys.stderr)
         except OSError as exc:
             print(f"# cannot connect ({exc}); retrying in {delay:.0f}s", file=sys.stderr)
+        if state.pop("connected", False):
+            delay = 1.0  # the last attempt got through: start the backoff over
         await asyncio.sleep(delay)
         delay = min(delay * 2, 30.0)
 
