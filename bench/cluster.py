@@ -92,10 +92,14 @@ class Cluster:
         self._admin_url = db
         self._db_name = f"mca_bench_{os.getpid()}"
         asyncio.run(self._recreate_database())
-        self.env = {**os.environ, **BENCH_ENV,
-                    "APP_ENCRYPTION_KEY": Fernet.generate_key().decode(),
-                    "DATABASE_URL": self.database_url, "REDIS_URL": redis,
-                    "DATA_DIR": str(ROOT / ".data" / "bench" / "app")}
+        self.env = {
+            **os.environ,
+            **BENCH_ENV,
+            "APP_ENCRYPTION_KEY": Fernet.generate_key().decode(),
+            "DATABASE_URL": self.database_url,
+            "REDIS_URL": redis,
+            "DATA_DIR": str(ROOT / ".data" / "bench" / "app"),
+        }
         self.env.pop("PYTHONASYNCIODEBUG", None)
         self._migrate()
         self.graph_url = self._fake("graph")
@@ -167,14 +171,12 @@ class Cluster:
         return log
 
     def _spawn(self, args: list[str], name: str, **kw: Any) -> subprocess.Popen[bytes]:
-        proc = subprocess.Popen([sys.executable, *args], cwd=ROOT, env=self.env,
-                                stderr=self._log(name), **kw)
+        proc = subprocess.Popen([sys.executable, *args], cwd=ROOT, env=self.env, stderr=self._log(name), **kw)
         self._procs.append(proc)
         return proc
 
     def _fake(self, kind: str) -> str:
-        proc = self._spawn(["-m", "app.sandbox", kind, "--port", "0"], f"fake-{kind}",
-                           stdout=subprocess.PIPE)
+        proc = self._spawn(["-m", "app.sandbox", kind, "--port", "0"], f"fake-{kind}", stdout=subprocess.PIPE)
         assert proc.stdout is not None
         url = proc.stdout.readline().decode().strip()
         if not url.startswith("http"):
@@ -196,15 +198,34 @@ class Cluster:
     def start_api(self, processes: int, app: str = "app.main:app_factory") -> int:
         """`processes` uvicorn workers sharing one port (uvicorn --workers), uvloop + httptools."""
         port = free_port()
-        args = ["-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port),
-                "--workers", str(processes), "--loop", "uvloop", "--http", "httptools",
-                "--ws", "websockets-sansio", "--log-level", "warning", "--no-access-log",
-                "--backlog", "4096"]
+        args = [
+            "-m",
+            "uvicorn",
+            app,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            str(processes),
+            "--loop",
+            "uvloop",
+            "--http",
+            "httptools",
+            "--ws",
+            "websockets-sansio",
+            "--log-level",
+            "warning",
+            "--no-access-log",
+            "--backlog",
+            "4096",
+        ]
         if app.endswith("app_factory"):
             args.append("--factory")
         proc = self._spawn(args, f"api-{port}")
-        _wait_http(f"http://127.0.0.1:{port}/readyz" if app.endswith("app_factory") else None,
-                   port=port, proc=proc)
+        _wait_http(
+            f"http://127.0.0.1:{port}/readyz" if app.endswith("app_factory") else None, port=port, proc=proc
+        )
         self.api_ports.append(port)
         return port
 
@@ -244,8 +265,12 @@ class Cluster:
         RESULTS.mkdir(parents=True, exist_ok=True)
         cfg_path, out_path = RESULTS / f"{name}.cfg.json", RESULTS / f"{name}.raw.json"
         cfg_path.write_bytes(orjson.dumps(config))
-        proc = subprocess.run([sys.executable, "-m", "bench.loadgen", str(cfg_path), str(out_path)],
-                              cwd=ROOT, env=self.env, check=False)
+        proc = subprocess.run(
+            [sys.executable, "-m", "bench.loadgen", str(cfg_path), str(out_path)],
+            cwd=ROOT,
+            env=self.env,
+            check=False,
+        )
         if proc.returncode != 0:
             raise RuntimeError(f"load generator failed ({proc.returncode}) for {name}")
         result: dict[str, Any] = orjson.loads(out_path.read_bytes())
@@ -259,17 +284,26 @@ class Cluster:
         RESULTS.mkdir(parents=True, exist_ok=True)
         cfg_path, out_path = RESULTS / f"{name}.cfg.json", RESULTS / f"{name}.raw.json"
         cfg_path.write_bytes(orjson.dumps(config))
-        proc = subprocess.Popen([sys.executable, "-m", "bench.loadgen", str(cfg_path), str(out_path)],
-                                cwd=ROOT, env=self.env, stdout=subprocess.PIPE)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "bench.loadgen", str(cfg_path), str(out_path)],
+            cwd=ROOT,
+            env=self.env,
+            stdout=subprocess.PIPE,
+        )
         return proc, out_path
 
 
-def _wait_http(url: str | None, *, port: int | None = None,
-               proc: subprocess.Popen[bytes] | None = None, timeout: float = 90) -> None:
+def _wait_http(
+    url: str | None,
+    *,
+    port: int | None = None,
+    proc: subprocess.Popen[bytes] | None = None,
+    timeout: float = 90,
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"{proc.args} exited during start-up (see .data/bench/*.log)")
+            raise RuntimeError(f"{proc.args!r} exited during start-up (see .data/bench/*.log)")
         try:
             if url is not None:
                 if httpx.get(url, timeout=2).status_code == 200:

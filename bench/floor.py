@@ -25,7 +25,7 @@ async def receive(request: Request) -> Response:
     if not hmac.compare_digest(expected, request.headers.get("x-hub-signature-256", "")):
         return JSONResponse({"error": "bad signature"}, status_code=401)
     assert _redis is not None
-    await _redis.rpush("bench:floor", raw)
+    await _redis.rpush("bench:floor", raw)  # type: ignore[misc]  # redis-py's sync|async union
     return JSONResponse({"status": "ok"})
 
 

@@ -33,11 +33,22 @@ def wa_body(account: str, sender: str, text: str, wamid: str) -> bytes:
         "messaging_product": "whatsapp",
         "metadata": {"display_phone_number": "15550001111", "phone_number_id": account},
         "contacts": [{"profile": {"name": "Bench"}, "wa_id": sender}],
-        "messages": [{"from": sender, "id": wamid, "timestamp": str(int(time.time())),
-                      "type": "text", "text": {"body": text}}],
+        "messages": [
+            {
+                "from": sender,
+                "id": wamid,
+                "timestamp": str(int(time.time())),
+                "type": "text",
+                "text": {"body": text},
+            }
+        ],
     }
-    return orjson.dumps({"object": "whatsapp_business_account",
-                         "entry": [{"id": "WABA", "changes": [{"field": "messages", "value": value}]}]})
+    return orjson.dumps(
+        {
+            "object": "whatsapp_business_account",
+            "entry": [{"id": "WABA", "changes": [{"field": "messages", "value": value}]}],
+        }
+    )
 
 
 async def run_webhooks(cfg: dict[str, Any]) -> dict[str, Any]:
@@ -52,6 +63,7 @@ async def run_webhooks(cfg: dict[str, Any]) -> dict[str, Any]:
     # per request: step, scheduled (monotonic offset), latency s, status
     steps_out: list[list[float]] = []
     sent: list[tuple[str, float, int]] = []  # text, wall time when posted, status
+    unsent: dict[str, int] = {}
     t0_wall, t0 = time.time(), time.monotonic()
 
     async def worker(conn: Connection) -> None:
@@ -67,8 +79,12 @@ async def run_webhooks(cfg: dict[str, Any]) -> dict[str, Any]:
                 sig = "sha256=" + hmac.new(secret, raw, hashlib.sha256).hexdigest()
                 posted = time.time()
                 try:
-                    status, _ = await conn.request("POST", "/webhooks/meta", raw, {
-                        "Content-Type": "application/json", "X-Hub-Signature-256": sig})
+                    status, _ = await conn.request(
+                        "POST",
+                        "/webhooks/meta",
+                        raw,
+                        {"Content-Type": "application/json", "X-Hub-Signature-256": sig},
+                    )
                 except (OSError, asyncio.IncompleteReadError):
                     status = 599
                     conn.close()
@@ -79,9 +95,11 @@ async def run_webhooks(cfg: dict[str, Any]) -> dict[str, Any]:
     conns = [Connection(*targets[i % len(targets)]) for i in range(int(cfg["connections"]))]
     tasks = [asyncio.create_task(worker(c)) for c in conns]
     conv_cycle = itertools.cycle(range(n_conv))
+    step_starts: list[float] = []
     for step, spec in enumerate(cfg["steps"]):
         rate, duration = float(spec["rate"]), float(spec["duration"])
         start = time.monotonic()
+        step_starts.append(time.time())
         for i in itertools.count():
             sched = start + i / rate
             if sched - start >= duration:
@@ -92,15 +110,27 @@ async def run_webhooks(cfg: dict[str, Any]) -> dict[str, Any]:
             conv = next(conv_cycle)
             queue.put_nowait((step, sched, conv, counters[conv]))
             counters[conv] += 1
-        # Let this step's backlog drain before the next one, so each step is measured alone.
-        while not queue.empty():
+        # Let this step's backlog drain before the next one, so each step is measured alone;
+        # but not for ever: what is still queued after a grace period is never sent (and
+        # reported as `unsent`). A saturated server has shown its limit by then.
+        grace_until = time.monotonic() + float(cfg.get("grace_s", 10))
+        while not queue.empty() and time.monotonic() < grace_until:
             await asyncio.sleep(0.01)
+        while not queue.empty():
+            queue.get_nowait()
+            unsent[str(step)] = unsent.get(str(step), 0) + 1
     for _ in tasks:
         queue.put_nowait(None)
     await asyncio.gather(*tasks)
     for c in conns:
         c.close()
-    return {"t0_wall": t0_wall, "requests": steps_out, "sent": sent}
+    return {
+        "t0_wall": t0_wall,
+        "requests": steps_out,
+        "sent": sent,
+        "unsent": unsent,
+        "step_starts": step_starts,
+    }
 
 
 async def run_graphql(cfg: dict[str, Any]) -> dict[str, Any]:
@@ -127,8 +157,10 @@ async def run_graphql(cfg: dict[str, Any]) -> dict[str, Any]:
     return {"requests": out, "errors": errors}
 
 
-SUBSCRIBE = "subscription($c: ID) { conversationEvents(conversationId: $c) { __typename " \
-            "... on MessageCreated { message { text } } } }"
+SUBSCRIBE = (
+    "subscription($c: ID) { conversationEvents(conversationId: $c) { __typename "
+    "... on MessageCreated { message { text } } } }"
+)
 
 
 async def run_websockets(cfg: dict[str, Any]) -> dict[str, Any]:
@@ -146,15 +178,30 @@ async def run_websockets(cfg: dict[str, Any]) -> dict[str, Any]:
         nonlocal ready
         try:
             async with gate:
-                ws = await websockets.connect(url, subprotocols=["graphql-transport-ws"],  # type: ignore[list-item]
-                                              max_size=None, ping_interval=None, open_timeout=60)
-                await ws.send(orjson.dumps({"type": "connection_init",
-                                            "payload": {"authorization": f"Bearer {key}"}}).decode())
+                ws = await websockets.connect(
+                    url,
+                    subprotocols=["graphql-transport-ws"],  # type: ignore[list-item]
+                    max_size=None,
+                    ping_interval=None,
+                    open_timeout=60,
+                )
+                await ws.send(
+                    orjson.dumps(
+                        {"type": "connection_init", "payload": {"authorization": f"Bearer {key}"}}
+                    ).decode()
+                )
                 ack = orjson.loads(await ws.recv())
                 if ack.get("type") != "connection_ack":
                     raise RuntimeError(f"no ack: {ack}")
-                await ws.send(orjson.dumps({"id": "1", "type": "subscribe", "payload": {
-                    "query": SUBSCRIBE, "variables": {"c": conversation}}}).decode())
+                await ws.send(
+                    orjson.dumps(
+                        {
+                            "id": "1",
+                            "type": "subscribe",
+                            "payload": {"query": SUBSCRIBE, "variables": {"c": conversation}},
+                        }
+                    ).decode()
+                )
             ready += 1
             async with ws:
                 while not stop.is_set():
@@ -188,8 +235,7 @@ async def run_websockets(cfg: dict[str, Any]) -> dict[str, Any]:
     await asyncio.sleep(float(cfg["hold"]))
     stop.set()
     await asyncio.gather(*tasks, return_exceptions=True)
-    return {"connected": ready, "latencies": latencies, "received_at": received_at,
-            "failures": failures}
+    return {"connected": ready, "latencies": latencies, "received_at": received_at, "failures": failures}
 
 
 MODES = {"webhooks": run_webhooks, "graphql": run_graphql, "websockets": run_websockets}

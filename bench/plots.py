@@ -27,11 +27,17 @@ def write_plots(series: dict[str, Any], out_dir: Path) -> list[Path]:
 
     if "ingest" in series:
         fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
-        for label, steps in (("/webhooks/meta", series["ingest"]["ours"]),
-                             ("floor (signature + 1 Redis write)", series["ingest"]["floor"])):
+        for label, steps in (
+            ("/webhooks/meta", series["ingest"]["ours"]),
+            ("floor (signature + 1 Redis write)", series["ingest"]["floor"]),
+        ):
             ax1.plot([s["offered_rps"] for s in steps], [s["achieved_rps"] for s in steps], "o-", label=label)
-            ax2.plot([s["offered_rps"] for s in steps], [s["p99_ms"] for s in steps], "o-", label=f"{label} p99")
-            ax2.plot([s["offered_rps"] for s in steps], [s["p50_ms"] for s in steps], "x--", label=f"{label} p50")
+            ax2.plot(
+                [s["offered_rps"] for s in steps], [s["p99_ms"] for s in steps], "o-", label=f"{label} p99"
+            )
+            ax2.plot(
+                [s["offered_rps"] for s in steps], [s["p50_ms"] for s in steps], "x--", label=f"{label} p50"
+            )
         ax1.set(xlabel="offered requests/s", ylabel="answered 200/s", title="Ingest throughput")
         ax2.set(xlabel="offered requests/s", ylabel="latency ms (log)", yscale="log", title="Ingest latency")
         ax2.axhline(50, color="grey", lw=0.8, ls=":")
@@ -47,8 +53,12 @@ def write_plots(series: dict[str, Any], out_dir: Path) -> list[Path]:
         ax.plot(s["throughput"]["t"], s["throughput"]["answered"], label="answered msgs/s")
         for at, kind in s.get("faults", []):
             ax.axvline(at, color="red" if kind == "flushall" else "orange", lw=0.8, ls="--")
-        ax.set(xlabel="seconds", ylabel="messages/s",
-               title="End to end throughput over time" + (" (orange: SIGKILL, red: FLUSHALL)" if name == "faults" else ""))
+        ax.set(
+            xlabel="seconds",
+            ylabel="messages/s",
+            title="End to end throughput over time"
+            + (" (orange: SIGKILL, red: FLUSHALL)" if name == "faults" else ""),
+        )
         ax.legend()
         save(fig, f"{name}_throughput.png")
         if s.get("overhead_ms"):

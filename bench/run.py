@@ -30,18 +30,25 @@ COUNTS = ("fifo_violations", "duplicates", "lost")
 
 def machine() -> dict[str, Any]:
     try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                                text=True, check=False).stdout.strip()
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=False
+        ).stdout.strip()
     except OSError:
         commit = ""
-    return {"cpus": os.cpu_count(), "memory_gb": round(psutil.virtual_memory().total / 1e9, 1),
-            "python": platform.python_version(), "platform": platform.platform(),
-            "commit": commit, "load_avg_at_start": round(load_average(), 2),
-            "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    return {
+        "cpus": os.cpu_count(),
+        "memory_gb": round(psutil.virtual_memory().total / 1e9, 1),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "commit": commit,
+        "load_avg_at_start": round(load_average(), 2),
+        "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
 
 
-def run(names: list[str], *, quick: bool = False, write: bool = True,
-        sizes: Sizes | None = None) -> dict[str, Any]:
+def run(
+    names: list[str], *, quick: bool = False, write: bool = True, sizes: Sizes | None = None
+) -> dict[str, Any]:
     sizes = sizes or (QUICK if quick else Sizes())
     results: dict[str, Any] = {"machine": machine(), "quick": quick}
     series: dict[str, Any] = {}
@@ -94,15 +101,21 @@ def table(results: dict[str, Any]) -> str:
         "e2e": ["msgs_per_s", "sustained_offered_msgs_per_s", "overhead_p50_ms", "overhead_p99_ms", *COUNTS],
         "faults": ["recovery_s", *COUNTS],
         "fanout": ["subscribers", "p50_ms", "p99_ms", "rss_mb", "rss_kb_per_connection"],
-        "reads": ["conversations_page_rps", "conversations_page_p99_ms", "messages_page_rps",
-                  "messages_page_p99_ms"],
+        "reads": [
+            "conversations_page_rps",
+            "conversations_page_p99_ms",
+            "messages_page_rps",
+            "messages_page_p99_ms",
+        ],
     }
     for section in ORDER:
         if section not in results:
             continue
         for key in keys[section]:
             value = results[section].get(key)
-            goal = _goal(section, key, value) or ("== 0 " + ("ok" if value == 0 else "BUG") if key in COUNTS else "")
+            goal = _goal(section, key, value) or (
+                "== 0 " + ("ok" if value == 0 else "BUG") if key in COUNTS else ""
+            )
             rows.append((section, key, str(value), goal))
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]

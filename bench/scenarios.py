@@ -31,11 +31,11 @@ class Sizes:
     ingest_step_s: float = 5
     e2e_conversations: int = 1000
     e2e_rates: tuple[int, ...] = (100, 250, 500, 750, 1000)
-    e2e_step_s: float = 15
+    e2e_step_s: float = 10
     model_latency_ms: float = 1000
     drain_timeout_s: float = 120
     faults_rate: int = 300
-    faults_s: float = 60
+    faults_s: float = 40
     fault_every_s: float = 10
     fanout_subscribers: tuple[int, ...] = (1000, 5000)
     fanout_events_per_s: int = 500
@@ -46,18 +46,39 @@ class Sizes:
     reads_concurrency: int = 8
 
 
-QUICK = Sizes(api_processes=1, workers=2, ingest_rates=(100, 200), ingest_step_s=1.5,
-              e2e_conversations=20, e2e_rates=(20,), e2e_step_s=3, model_latency_ms=50,
-              drain_timeout_s=60, faults_rate=20, faults_s=8, fault_every_s=3,
-              fanout_subscribers=(20,), fanout_events_per_s=50, fanout_s=2,
-              reads_conversations=500, reads_per_conversation=10, reads_s=2, reads_concurrency=2)
+QUICK = Sizes(
+    api_processes=1,
+    workers=2,
+    ingest_rates=(100, 200),
+    ingest_step_s=1.5,
+    e2e_conversations=20,
+    e2e_rates=(20,),
+    e2e_step_s=3,
+    model_latency_ms=50,
+    drain_timeout_s=60,
+    faults_rate=20,
+    faults_s=8,
+    fault_every_s=3,
+    fanout_subscribers=(20,),
+    fanout_events_per_s=50,
+    fanout_s=2,
+    reads_conversations=500,
+    reads_per_conversation=10,
+    reads_s=2,
+    reads_concurrency=2,
+)
 
 
 def _settings(cluster: Cluster) -> Any:
     from app.config import Settings
 
-    return Settings(_env_file=None, **{k.lower(): v for k, v in cluster.env.items()  # type: ignore[call-arg]
-                                       if k.lower() in Settings.model_fields})
+    values: dict[str, Any] = {
+        k.lower(): v for k, v in cluster.env.items() if k.lower() in Settings.model_fields
+    }
+    return Settings(
+        _env_file=None,
+        **{k: v for k, v in values.items()},
+    )
 
 
 def _world(cluster: Cluster, **kw: Any) -> World:
@@ -66,40 +87,68 @@ def _world(cluster: Cluster, **kw: Any) -> World:
 
 # ---- 1. ingest ------------------------------------------------------------------------------
 
+
 def _ingest_steps(cluster: Cluster, port: int, world: World, sizes: Sizes, name: str) -> list[dict[str, Any]]:
     steps: list[dict[str, Any]] = []
     # Warm-up, not measured: pool connections, statement caches, the channel route cache.
-    cluster.loadgen({
-        "mode": "webhooks", "targets": [["127.0.0.1", port]], "secret": SECRET,
-        "account_id": world.account_id, "conversations": 1000, "connections": 64,
-        "prefix": "w", "steps": [{"rate": 200, "duration": 3}],
-    }, f"{name}-warmup")
+    cluster.loadgen(
+        {
+            "mode": "webhooks",
+            "targets": [["127.0.0.1", port]],
+            "secret": SECRET,
+            "account_id": world.account_id,
+            "conversations": 1000,
+            "connections": 64,
+            "prefix": "w",
+            "steps": [{"rate": 200, "duration": 3}],
+        },
+        f"{name}-warmup",
+    )
     for rate in sizes.ingest_rates:
         load = load_average()
-        raw = cluster.loadgen({
-            "mode": "webhooks", "targets": [["127.0.0.1", port]], "secret": SECRET,
-            "account_id": world.account_id, "conversations": 1000, "connections": 256,
-            "prefix": f"i{rate}x", "steps": [{"rate": rate, "duration": sizes.ingest_step_s}],
-        }, f"{name}-{rate}")
+        raw = cluster.loadgen(
+            {
+                "mode": "webhooks",
+                "targets": [["127.0.0.1", port]],
+                "secret": SECRET,
+                "account_id": world.account_id,
+                "conversations": 1000,
+                "connections": 256,
+                "prefix": f"i{rate}x",
+                "steps": [{"rate": rate, "duration": sizes.ingest_step_s}],
+            },
+            f"{name}-{rate}",
+        )
         reqs = raw["requests"]
         lat = [r[2] for r in reqs]
         ok = sum(1 for r in reqs if r[3] == 200)
         span = max((r[1] + r[2] for r in reqs), default=0) - min((r[1] for r in reqs), default=0)
-        step = {"offered_rps": rate, "achieved_rps": round(ok / max(span, 1e-9), 1),
-                "p50_ms": ms(pct(lat, 50)), "p99_ms": ms(pct(lat, 99)),
-                "errors": len(reqs) - ok, "load_avg": round(load, 2),
-                "series": [[round(r[1], 3), round(r[2] * 1000, 2)] for r in reqs[:: max(1, len(reqs) // 2000)]]}
+        step: dict[str, Any] = {
+            "offered_rps": rate,
+            "achieved_rps": round(ok / max(span, 1e-9), 1),
+            "p50_ms": ms(pct(lat, 50)),
+            "p99_ms": ms(pct(lat, 99)),
+            "errors": len(reqs) - ok,
+            "load_avg": round(load, 2),
+            "series": [[round(r[1], 3), round(r[2] * 1000, 2)] for r in reqs[:: max(1, len(reqs) // 2000)]],
+        }
         steps.append(step)
-        print(f"  {name} {rate:>5} rps offered: {step['achieved_rps']:>7} ok/s  p50 {step['p50_ms']} ms  "
-              f"p99 {step['p99_ms']} ms  errors {step['errors']}  (load {load:.2f})", flush=True)
+        print(
+            f"  {name} {rate:>5} rps offered: {step['achieved_rps']:>7} ok/s  p50 {step['p50_ms']} ms  "
+            f"p99 {step['p99_ms']} ms  errors {step['errors']}  (load {load:.2f})",
+            flush=True,
+        )
         if step["errors"] > len(reqs) * 0.01 or (step["p99_ms"] or 0) > 1000:
             break  # well past saturation: higher rates only add queueing
     return steps
 
 
 def _max_rate(steps: list[dict[str, Any]]) -> float:
-    held = [s["achieved_rps"] for s in steps
-            if s["errors"] == 0 and (s["p99_ms"] or 1e9) <= 50 and s["achieved_rps"] >= 0.97 * s["offered_rps"]]
+    held = [
+        s["achieved_rps"]
+        for s in steps
+        if s["errors"] == 0 and (s["p99_ms"] or 1e9) <= 50 and s["achieved_rps"] >= 0.97 * s["offered_rps"]
+    ]
     return max(held, default=0.0)
 
 
@@ -128,12 +177,16 @@ def ingest(cluster: Cluster, sizes: Sizes) -> Result:
 
 # ---- 2. and 3. end to end, with and without faults ------------------------------------------
 
+
 async def _pending(dsn: str) -> int:
     conn = await asyncpg.connect(dsn)
     try:
-        return int(await conn.fetchval(
-            "SELECT count(*) FROM messages WHERE direction = 'inbound' "
-            "AND status IN ('received', 'processing')"))
+        return int(
+            await conn.fetchval(
+                "SELECT count(*) FROM messages WHERE direction = 'inbound' "
+                "AND status IN ('received', 'processing')"
+            )
+        )
     finally:
         await conn.close()
 
@@ -153,10 +206,12 @@ async def _rows(dsn: str) -> tuple[list[Any], list[Any]]:
     conn = await asyncpg.connect(dsn)
     try:
         inbound = await conn.fetch(
-            "SELECT conversation_id, seq, text, status FROM messages WHERE direction = 'inbound'")
+            "SELECT conversation_id, seq, text, status FROM messages WHERE direction = 'inbound'"
+        )
         replies = await conn.fetch(
             "SELECT conversation_id, seq, text, status, id FROM messages "
-            "WHERE direction = 'outbound' AND sender_role = 'ai'")
+            "WHERE direction = 'outbound' AND sender_role = 'ai'"
+        )
     finally:
         await conn.close()
     return [tuple(r) for r in inbound], [tuple(r) for r in replies]
@@ -164,8 +219,9 @@ async def _rows(dsn: str) -> tuple[list[Any], list[Any]]:
 
 def _analyse(cluster: Cluster, sent: list[Any], latency_s: float) -> E2EAnalysis:
     inbound, replies = asyncio.run(_rows(cluster.pg_dsn))
-    return analyse_e2e(sent, inbound, replies, cluster.fake_requests("graph"),
-                       cluster.fake_requests("openai"), latency_s)
+    return analyse_e2e(
+        sent, inbound, replies, cluster.fake_requests("graph"), cluster.fake_requests("openai"), latency_s
+    )
 
 
 def _throughput_series(a: E2EAnalysis, sent: list[Any], t0: float) -> dict[str, Any]:
@@ -177,14 +233,24 @@ def _throughput_series(a: E2EAnalysis, sent: list[Any], t0: float) -> dict[str, 
     for _at, done, _e2e, _over in a.samples:
         answered[int(done - t0)] = answered.get(int(done - t0), 0) + 1
     horizon = max([*offered, *answered, 0]) + 1
-    return {"t": list(range(horizon)), "offered": [offered.get(i, 0) for i in range(horizon)],
-            "answered": [answered.get(i, 0) for i in range(horizon)]}
+    return {
+        "t": list(range(horizon)),
+        "offered": [offered.get(i, 0) for i in range(horizon)],
+        "answered": [answered.get(i, 0) for i in range(horizon)],
+    }
 
 
 def _counts(a: E2EAnalysis) -> dict[str, Any]:
-    return {"fifo_violations": a.fifo_violations, "duplicates": a.duplicates, "lost": a.lost,
-            "accepted": a.accepted, "answered": a.answered, "unknown_replies": a.unknown_replies,
-            "details": a.details[:20]}
+    return {
+        "fifo_violations": a.fifo_violations,
+        "duplicates": a.duplicates,
+        "lost": a.lost,
+        "accepted": a.accepted,
+        "answered": a.answered,
+        "unknown_replies": a.unknown_replies,
+        "context_rebuilds": a.context_rebuilds,
+        "details": a.details[:20],
+    }
 
 
 def _start_pipeline(cluster: Cluster, sizes: Sizes, world: World) -> int:
@@ -195,11 +261,20 @@ def _start_pipeline(cluster: Cluster, sizes: Sizes, world: World) -> int:
     port = cluster.start_api(sizes.api_processes)
     for _ in range(sizes.workers):
         cluster.start_worker()
-    cluster.loadgen({
-        "mode": "webhooks", "targets": [["127.0.0.1", port]], "secret": SECRET,
-        "account_id": world.account_id, "conversations": 20, "connections": 8,
-        "prefix": "w", "sender_base": 5219900000000, "steps": [{"rate": 20, "duration": 2}],
-    }, "warmup")
+    cluster.loadgen(
+        {
+            "mode": "webhooks",
+            "targets": [["127.0.0.1", port]],
+            "secret": SECRET,
+            "account_id": world.account_id,
+            "conversations": 20,
+            "connections": 8,
+            "prefix": "w",
+            "sender_base": 5219900000000,
+            "steps": [{"rate": 20, "duration": 2}],
+        },
+        "warmup",
+    )
     _drain(cluster, 120)
     return port
 
@@ -208,61 +283,93 @@ def e2e(cluster: Cluster, sizes: Sizes) -> Result:
     world = _world(cluster)
     port = _start_pipeline(cluster, sizes, world)
     load = load_average()
-    raw = cluster.loadgen({
-        "mode": "webhooks", "targets": [["127.0.0.1", port]], "secret": SECRET,
-        "account_id": world.account_id, "conversations": sizes.e2e_conversations,
-        "connections": 128, "prefix": "e",
-        "steps": [{"rate": r, "duration": sizes.e2e_step_s} for r in sizes.e2e_rates],
-    }, "e2e")
+    raw = cluster.loadgen(
+        {
+            "mode": "webhooks",
+            "targets": [["127.0.0.1", port]],
+            "secret": SECRET,
+            "account_id": world.account_id,
+            "conversations": sizes.e2e_conversations,
+            "connections": 128,
+            "prefix": "e",
+            "steps": [{"rate": r, "duration": sizes.e2e_step_s} for r in sizes.e2e_rates],
+        },
+        "e2e",
+    )
     drained = _drain(cluster, sizes.drain_timeout_s)
     cluster.stop_workers()
     cluster.stop_api(port)
     a = _analyse(cluster, raw["sent"], sizes.model_latency_ms / 1000)
     t0 = raw["t0_wall"]
-    steps = []
+    steps: list[dict[str, Any]] = []
     for i, rate in enumerate(sizes.e2e_rates):
-        lo, hi = t0 + i * sizes.e2e_step_s, t0 + (i + 1) * sizes.e2e_step_s
-        # The load generator starts each step when the last one's requests are answered, so
-        # step windows are approximate; messages are assigned by when they were posted.
+        lo = raw["step_starts"][i]
+        hi = raw["step_starts"][i + 1] if i + 1 < len(raw["step_starts"]) else lo + sizes.e2e_step_s
+        # A step's window runs until the next step starts (its backlog included); messages
+        # are assigned to the step in which they were posted.
         in_step = [s for s in a.samples if lo <= s[0] < hi]
         done_in_window = sum(1 for s in a.samples if lo <= s[1] < hi)
-        steps.append({
-            "offered": rate, "answered_per_s": round(done_in_window / sizes.e2e_step_s, 1),
-            "overhead_p50_ms": ms(pct([s[3] for s in in_step], 50)),
-            "overhead_p99_ms": ms(pct([s[3] for s in in_step], 99)),
-            "e2e_p50_ms": ms(pct([s[2] for s in in_step], 50)),
-            "e2e_p99_ms": ms(pct([s[2] for s in in_step], 99)),
-        })
-        print(f"  e2e {rate:>5} msgs/s offered: answered {steps[-1]['answered_per_s']}/s, overhead "
-              f"p50 {steps[-1]['overhead_p50_ms']} ms p99 {steps[-1]['overhead_p99_ms']} ms", flush=True)
-    kept_up = [s for s in steps if s["answered_per_s"] >= 0.95 * s["offered"]
-               and (s["overhead_p99_ms"] or 1e9) <= 5000]
+        steps.append(
+            {
+                "offered": rate,
+                "posted_per_s": round(len(in_step) / (hi - lo), 1),
+                "unsent": int(raw["unsent"].get(str(i), 0)),
+                "answered_per_s": round(done_in_window / (hi - lo), 1),
+                "overhead_p50_ms": ms(pct([s[3] for s in in_step], 50)),
+                "overhead_p99_ms": ms(pct([s[3] for s in in_step], 99)),
+                "e2e_p50_ms": ms(pct([s[2] for s in in_step], 50)),
+                "e2e_p99_ms": ms(pct([s[2] for s in in_step], 99)),
+            }
+        )
+        print(
+            f"  e2e {rate:>5} msgs/s offered: answered {steps[-1]['answered_per_s']}/s, overhead "
+            f"p50 {steps[-1]['overhead_p50_ms']} ms p99 {steps[-1]['overhead_p99_ms']} ms",
+            flush=True,
+        )
+    kept_up = [
+        s
+        for s in steps
+        if s["answered_per_s"] >= 0.95 * s["offered"] and (s["overhead_p99_ms"] or 1e9) <= 5000
+    ]
     head = max(kept_up, key=lambda s: s["offered"], default=steps[-1] if steps else {})
     summary = {
         "msgs_per_s": max((s["answered_per_s"] for s in steps), default=0.0),
         "sustained_offered_msgs_per_s": head.get("offered") if kept_up else 0,
         "overhead_p50_ms": head.get("overhead_p50_ms"),
         "overhead_p99_ms": head.get("overhead_p99_ms"),
-        **_counts(a), "drain_s": round(drained, 1), "steps": steps,
-        "conversations": sizes.e2e_conversations, "workers": sizes.workers,
-        "api_processes": sizes.api_processes, "model_latency_ms": sizes.model_latency_ms,
+        **_counts(a),
+        "drain_s": round(drained, 1),
+        "steps": steps,
+        "conversations": sizes.e2e_conversations,
+        "workers": sizes.workers,
+        "api_processes": sizes.api_processes,
+        "model_latency_ms": sizes.model_latency_ms,
         "load_avg_at_start": round(load, 2),
     }
-    series = {"throughput": _throughput_series(a, raw["sent"], t0),
-              "overhead_ms": [round(s[3] * 1000, 2) for s in a.samples],
-              "e2e_ms": [round(s[2] * 1000, 2) for s in a.samples]}
+    series = {
+        "throughput": _throughput_series(a, raw["sent"], t0),
+        "overhead_ms": [round(s[3] * 1000, 2) for s in a.samples],
+        "e2e_ms": [round(s[2] * 1000, 2) for s in a.samples],
+    }
     return summary, series
 
 
 def faults(cluster: Cluster, sizes: Sizes) -> Result:
     world = _world(cluster)
     port = _start_pipeline(cluster, sizes, world)
-    proc, out = cluster.loadgen_background({
-        "mode": "webhooks", "targets": [["127.0.0.1", port]], "secret": SECRET,
-        "account_id": world.account_id, "conversations": sizes.e2e_conversations,
-        "connections": 128, "prefix": "f",
-        "steps": [{"rate": sizes.faults_rate, "duration": sizes.faults_s}],
-    }, "faults")
+    proc, out = cluster.loadgen_background(
+        {
+            "mode": "webhooks",
+            "targets": [["127.0.0.1", port]],
+            "secret": SECRET,
+            "account_id": world.account_id,
+            "conversations": sizes.e2e_conversations,
+            "connections": 128,
+            "prefix": "f",
+            "steps": [{"rate": sizes.faults_rate, "duration": sizes.faults_s}],
+        },
+        "faults",
+    )
     fault_times: list[tuple[float, str]] = []
     started = time.monotonic()
     flushed = False
@@ -292,17 +399,34 @@ def faults(cluster: Cluster, sizes: Sizes) -> Result:
     waits: list[dict[str, Any]] = []
     for at, kind in fault_times:
         caught = [s[1] - at for s in a.samples if s[0] <= at < s[1]]
-        waits.append({"kind": kind, "at_s": round(at - raw["t0_wall"], 1), "in_flight": len(caught),
-                      "longest_wait_s": round(max(caught, default=0.0), 2)})
+        waits.append(
+            {
+                "kind": kind,
+                "at_s": round(at - raw["t0_wall"], 1),
+                "in_flight": len(caught),
+                "longest_wait_s": round(max(caught, default=0.0), 2),
+            }
+        )
     recovery = max((w["longest_wait_s"] for w in waits), default=0.0)
-    print(f"  faults: {len(fault_times)} faults, recovery {recovery} s, lost {a.lost}, "
-          f"duplicates {a.duplicates}, fifo {a.fifo_violations}", flush=True)
-    summary = {**_counts(a), "recovery_s": recovery, "faults": waits, "drain_s": round(drained, 1),
-               "rate": sizes.faults_rate, "duration_s": sizes.faults_s,
-               "overhead_p50_ms": ms(pct([s[3] for s in a.samples], 50)),
-               "overhead_p99_ms": ms(pct([s[3] for s in a.samples], 99))}
-    series = {"throughput": _throughput_series(a, raw["sent"], raw["t0_wall"]),
-              "faults": [[round(at - raw["t0_wall"], 2), kind] for at, kind in fault_times]}
+    print(
+        f"  faults: {len(fault_times)} faults, recovery {recovery} s, lost {a.lost}, "
+        f"duplicates {a.duplicates}, fifo {a.fifo_violations}",
+        flush=True,
+    )
+    summary = {
+        **_counts(a),
+        "recovery_s": recovery,
+        "faults": waits,
+        "drain_s": round(drained, 1),
+        "rate": sizes.faults_rate,
+        "duration_s": sizes.faults_s,
+        "overhead_p50_ms": ms(pct([s[3] for s in a.samples], 50)),
+        "overhead_p99_ms": ms(pct([s[3] for s in a.samples], 99)),
+    }
+    series = {
+        "throughput": _throughput_series(a, raw["sent"], raw["t0_wall"]),
+        "faults": [[round(at - raw["t0_wall"], 2), kind] for at, kind in fault_times],
+    }
     return summary, series
 
 
@@ -316,18 +440,35 @@ async def _flushall(url: str) -> None:
 
 # ---- 4. fan-out -----------------------------------------------------------------------------
 
+
 def _rss_mb(pid: int) -> float:
     p = psutil.Process(pid)
     procs = [p, *p.children(recursive=True)]
-    return sum(x.memory_info().rss for x in procs) / 1e6
+    return float(sum(x.memory_info().rss for x in procs)) / 1e6
 
 
 def _event(conversation_id: str) -> bytes:
-    return orjson.dumps({"type": "MessageCreated", "conversationId": conversation_id, "message": {
-        "id": "00000000-0000-4000-8000-000000000000", "conversationId": conversation_id, "seq": 1,
-        "direction": "inbound", "senderRole": "customer", "type": "text", "text": f"t={time.time()!r}",
-        "status": "received", "statusReason": None, "errorCode": None, "errorTitle": None,
-        "providerMessageId": None, "createdAt": "2026-01-01T00:00:00+00:00"}})
+    return orjson.dumps(
+        {
+            "type": "MessageCreated",
+            "conversationId": conversation_id,
+            "message": {
+                "id": "00000000-0000-4000-8000-000000000000",
+                "conversationId": conversation_id,
+                "seq": 1,
+                "direction": "inbound",
+                "senderRole": "customer",
+                "type": "text",
+                "text": f"t={time.time()!r}",
+                "status": "received",
+                "statusReason": None,
+                "errorCode": None,
+                "errorTitle": None,
+                "providerMessageId": None,
+                "createdAt": "2026-01-01T00:00:00+00:00",
+            },
+        }
+    )
 
 
 async def _publish(url: str, topic: str, conversations: list[str], rate: int, seconds: float) -> int:
@@ -360,34 +501,64 @@ def fanout(cluster: Cluster, sizes: Sizes) -> Result:
         pid = next(p.pid for p in cluster._procs if str(port) in [str(a) for a in p.args])  # type: ignore[union-attr]
         base_rss = _rss_mb(pid)
         subs = [[world.api_key, conversations[i]] for i in range(n)]
-        proc, out = cluster.loadgen_background({
-            "mode": "websockets", "url": f"ws://127.0.0.1:{port}/graphql",
-            "subscriptions": subs, "hold": sizes.fanout_s + 3}, f"fanout-{n}")
+        proc, out = cluster.loadgen_background(
+            {
+                "mode": "websockets",
+                "url": f"ws://127.0.0.1:{port}/graphql",
+                "subscriptions": subs,
+                "hold": sizes.fanout_s + 3,
+            },
+            f"fanout-{n}",
+        )
         assert proc.stdout is not None
         line = proc.stdout.readline().decode().strip()
         connected = int(line.split()[1]) if line.startswith("READY") else 0
         rss = _rss_mb(pid)
         load = load_average()
-        published = asyncio.run(_publish(cluster.redis_url, tenant_topic(str(world.tenant_id)),
-                                         conversations[:n], sizes.fanout_events_per_s, sizes.fanout_s))
+        published = asyncio.run(
+            _publish(
+                cluster.redis_url,
+                tenant_topic(str(world.tenant_id)),
+                conversations[:n],
+                sizes.fanout_events_per_s,
+                sizes.fanout_s,
+            )
+        )
         proc.wait()
         raw = orjson.loads(out.read_bytes())
         out.unlink(missing_ok=True)
         cluster.stop_api(port)
         lat = raw["latencies"]
-        run = {"subscribers": n, "connected": connected, "events_published": published,
-               "events_delivered": len(lat), "p50_ms": ms(pct(lat, 50)), "p99_ms": ms(pct(lat, 99)),
-               "rss_mb": round(rss, 1), "rss_base_mb": round(base_rss, 1),
-               "rss_kb_per_connection": round((rss - base_rss) * 1000 / max(connected, 1), 1),
-               "failures": raw["failures"][:3], "load_avg": round(load, 2)}
+        run = {
+            "subscribers": n,
+            "connected": connected,
+            "events_published": published,
+            "events_delivered": len(lat),
+            "p50_ms": ms(pct(lat, 50)),
+            "p99_ms": ms(pct(lat, 99)),
+            "rss_mb": round(rss, 1),
+            "rss_base_mb": round(base_rss, 1),
+            "rss_kb_per_connection": round((rss - base_rss) * 1000 / max(connected, 1), 1),
+            "failures": raw["failures"][:3],
+            "load_avg": round(load, 2),
+        }
         runs.append(run)
         series[str(n)] = [round(x * 1000, 2) for x in lat]
-        print(f"  fanout {n}: connected {connected}, delivered {len(lat)}/{published}, p50 {run['p50_ms']} ms "
-              f"p99 {run['p99_ms']} ms, {run['rss_kb_per_connection']} kB/connection", flush=True)
+        print(
+            f"  fanout {n}: connected {connected}, delivered {len(lat)}/{published}, p50 {run['p50_ms']} ms "
+            f"p99 {run['p99_ms']} ms, {run['rss_kb_per_connection']} kB/connection",
+            flush=True,
+        )
     head = runs[-1]
-    summary = {"subscribers": head["subscribers"], "p50_ms": head["p50_ms"], "p99_ms": head["p99_ms"],
-               "rss_mb": head["rss_mb"], "rss_kb_per_connection": head["rss_kb_per_connection"],
-               "events_per_s": sizes.fanout_events_per_s, "runs": runs}
+    summary = {
+        "subscribers": head["subscribers"],
+        "p50_ms": head["p50_ms"],
+        "p99_ms": head["p99_ms"],
+        "rss_mb": head["rss_mb"],
+        "rss_kb_per_connection": head["rss_kb_per_connection"],
+        "events_per_s": sizes.fanout_events_per_s,
+        "runs": runs,
+    }
     return summary, {"latency_ms": series}
 
 
@@ -403,11 +574,15 @@ MESSAGES_PAGE = """query($c: ID!) { conversation(id: $c) { id messages(last: 50)
 def reads(cluster: Cluster, sizes: Sizes) -> Result:
     world = _world(cluster)
     started = time.monotonic()
-    asyncio.run(bulk_conversations(cluster.pg_dsn, world, sizes.reads_conversations,
-                                   sizes.reads_per_conversation))
+    asyncio.run(
+        bulk_conversations(cluster.pg_dsn, world, sizes.reads_conversations, sizes.reads_per_conversation)
+    )
     seeded_s = time.monotonic() - started
-    print(f"  reads: seeded {sizes.reads_conversations} conversations, "
-          f"{sizes.reads_conversations * sizes.reads_per_conversation} messages in {seeded_s:.1f}s", flush=True)
+    print(
+        f"  reads: seeded {sizes.reads_conversations} conversations, "
+        f"{sizes.reads_conversations * sizes.reads_per_conversation} messages in {seeded_s:.1f}s",
+        flush=True,
+    )
     sample = asyncio.run(conversation_ids(cluster.pg_dsn, world.tenant_id, 500))
     random.shuffle(sample)
     port = cluster.start_api(sizes.api_processes)
@@ -418,27 +593,46 @@ def reads(cluster: Cluster, sizes: Sizes) -> Result:
         ("messages_page", [{"query": MESSAGES_PAGE, "variables": {"c": c}} for c in sample]),
     ):
         load = load_average()
-        raw = cluster.loadgen({"mode": "graphql", "target": ["127.0.0.1", port], "api_key": world.api_key,
-                               "bodies": bodies, "duration": sizes.reads_s,
-                               "concurrency": sizes.reads_concurrency}, f"reads-{name}")
+        raw = cluster.loadgen(
+            {
+                "mode": "graphql",
+                "target": ["127.0.0.1", port],
+                "api_key": world.api_key,
+                "bodies": bodies,
+                "duration": sizes.reads_s,
+                "concurrency": sizes.reads_concurrency,
+            },
+            f"reads-{name}",
+        )
         lat = [r[1] for r in raw["requests"]]
         ok = sum(1 for r in raw["requests"] if r[2] == 200)
-        out[name] = {"rps": round(ok / sizes.reads_s, 1), "p50_ms": ms(pct(lat, 50)),
-                     "p99_ms": ms(pct(lat, 99)), "errors": len(lat) - ok + len(raw["errors"]),
-                     "error_samples": raw["errors"][:2], "load_avg": round(load, 2)}
+        out[name] = {
+            "rps": round(ok / sizes.reads_s, 1),
+            "p50_ms": ms(pct(lat, 50)),
+            "p99_ms": ms(pct(lat, 99)),
+            "errors": len(lat) - ok + len(raw["errors"]),
+            "error_samples": raw["errors"][:2],
+            "load_avg": round(load, 2),
+        }
         series[name] = [round(x * 1000, 2) for x in lat]
-        print(f"  reads {name}: {out[name]['rps']} req/s, p50 {out[name]['p50_ms']} ms, "
-              f"p99 {out[name]['p99_ms']} ms, errors {out[name]['errors']}", flush=True)
+        print(
+            f"  reads {name}: {out[name]['rps']} req/s, p50 {out[name]['p50_ms']} ms, "
+            f"p99 {out[name]['p99_ms']} ms, errors {out[name]['errors']}",
+            flush=True,
+        )
     cluster.stop_api(port)
     summary = {
         "conversations_page_rps": out["conversations_page"]["rps"],
         "conversations_page_p99_ms": out["conversations_page"]["p99_ms"],
         "messages_page_rps": out["messages_page"]["rps"],
         "messages_page_p99_ms": out["messages_page"]["p99_ms"],
-        "seeded": {"conversations": sizes.reads_conversations,
-                   "messages": sizes.reads_conversations * sizes.reads_per_conversation,
-                   "seconds": round(seeded_s, 1)},
-        "concurrency": sizes.reads_concurrency, "pages": out,
+        "seeded": {
+            "conversations": sizes.reads_conversations,
+            "messages": sizes.reads_conversations * sizes.reads_per_conversation,
+            "seconds": round(seeded_s, 1),
+        },
+        "concurrency": sizes.reads_concurrency,
+        "pages": out,
     }
     return summary, {"latency_ms": series}
 

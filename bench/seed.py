@@ -30,11 +30,23 @@ async def make_world(settings: Settings, *, credits: int = 10_000_000, name: str
             tenant, key = await create_tenant(s, name, credits)
             account = str(uuid.uuid4().int)[:15]
             channel = await create_channel(
-                s, settings, tenant.id, kind="whatsapp", provider_account_id=account,
-                access_token="EAAbenchtoken", display_name=f"{name} WhatsApp",
+                s,
+                settings,
+                tenant.id,
+                kind="whatsapp",
+                provider_account_id=account,
+                access_token="EAAbenchtoken",
+                display_name=f"{name} WhatsApp",
             )
-            await create_agent(s, tenant.id, channel_id=channel.id, name="Sales",
-                               model="gpt-4.1-mini", instructions="Be brief.", credits_per_reply=1)
+            await create_agent(
+                s,
+                tenant.id,
+                channel_id=channel.id,
+                name="Sales",
+                model="gpt-4.1-mini",
+                instructions="Be brief.",
+                credits_per_reply=1,
+            )
     finally:
         await engine.dispose()
     return World(tenant.id, key, channel.id, account)
@@ -49,22 +61,35 @@ async def bulk_conversations(dsn: str, world: World, conversations: int, per_con
     conn = await asyncpg.connect(dsn)
     try:
         async with conn.transaction():
-            await conn.execute("""
+            await conn.execute(
+                """
                 CREATE TEMP TABLE seed ON COMMIT DROP AS
                 SELECT g AS n, gen_random_uuid() AS contact_id, gen_random_uuid() AS conv_id
-                FROM generate_series(1, $1) g""", conversations)
-            await conn.execute("""
+                FROM generate_series(1, $1) g""",
+                conversations,
+            )
+            await conn.execute(
+                """
                 INSERT INTO contacts (id, tenant_id, channel_id, external_id, wa_id, profile_name)
                 SELECT contact_id, $1, $2, (6000000000000 + n)::text, (6000000000000 + n)::text,
-                       'Customer ' || n FROM seed""", world.tenant_id, world.channel_id)
-            await conn.execute("""
+                       'Customer ' || n FROM seed""",
+                world.tenant_id,
+                world.channel_id,
+            )
+            await conn.execute(
+                """
                 INSERT INTO conversations (id, tenant_id, channel_id, agent_id, contact_id, mode,
                                            last_seq, last_inbound_at, last_activity_at)
                 SELECT conv_id, $1, $2, (SELECT id FROM agents WHERE channel_id = $2 LIMIT 1),
                        contact_id, 'ai', $3, now() - n * interval '1 second',
                        now() - n * interval '1 second'
-                FROM seed""", world.tenant_id, world.channel_id, per_conversation)
-            await conn.execute("""
+                FROM seed""",
+                world.tenant_id,
+                world.channel_id,
+                per_conversation,
+            )
+            await conn.execute(
+                """
                 INSERT INTO messages (id, tenant_id, conversation_id, channel_id, seq, direction,
                                       sender_role, type, text, provider_message_id, status,
                                       reply_to_seq, created_at, updated_at)
@@ -78,7 +103,10 @@ async def bulk_conversations(dsn: str, world: World, conversations: int, per_con
                        now() - s.n * interval '1 second' - ($3 - k) * interval '10 ms',
                        now() - s.n * interval '1 second' - ($3 - k) * interval '10 ms'
                 FROM seed s CROSS JOIN generate_series(1, $3) k""",
-                world.tenant_id, world.channel_id, per_conversation)
+                world.tenant_id,
+                world.channel_id,
+                per_conversation,
+            )
         await conn.execute("ANALYZE contacts; ANALYZE conversations; ANALYZE messages")
     finally:
         await conn.close()
@@ -89,7 +117,9 @@ async def conversation_ids(dsn: str, tenant_id: uuid.UUID, limit: int) -> list[s
     try:
         rows = await conn.fetch(
             "SELECT id FROM conversations WHERE tenant_id = $1 ORDER BY last_activity_at DESC LIMIT $2",
-            tenant_id, limit)
+            tenant_id,
+            limit,
+        )
     finally:
         await conn.close()
     return [str(r[0]) for r in rows]

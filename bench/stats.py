@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from collections import defaultdict
@@ -26,7 +27,7 @@ _TEXT = re.compile(r"^([a-z]+)(\d+)-(\d+)$")
 
 
 def parse_text(text: str) -> tuple[str, int] | None:
-    """"e17-4" -> ("e17", 4): the load generator's conversation and the message's index in it."""
+    """ "e17-4" -> ("e17", 4): the load generator's conversation and the message's index in it."""
     m = _TEXT.match(text)
     return (m.group(1) + m.group(2), int(m.group(3))) if m else None
 
@@ -39,6 +40,7 @@ class E2EAnalysis:
     duplicates: int = 0
     fifo_violations: int = 0
     unknown_replies: int = 0
+    context_rebuilds: int = 0
     # per answered message: posted wall time, reply wall time, e2e s, overhead s
     samples: list[tuple[float, float, float, float]] = field(default_factory=list)
     details: list[str] = field(default_factory=list)
@@ -87,15 +89,39 @@ def analyse_e2e(
                 model_spans[p[0]].append((float(r["ts"]), float(r["ts"]) + model_latency_s))
                 break
 
+    # Requests that carried history (no previous_response_id): echoed text -> the new texts.
+    rebuilt: dict[str, list[str]] = {}
+    for r in model_requests:
+        body = r.get("body") or {}
+        items = body.get("input") if isinstance(body, dict) else None
+        if not isinstance(items, list) or not any(
+            isinstance(i, dict) and i.get("role") == "assistant" for i in items
+        ):
+            continue
+        last = max(k for k, i in enumerate(items) if isinstance(i, dict) and i.get("role") == "assistant")
+        fresh = [
+            str(i.get("content"))
+            for i in items[last + 1 :]
+            if isinstance(i, dict) and i.get("role") == "user" and isinstance(i.get("content"), str)
+        ]
+        rebuilt[" | ".join(r.get("user_texts") or [])] = fresh
     covered: dict[str, int] = defaultdict(int)
     order: dict[str, list[int]] = defaultdict(list)
     reply_at: dict[str, float] = {}
-    for conversation_id, _seq, text, status, rid in sorted(replies, key=lambda r: (str(r[0]), r[1])):
+    for _conversation_id, _seq, text, status, rid in sorted(replies, key=lambda r: (str(r[0]), r[1])):
         if status not in ("sent", "unknown", "delivered", "read"):
             continue
         if status == "unknown":
             a.unknown_replies += 1
-        for t in str(text or "").removeprefix("[sandbox] ").split(" | "):
+        echoed = str(text or "").removeprefix("[sandbox] ")
+        texts = echoed.split(" | ")
+        only_new = rebuilt.get(echoed)
+        if only_new is not None:
+            # A context rebuilt from history: the fake echoes the history's user texts too;
+            # only those after the last assistant turn are this batch's messages.
+            a.context_rebuilds += 1
+            texts = only_new
+        for t in texts:
             covered[t] += 1
             p = parse_text(t)
             if p is not None:
@@ -129,13 +155,15 @@ def analyse_e2e(
             by_conv[str(_cid)].append((int(seq), p[1]))
     for rows in by_conv.values():
         idxs = [i for _, i in sorted(rows)]
-        a.fifo_violations += sum(1 for x, y in zip(idxs, idxs[1:], strict=False) if y < x)
+        a.fifo_violations += sum(1 for x, y in itertools.pairwise(idxs) if y < x)
 
     for text, at in posted.items():
         if text not in stored or covered.get(text, 0) == 0:
             a.lost += 1
             if len(a.details) < 40:
-                a.details.append(f"{text}: accepted but {'never stored' if text not in stored else 'never answered'}")
+                a.details.append(
+                    f"{text}: accepted but {'never stored' if text not in stored else 'never answered'}"
+                )
             continue
         a.answered += 1
         done = reply_at.get(text)
