@@ -20,6 +20,8 @@ class BreakerOpen(Exception):
 class CircuitBreaker:
     def __init__(self, name: str, threshold: int, reset_s: float) -> None:
         self.name = name
+        # Metrics name the dependency ("graph"), not the channel a breaker guards.
+        self.dependency = name.split(":", 1)[0]
         self.threshold = threshold
         self.reset_s = reset_s
         self.failures = 0
@@ -39,13 +41,14 @@ class CircuitBreaker:
         self.failures = 0
         if self.opened_at is not None:
             self.opened_at = None
-            BREAKER_OPEN.labels(self.name).set(0)
+            BREAKER_OPEN.labels(self.dependency).dec()
 
     def failure(self) -> None:
         self.failures += 1
         if self.failures >= self.threshold or self.state == "half_open":
+            if self.opened_at is None:
+                BREAKER_OPEN.labels(self.dependency).inc()
             self.opened_at = time.monotonic()
-            BREAKER_OPEN.labels(self.name).set(1)
 
 
 _breakers: dict[str, CircuitBreaker] = {}
@@ -60,4 +63,6 @@ def breaker(name: str, threshold: int, reset_s: float) -> CircuitBreaker:
 
 def reset_all() -> None:
     """Forget every breaker's state (tests; a fresh process starts closed anyway)."""
+    for dependency in {b.dependency for b in _breakers.values()}:
+        BREAKER_OPEN.labels(dependency).set(0)
     _breakers.clear()

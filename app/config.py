@@ -71,7 +71,8 @@ class Settings(BaseSettings):
     sweeper_interval_s: int = Field(2, ge=1, le=60)
     sweeper_min_age_s: float = Field(2.0, ge=0)
     cache_ttl_s: int = Field(300, ge=1, le=3600)
-    send_retry_max: int = Field(5, ge=0, le=50)
+    # Attempts per send for transient Graph errors (throughput, pair rate, 5xx).
+    send_retry_max: int = Field(3, ge=1, le=50)
     breaker_failure_threshold: int = Field(5, ge=1)
     breaker_reset_s: float = Field(30.0, gt=0)
     context_ttl_days: int = Field(21, ge=1)

@@ -41,7 +41,11 @@ CREDITS_CONSUMED = Counter("mca_credits_consumed_total", "Credits committed for 
 OPEN_SUBSCRIPTIONS = Gauge(
     "mca_open_subscriptions", "Live subscriptions on this process's hub (GraphQL and widget streams)"
 )
-BREAKER_OPEN = Gauge("mca_breaker_open", "1 while a dependency's circuit breaker is open", ["dependency"])
+BREAKER_OPEN = Gauge(
+    "mca_breaker_open",
+    "Open circuit breakers per dependency (the model; the Graph API, one breaker per channel)",
+    ["dependency"],
+)
 
 # Exported as 0 from the start: an alert on `mca_breaker_open == 1` cannot tell "closed" from
 # "this process never had a breaker" when the series only appears on the first trip.

@@ -25,6 +25,7 @@ def redis_settings(settings: Settings) -> RedisSettings:
     rs = RedisSettings.from_dsn(settings.redis_url)
     rs.conn_timeout = 5
     rs.conn_retries = 3
+    rs.max_connections = settings.redis_max_connections
     return rs
 
 

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 
 from app.breaker import BreakerOpen, breaker
 from app.channels.adapters.base import Recipient, SendError, SendResult
-from app.channels.adapters.graph import PAIR_RATE_LIMIT
-from app.channels.adapters.registry import adapter_for
+from app.channels.adapters.graph import PAIR_RATE_LIMIT, RATE_LIMIT_CODES
+from app.channels.adapters.registry import WINDOWED_KINDS, adapter_for
 from app.channels.service import channel_token
 from app.metrics import SEND_ERRORS, STAGE_SECONDS
 from app.models import Channel, Contact
@@ -18,7 +18,6 @@ from app.runtime import Runtime
 
 log = logging.getLogger("workers.delivery")
 
-SEND_ATTEMPTS = 3
 
 
 @dataclass
@@ -43,13 +42,22 @@ async def deliver(
 ) -> Delivery:
     adapter = adapter_for(channel.kind)
     s = rt.settings
-    graph = breaker("graph", s.breaker_failure_threshold, s.breaker_reset_s)
+    # One breaker per channel: a number that Meta throttles or rejects does not stop the
+    # others, and web chat (no Graph API behind it) has none.
+    graph = (breaker(f"graph:{channel.id}", s.breaker_failure_threshold, s.breaker_reset_s)
+             if channel.kind in WINDOWED_KINDS else None)
     to = Recipient(contact.external_id, contact.wa_id, contact.business_user_id)
-    token = channel_token(channel, s)
+    try:
+        token = channel_token(channel, s)
+    except ValueError as exc:
+        # Nothing left this machine: a definite failure, and the reply's credits are released.
+        return Delivery("failed", [], "token_unreadable", str(exc))
+    attempts = max(1, s.send_retry_max)
     last: SendError | None = None
-    for attempt in range(SEND_ATTEMPTS):
+    for attempt in range(attempts):
         try:
-            graph.check()
+            if graph is not None:
+                graph.check()
         except BreakerOpen:
             return Delivery("failed", [], "breaker_open", "Graph API circuit breaker is open")
         started = time.perf_counter()
@@ -60,19 +68,22 @@ async def deliver(
         except SendError as err:
             last = err
             SEND_ERRORS.labels(channel.kind, err.code or err.kind).inc()
-            if err.kind == "retry":
+            if graph is not None and err.kind in ("retry", "unknown") and (
+                err.code not in RATE_LIMIT_CODES
+            ):
+                # Outages trip the breaker; rate limits are Meta pacing us, not failing.
                 graph.failure()
-                if attempt + 1 < SEND_ATTEMPTS:
+            if err.kind == "retry":
+                if attempt + 1 < attempts:
                     await asyncio.sleep(_backoff(err, attempt))
                 continue
-            if err.kind == "unknown":
-                graph.failure()
             return Delivery(err.kind if err.kind != "permanent" else "failed", [], err.code,
                             err.title)
         finally:
             STAGE_SECONDS.labels("send").observe(time.perf_counter() - started)
-        graph.success()
+        if graph is not None:
+            graph.success()
         return Delivery("sent", result.provider_message_ids)
     assert last is not None
-    log.warning("send failed after %d attempts: %s %s", SEND_ATTEMPTS, last.code, last.title)
+    log.warning("send failed after %d attempts: %s %s", attempts, last.code, last.title)
     return Delivery("failed", [], last.code, last.title)

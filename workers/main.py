@@ -64,6 +64,9 @@ def build_worker(settings: Settings, **overrides: Any) -> Worker:
         "max_tries": 3,
         "poll_delay": 0.05,
         "handle_signals": True,
+        # SIGTERM (a deploy) lets running batches finish their send and settle, instead of
+        # leaving replies `unknown`; compose gives workers a longer grace period than this.
+        "job_completion_wait": 20,
     }
     options.update(overrides)
     return Worker(**options)

@@ -319,6 +319,9 @@ def _skip_reason(conv: Conversation, agent: Agent | None, channel: Channel) -> s
         return "no_agent"
     if channel.deleted_at is not None or channel.status == "disabled":
         return "channel_inactive"
+    if channel.status == "needs_reauth":
+        # Every send would fail with 190 again: spend no model tokens until a new token comes.
+        return "needs_reauth"
     if channel.kind in WINDOWED_KINDS and conv.last_inbound_at is not None and (
         datetime.now(UTC) - conv.last_inbound_at > REPLY_WINDOW
     ):

@@ -51,7 +51,9 @@ async def test_window_closed_is_failed_without_retry(client, runtime, worker, gr
     assert inbound["status"] == "failed"
 
 
-async def test_expired_token_marks_channel_needs_reauth(client, runtime, worker, graph, test_env):
+async def test_expired_token_marks_channel_needs_reauth(
+    client, runtime, worker, graph, model, test_env
+):
     world = await make_world(runtime)
     await graph.script([{"status": 401, "code": 190, "title": "Access token has expired"}])
     await _send(client, world)
@@ -59,6 +61,30 @@ async def test_expired_token_marks_channel_needs_reauth(client, runtime, worker,
     await wait_for(lambda: _reply(db, "failed"), timeout=5)
     ch = await _one(db, "SELECT status FROM channels")
     assert ch["status"] == "needs_reauth"
+    # Until the token is replaced, messages are kept but cost no model call and no send.
+    calls = len(await model.requests())
+    await _send(client, world, "still there?")
+    row = await wait_for(lambda: _one(db, "SELECT status_reason FROM messages WHERE "
+                                          "text = 'still there?' AND status = 'skipped'"))
+    assert row["status_reason"] == "needs_reauth"
+    assert len(await model.requests()) == calls
+    assert len(await graph.requests(account_id=world.account_id)) == 1
+
+
+async def test_a_failing_number_does_not_open_the_breaker_of_another(
+    client, runtime, worker, graph, test_env
+):
+    broken = await make_world(runtime, name="Broken")
+    healthy = await make_world(runtime, name="Healthy")
+    await graph.script([{"status": 500, "match_account": broken.account_id}] * 30)
+    db = test_env["DATABASE_URL"]
+    for i in range(3):
+        await _send(client, broken, f"b{i}")
+        await wait_for(lambda: _one(db, "SELECT 1 FROM messages WHERE direction='inbound' AND "
+                                        "status IN ('received','processing') HAVING count(*) = 0"))
+    await _send(client, healthy, "h")
+    sends = await wait_for(lambda: graph.requests(account_id=healthy.account_id), timeout=5)
+    assert sends[0]["status"] == 200
 
 
 async def test_throughput_limit_is_retried(client, runtime, worker, graph, test_env):

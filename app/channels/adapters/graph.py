@@ -16,6 +16,8 @@ WINDOW_CLOSED_CODES = {"131047"}
 # Instagram: (#10) "outside of allowed window" (subcode 2534022).
 IG_WINDOW_SUBCODES = {"2534022"}
 PAIR_RATE_LIMIT = "131056"
+# Meta pacing us (app, account, number or recipient rate limits), as opposed to failing.
+RATE_LIMIT_CODES = {"4", "17", "32", "613", "80007", "130429", PAIR_RATE_LIMIT}
 
 
 def error_from_response(response: httpx.Response) -> SendError:
