@@ -64,7 +64,7 @@ def _run_in_transaction(settings: Settings, fn: Callable[[AsyncSession], Awaitab
     from app.db import create_engine, create_session_factory, transaction
     from app.effects import flush, take
     from app.errors import DomainError
-    from app.runtime import redis_settings
+    from app.redis import redis_settings
 
     async def go() -> T:
         engine = create_engine(settings, pool_size=1)

@@ -1,20 +1,18 @@
-"""Redis client factory (works with redis:// and Upstash's rediss://)."""
+"""Redis connection settings for every client of a process (works with redis:// and Upstash's
+rediss://). arq's pool is the process's one Redis client for jobs, locks, caches and events."""
 
 from __future__ import annotations
 
-from redis.asyncio import Redis
+from arq.connections import RedisSettings
 
 from app.config import Settings
 
 
-def create_redis(settings: Settings) -> Redis:
+def redis_settings(settings: Settings) -> RedisSettings:
     if not settings.redis_url:
         raise RuntimeError("REDIS_URL is not set")
-    client: Redis = Redis.from_url(
-        settings.redis_url,
-        max_connections=settings.redis_max_connections,
-        decode_responses=False,
-        health_check_interval=30,
-        socket_keepalive=True,
-    )
-    return client
+    rs = RedisSettings.from_dsn(settings.redis_url)
+    rs.conn_timeout = 5
+    rs.conn_retries = 3
+    rs.max_connections = settings.redis_max_connections
+    return rs

@@ -8,25 +8,17 @@ from typing import Any
 
 import httpx
 from arq import create_pool
-from arq.connections import ArqRedis, RedisSettings
+from arq.connections import ArqRedis
 from openai import AsyncOpenAI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.config import Settings
 from app.db import SessionFactory, create_engine, create_session_factory
+from app.redis import redis_settings
 
 log = logging.getLogger("app.runtime")
 
 SANDBOX_API_KEY = "sandbox"
-
-
-def redis_settings(settings: Settings) -> RedisSettings:
-    assert settings.redis_url
-    rs = RedisSettings.from_dsn(settings.redis_url)
-    rs.conn_timeout = 5
-    rs.conn_retries = 3
-    rs.max_connections = settings.redis_max_connections
-    return rs
 
 
 @dataclass

@@ -10,7 +10,8 @@ from arq.worker import Worker
 
 from app.config import Settings
 from app.metrics import start_worker_metrics
-from app.runtime import open_runtime, redis_settings
+from app.redis import redis_settings
+from app.runtime import open_runtime
 from workers.process import process_conversation
 from workers.send import send_message
 from workers.sweeper import sweep_forever
