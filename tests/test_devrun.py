@@ -1,0 +1,93 @@
+"""`mca run` from nothing: embedded servers, migrations, demo seed, API + worker, clean stop."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.timeout(240)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _zero_setup_env(data_dir: Path, port: int) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("DATABASE_", "REDIS_", "OPENAI_", "META_", "ADMIN_", "APP_"))}
+    env.update(APP_ENV="development", DATA_DIR=str(data_dir), PORT=str(port), LOG_LEVEL="WARNING")
+    return env
+
+
+def _start(data_dir: Path, port: int, log_path: Path) -> subprocess.Popen[bytes]:
+    with open(log_path, "wb") as log:
+        return subprocess.Popen([sys.executable, "-m", "app", "run"], cwd=ROOT, stdout=log,
+                                stderr=subprocess.STDOUT, env=_zero_setup_env(data_dir, port))
+
+
+def _wait_ready(proc: subprocess.Popen[bytes], log_path: Path) -> str:
+    deadline = time.monotonic() + 180
+    while "Ctrl-C stops everything" not in log_path.read_text():
+        assert proc.poll() is None, log_path.read_text()[-3000:]
+        assert time.monotonic() < deadline, log_path.read_text()[-3000:]
+        time.sleep(0.5)
+    return log_path.read_text()
+
+
+def test_mca_run_reaches_ready_answers_and_stops_without_orphans(tmp_path):
+    port = _free_port()
+    data_dir = tmp_path / "data"
+    log_path = tmp_path / "run.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "app", "run"], cwd=ROOT, stdout=log,
+                                stderr=subprocess.STDOUT, env=_zero_setup_env(data_dir, port))
+    try:
+        out = _wait_ready(proc, log_path)
+        assert "SANDBOX model" in out
+        for label in ("API", "GraphQL", "Console", "Demo page", "Meta webhook", "Demo API key"):
+            assert label in out
+        base = f"http://127.0.0.1:{port}"
+        assert httpx.get(base + "/readyz").json()["status"] == "ready"
+        demo = json.loads((data_dir / "demo.json").read_text())
+        assert demo["api_key"] in out
+        viewer = httpx.post(base + "/graphql", json={"query": "{ viewer { name creditBalance } }"},
+                            headers={"Authorization": f"Bearer {demo['api_key']}"}).json()
+        assert viewer["data"]["viewer"]["creditBalance"] == 1000
+        children = psutil.Process(proc.pid).children(recursive=True)
+        assert len(children) >= 4  # postgres, valkey, the API and a worker
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise
+    gone_by = time.monotonic() + 15
+    while any(c.is_running() and c.status() != psutil.STATUS_ZOMBIE for c in children):
+        assert time.monotonic() < gone_by, [c for c in children if c.is_running()]
+        time.sleep(0.2)
+
+    # A second run reuses the data: the same demo tenant and key, nothing seeded twice.
+    again = _start(data_dir, port, tmp_path / "again.log")
+    try:
+        assert demo["api_key"] in _wait_ready(again, tmp_path / "again.log")
+        r = httpx.post(f"http://127.0.0.1:{port}/graphql", json={"query": "{ channels { kind } }"},
+                       headers={"Authorization": f"Bearer {demo['api_key']}"}).json()
+        assert [c["kind"] for c in r["data"]["channels"]] == ["WEBCHAT"]
+    finally:
+        again.send_signal(signal.SIGTERM)
+        again.wait(60)
