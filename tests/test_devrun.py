@@ -52,9 +52,7 @@ def test_mca_run_reaches_ready_answers_and_stops_without_orphans(tmp_path):
     port = _free_port()
     data_dir = tmp_path / "data"
     log_path = tmp_path / "run.log"
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "app", "run"], cwd=ROOT, stdout=log,
-                                stderr=subprocess.STDOUT, env=_zero_setup_env(data_dir, port))
+    proc = _start(data_dir, port, log_path)
     try:
         out = _wait_ready(proc, log_path)
         assert "SANDBOX model" in out
