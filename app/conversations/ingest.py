@@ -133,7 +133,9 @@ async def apply_status(session: AsyncSession, channel: ChannelRoute, st: StatusU
         except ValueError:
             return False
         row = await session.scalar(
-            q.where(Message.id == ours)
+            # Only while the id is unknown: a reply split in parts keeps its first part's id,
+            # and reports about later parts must not replace it.
+            q.where(Message.id == ours, Message.provider_message_id.is_(None))
             .values(**values, provider_message_id=st.provider_message_id).returning(Message)
         )
     if row is None:
