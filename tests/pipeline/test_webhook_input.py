@@ -99,3 +99,24 @@ async def test_generated_bodies_never_500(client, runtime, body, obj):
     raw = json.dumps(body).encode()
     r = await client.post("/webhooks/meta", content=raw, headers={"X-Hub-Signature-256": sign(raw)})
     assert r.status_code in (200, 400), r.text
+
+
+async def test_oversized_identity_and_error_fields_never_500(client, runtime, test_env):
+    world = await make_world(runtime)
+    odd = wa_message("hola", sender="पन्ह पन्ह त्र र्च कृकृ ड्ड न्हृे إلا بسم الله" * 2)
+    bsuid = wa_message("hola", extra={"from_user_id": "US." + "9" * 300})
+    del bsuid["from"]
+    from tests.meta import wa_status
+
+    status = wa_status("wamid.none", "failed", code=10**30, title="x" * 5000)
+    raw, headers = signed(wa_webhook(world.account_id, [odd, bsuid], statuses=[status]))
+    r = await client.post("/webhooks/meta", content=raw, headers=headers)
+    assert r.status_code == 200, r.text
+    # The message from a `from` that is no phone number cannot be answered and is not stored.
+    assert r.json()["stored"] == 1 and r.json()["ignored"] >= 1
+    conn = await asyncpg.connect(test_env["DATABASE_URL"])
+    try:
+        contact = await conn.fetchrow("SELECT external_id, business_user_id FROM contacts")
+    finally:
+        await conn.close()
+    assert len(contact["external_id"]) == 128 and contact["business_user_id"] == contact["external_id"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,6 +20,7 @@ from app.config import Settings
 
 MAX_TEXT_CHARS = 4096
 MEDIA_WITH_CAPTION = ("image", "video", "document")
+_PHONE = re.compile(r"\+?[0-9]{5,20}")
 
 
 def _dict(value: Any) -> dict[str, Any]:
@@ -99,8 +101,11 @@ def parse_webhook(body: dict[str, Any]) -> ParsedWebhook:
 
 def _parse_message(msg: dict[str, Any], account: str, profiles: dict[str, str]) -> InboundMessage | None:
     wamid = _str(msg.get("id"))
-    wa_id = _str(msg.get("from"))
+    # `from` is a phone number; anything else cannot be replied to as one.
+    raw_from = _str(msg.get("from"))
+    wa_id = raw_from if raw_from and _PHONE.fullmatch(raw_from) else None
     bsuid = _str(msg.get("from_user_id"))
+    bsuid = bsuid[:128] if bsuid else None
     external = wa_id or bsuid
     if wamid is None or external is None:
         return None
@@ -129,7 +134,7 @@ def _parse_status(st: dict[str, Any], account: str) -> StatusUpdate | None:
     errors = _list(st.get("errors"))
     if errors:
         err = _dict(errors[0])
-        code = str(err.get("code")) if err.get("code") is not None else None
+        code = str(err.get("code"))[:32] if err.get("code") is not None else None
         title = _str(err.get("title")) or _str(err.get("message"))
     return StatusUpdate(
         account_id=account, provider_message_id=wamid,
