@@ -18,7 +18,6 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -26,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.ai.responses import ModelError, ModelReply, generate_reply
 from app.breaker import BreakerOpen
-from app.channels.adapters.registry import WINDOWED_KINDS
+from app.channels.adapters.registry import window_open
 from app.channels.service import mark_needs_reauth
 from app.conversations import events
 from app.conversations.service import add_message
@@ -47,7 +46,6 @@ MAX_ROUNDS = 20
 # A busy conversation gives its job slot back after this many batches, so a few chatty
 # customers cannot starve everyone else of worker slots.
 BATCHES_PER_JOB = 5
-REPLY_WINDOW = timedelta(hours=24)
 
 
 def ordering_key(rt: Runtime, conversation_id: uuid.UUID, channel_id: uuid.UUID) -> str:
@@ -322,9 +320,7 @@ def _skip_reason(conv: Conversation, agent: Agent | None, channel: Channel) -> s
     if channel.status == "needs_reauth":
         # Every send would fail with 190 again: spend no model tokens until a new token comes.
         return "needs_reauth"
-    if channel.kind in WINDOWED_KINDS and conv.last_inbound_at is not None and (
-        datetime.now(UTC) - conv.last_inbound_at > REPLY_WINDOW
-    ):
+    if not window_open(channel.kind, conv.last_inbound_at):
         return "window_closed"
     return None
 

@@ -33,6 +33,8 @@ async def test_text_webhook_is_answered_once_with_context_chain(
     assert send["json"]["text"]["body"] == "[sandbox] Hola, precio?"
 
     db = test_env["DATABASE_URL"]
+    # The send is seen at Meta a moment before the worker commits its outcome.
+    await wait_for(lambda: _rows(db, "SELECT 1 FROM messages WHERE status = 'answered'"))
     msgs = await _rows(db, "SELECT direction, status, text, seq FROM messages ORDER BY seq")
     assert [(m["direction"], m["status"]) for m in msgs] == [("inbound", "answered"),
                                                              ("outbound", "sent")]
