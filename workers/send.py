@@ -11,7 +11,7 @@ import logging
 import uuid
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import update
 
 from app.channels.adapters.registry import window_open
 from app.channels.service import mark_needs_reauth
@@ -21,7 +21,7 @@ from app.db import transaction
 from app.effects import emit, flush, take
 from app.errors import InsufficientCredits
 from app.metrics import REPLIES_SENT
-from app.models import Agent, Channel, Contact, Conversation, Message
+from app.models import Channel, Contact, Conversation, Message
 from app.runtime import Runtime
 from workers.delivery import deliver
 
@@ -97,9 +97,3 @@ async def _charge_retry(session: Any, msg: Message, conv: Conversation) -> str |
         return "no_credits"
     return None
 
-
-async def agent_price(session: Any, conv: Conversation) -> int:
-    if conv.agent_id is None:
-        return 0
-    price = await session.scalar(select(Agent.credits_per_reply).where(Agent.id == conv.agent_id))
-    return int(price or 0)

@@ -21,11 +21,3 @@ async def ledger_page(
     q = q.order_by(CreditLedgerEntry.created_at.desc(), CreditLedgerEntry.id.desc()).limit(limit)
     return list((await session.scalars(q)).all())
 
-
-async def ledger_sum(session: AsyncSession, tenant_id: uuid.UUID) -> int:
-    total = await session.scalar(
-        select(func.coalesce(func.sum(CreditLedgerEntry.delta), 0)).where(
-            CreditLedgerEntry.tenant_id == tenant_id
-        )
-    )
-    return int(total or 0)
