@@ -7,11 +7,16 @@ its row and changes nothing. Status reports only ever move an outbound message f
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
+import orjson
 from sqlalchemy import func, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.channels.adapters.base import InboundMessage, StatusUpdate
 from app.channels.routing import ChannelRoute
@@ -54,6 +59,134 @@ WITH seen AS (
 )
 SELECT (SELECT id FROM seen LIMIT 1), (SELECT id FROM contact)
 """)
+
+
+# The whole usual case in one statement and one round trip, committed on its own: redelivery
+# check, contact upsert, the open conversation's next seq, and the message row. It stores
+# nothing but the contact when the customer has no open conversation (a first message, or one
+# after archival); the caller then takes the long way (ingest_message). Same rules as the
+# statements below; the seq a lost redelivery race bumps stays unused, as there.
+FAST_INGEST = """
+WITH seen AS (
+    SELECT id FROM messages WHERE channel_id = $1 AND provider_message_id = $2
+), contact AS (
+    INSERT INTO contacts (id, tenant_id, channel_id, external_id, wa_id, business_user_id, profile_name)
+    SELECT $3, $4, $1, $5, $6, $7, $8
+    WHERE NOT EXISTS (SELECT 1 FROM seen)
+    ON CONFLICT (channel_id, external_id) DO UPDATE SET
+        wa_id = COALESCE(NULLIF(excluded.wa_id, ''), contacts.wa_id),
+        business_user_id = COALESCE(NULLIF(excluded.business_user_id, ''), contacts.business_user_id),
+        profile_name = COALESCE(excluded.profile_name, contacts.profile_name),
+        updated_at = CASE WHEN NULLIF(excluded.wa_id, '') IS NOT NULL
+                            OR NULLIF(excluded.business_user_id, '') IS NOT NULL
+                            OR excluded.profile_name IS NOT NULL
+                          THEN now() ELSE contacts.updated_at END
+    RETURNING id
+), conv AS (
+    UPDATE conversations AS c
+    SET last_seq = c.last_seq + 1, last_activity_at = now(),
+        last_inbound_at = greatest(COALESCE(c.last_inbound_at, $9), $9)
+    FROM contact
+    WHERE c.channel_id = $1 AND c.contact_id = contact.id AND c.archived_at IS NULL
+    RETURNING c.id, c.last_seq
+), msg AS (
+    INSERT INTO messages (id, tenant_id, conversation_id, channel_id, seq, direction, sender_role,
+                          type, text, provider_message_id, status, status_reason, raw,
+                          provider_timestamp)
+    SELECT $10, $4, conv.id, $1, conv.last_seq, 'inbound', 'customer',
+           $11, $12, $2, $13, $14, $15, $16
+    FROM conv
+    ON CONFLICT (channel_id, provider_message_id) DO NOTHING
+    RETURNING conversation_id, seq, created_at
+)
+SELECT (SELECT id FROM seen LIMIT 1) AS seen, (SELECT id FROM contact) AS contact_id,
+       (SELECT id FROM conv) AS open_conversation, msg.conversation_id, msg.seq, msg.created_at
+FROM (SELECT 1) AS one LEFT JOIN msg ON true
+"""
+
+# The customer's first message (or first after archival): open the conversation at seq 1 with
+# the message in it, in one statement. Nothing is stored when another request opened it first
+# (the caller then goes round again and finds it open).
+FAST_OPEN = """
+WITH opened AS (
+    INSERT INTO conversations (id, tenant_id, channel_id, agent_id, contact_id, mode, last_seq,
+                               last_activity_at, last_inbound_at)
+    VALUES ($1, $2, $3, $4, $5, 'ai', 1, now(), $6)
+    ON CONFLICT (channel_id, contact_id) WHERE archived_at IS NULL DO NOTHING
+    RETURNING id, last_seq
+)
+INSERT INTO messages (id, tenant_id, conversation_id, channel_id, seq, direction, sender_role,
+                      type, text, provider_message_id, status, status_reason, raw,
+                      provider_timestamp)
+SELECT $7, $2, opened.id, $3, opened.last_seq, 'inbound', 'customer',
+       $8, $9, $10, $11, $12, $13, $14
+FROM opened
+ON CONFLICT (channel_id, provider_message_id) DO NOTHING
+RETURNING conversation_id, seq, created_at
+"""
+
+
+@dataclass(frozen=True)
+class FastIngest:
+    """What the one-statement path did: stored (with the row's event), duplicate, or neither
+    (no open conversation: take the long way)."""
+
+    outcome: str  # stored | duplicate | no_open_conversation
+    conversation_id: uuid.UUID | None = None
+    event: dict[str, Any] | None = None
+    answerable: bool = False
+
+
+@asynccontextmanager
+async def driver_connection(engine: AsyncEngine) -> AsyncIterator[Any]:
+    """A pooled connection's asyncpg connection, outside any transaction: one statement is
+    one round trip and commits by itself (no BEGIN/COMMIT around it)."""
+    async with engine.connect() as conn:
+        raw = await conn.get_raw_connection()
+        yield raw.driver_connection
+
+
+async def ingest_fast(conn: Any, channel: ChannelRoute, msg: InboundMessage) -> FastIngest:
+    """Store one inbound message in one round trip (two for a customer's first message)."""
+    received_at = msg.timestamp or datetime.now(UTC)
+    answerable = msg.answerable
+    status, reason = ("received", None) if answerable else ("skipped", "unsupported_type")
+    message_id = uuid.uuid4()
+    raw = orjson.dumps(msg.raw).decode() if msg.raw is not None else None
+    row = None
+    # Twice at most: a conversation opened concurrently by another request is found open the
+    # second time round.
+    for _ in range(2):
+        found = await conn.fetchrow(
+            FAST_INGEST, channel.id, msg.provider_message_id, uuid.uuid4(), channel.tenant_id,
+            msg.external_id[:128], msg.wa_id, msg.business_user_id,
+            (msg.profile_name or None) and msg.profile_name[:200], received_at, message_id,
+            msg.type, msg.text, status, reason, raw, msg.timestamp,
+        )
+        if found["seen"] is not None:
+            return FastIngest("duplicate")
+        if found["open_conversation"] is not None:
+            row = found
+            break
+        row = await conn.fetchrow(
+            FAST_OPEN, uuid.uuid4(), channel.tenant_id, channel.id, channel.agent_id,
+            found["contact_id"], received_at, message_id, msg.type, msg.text,
+            msg.provider_message_id, status, reason, raw, msg.timestamp,
+        )
+        if row is not None:
+            break
+    else:
+        return FastIngest("no_open_conversation")
+    if row is None or row["seq"] is None:
+        # A concurrent delivery of the same message won; its seq number stays unused.
+        return FastIngest("duplicate")
+    stored = Message(
+        id=message_id, tenant_id=channel.tenant_id, conversation_id=row["conversation_id"],
+        channel_id=channel.id, seq=row["seq"], direction="inbound", sender_role="customer",
+        type=msg.type, text=msg.text, provider_message_id=msg.provider_message_id,
+        status=status, status_reason=reason, created_at=row["created_at"],
+    )
+    return FastIngest("stored", row["conversation_id"], events.message_created(stored), answerable)
 
 
 async def ingest_message(
