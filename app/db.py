@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -41,3 +42,13 @@ async def transaction(factory: SessionFactory) -> AsyncIterator[AsyncSession]:
     """A session whose transaction commits on success and rolls back on error."""
     async with factory() as session, session.begin():
         yield session
+
+
+@asynccontextmanager
+async def driver_connection(engine: AsyncEngine) -> AsyncIterator[Any]:
+    """A pooled connection's asyncpg connection, outside any transaction, for the hot paths'
+    hand-written statements: one statement is one round trip and commits by itself (no
+    BEGIN/COMMIT around it), with asyncpg's own prepared-statement cache."""
+    async with engine.connect() as conn:
+        raw = await conn.get_raw_connection()
+        yield raw.driver_connection

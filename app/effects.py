@@ -12,7 +12,7 @@ from typing import Any
 from uuid import uuid4
 
 import orjson
-from arq.constants import job_key_prefix
+from arq.constants import in_progress_key_prefix, job_key_prefix
 from arq.jobs import serialize_job
 from arq.utils import timestamp_ms
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -71,17 +71,27 @@ def wake_flag_key(conversation_id: str) -> str:
     return f"mca:wake:{conversation_id}"
 
 
-# "Conversation C has work": set C's wake flag and, only if it was not set (or `force`), add a
-# process_conversation job exactly as arq's enqueue_job stores one (job key, then queue
-# score), all atomically in Redis. Batched with the events in one pipeline, so a webhook's
-# side effects are one round trip instead of five per message.
+# "Conversation C has work": set C's wake flag to a new job's id and, only if it was not set,
+# add a process_conversation job exactly as arq's enqueue_job stores one (job key, then
+# queue score), atomically in Redis. The flag stays set while that job waits or runs (the job
+# clears it before its last look for work), so a burst of messages adds one job, not one per
+# message. The sweeper (mode 'force') replaces the flag and its job unless the flagged job is
+# still waiting in the queue: one that a dead worker had taken is replaced. Batched with the
+# events in one pipeline, a webhook's side effects are one round trip.
 _WAKE = """
-if ARGV[1] == '1' or redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[2]) then
-    redis.call('PSETEX', KEYS[2], ARGV[3], ARGV[4])
-    redis.call('ZADD', KEYS[3], ARGV[5], ARGV[6])
-    return 1
+if ARGV[1] == 'force' then
+    local queued = redis.call('GET', KEYS[1])
+    if queued and redis.call('ZSCORE', KEYS[3], queued)
+            and redis.call('EXISTS', ARGV[7] .. queued) == 0 then
+        return 0
+    end
+    redis.call('SET', KEYS[1], ARGV[6], 'EX', ARGV[2])
+elseif not redis.call('SET', KEYS[1], ARGV[6], 'NX', 'EX', ARGV[2]) then
+    return 0
 end
-return 0
+redis.call('PSETEX', KEYS[2], ARGV[3], ARGV[4])
+redis.call('ZADD', KEYS[3], ARGV[5], ARGV[6])
+return 1
 """
 
 
@@ -91,17 +101,13 @@ def _queue_wakeup(pipe: Any, queue: Any, cid: str, force: bool) -> None:
     job = serialize_job("process_conversation", (cid,), {}, None, now_ms,
                         serializer=queue.job_serializer)
     keys = [wake_flag_key(cid), job_key_prefix + job_id, queue.default_queue_name]
-    args = ["1" if force else "0", WAKE_FLAG_TTL_S, queue.expires_extra_ms, job, now_ms, job_id]
+    args = ["force" if force else "once", WAKE_FLAG_TTL_S, queue.expires_extra_ms, job, now_ms,
+            job_id, in_progress_key_prefix]
     pipe.eval(_WAKE, len(keys), *keys, *args)
 
 
 async def enqueue_wakeups(queue: Any, conversation_ids: list[str], *, force: bool = False) -> int:
-    """Enqueue "conversation C has work" jobs, collapsing bursts for the same conversation.
-
-    The flag is cleared by the worker as soon as it starts on C, so a message that lands after
-    that start always gets a job of its own. `force` (the sweeper) ignores the flag, which may
-    be left behind by a job that a dead worker took with it.
-    """
+    """Enqueue "conversation C has work" jobs (see _WAKE); the number actually enqueued."""
     if not conversation_ids:
         return 0
     async with queue.pipeline(transaction=False) as pipe:

@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.db import driver_connection
 from app.runtime import Runtime
 
 log = logging.getLogger("app.locks")
@@ -32,19 +33,26 @@ if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[
 return 0
 """
 
-_TAKE_LEASE = text("""
+# Taking, renewing and dropping are single statements that commit by themselves (asyncpg
+# placeholders, on a driver connection); the fence runs inside the holder's transactions.
+_TAKE_LEASE = """
 INSERT INTO ordering_leases (key, token, expires_at)
-VALUES (:key, :token, now() + make_interval(secs => :ttl))
+VALUES ($1, $2, now() + make_interval(secs => $3))
 ON CONFLICT (key) DO UPDATE SET token = excluded.token, expires_at = excluded.expires_at
 WHERE ordering_leases.expires_at < now() OR ordering_leases.token = excluded.token
 RETURNING token
-""")
+"""
+_EXTEND_LEASE_RAW = """
+UPDATE ordering_leases SET expires_at = now() + make_interval(secs => $3)
+WHERE key = $1 AND token = $2 AND expires_at > now()
+RETURNING token
+"""
 _EXTEND_LEASE = text("""
 UPDATE ordering_leases SET expires_at = now() + make_interval(secs => :ttl)
 WHERE key = :key AND token = :token AND expires_at > now()
 RETURNING token
 """)
-_DROP_LEASE = text("DELETE FROM ordering_leases WHERE key = :key AND token = :token")
+_DROP_LEASE = "DELETE FROM ordering_leases WHERE key = $1 AND token = $2"
 _LIVE_KEYS = text("SELECT key FROM ordering_leases WHERE key = ANY(:keys) AND expires_at > now()")
 
 
@@ -80,10 +88,8 @@ class OrderingLock:
         redis = self.rt.redis
         if not await redis.set(lock_key(self.key), self.token, nx=True, px=self.ttl_ms):
             return False
-        async with self.rt.sessions() as session, session.begin():
-            taken = await session.scalar(
-                _TAKE_LEASE, {"key": self.key, "token": self.token, "ttl": self._ttl_s}
-            )
+        async with driver_connection(self.rt.engine) as conn:
+            taken = await conn.fetchval(_TAKE_LEASE, self.key, self.token, self._ttl_s)
         if taken is None:
             # Redis forgot a lock that Postgres still sees as held: the holder is alive.
             await self._eval(_RELEASE, self.token)
@@ -109,10 +115,8 @@ class OrderingLock:
     async def renew(self) -> bool:
         ok = await self._eval(_RENEW, self.token, str(self.ttl_ms))
         if time.monotonic() - self._pg_extended_at >= self._ttl_s / 3:
-            async with self.rt.sessions() as session, session.begin():
-                pg = await session.scalar(
-                    _EXTEND_LEASE, {"key": self.key, "token": self.token, "ttl": self._ttl_s}
-                )
+            async with driver_connection(self.rt.engine) as conn:
+                pg = await conn.fetchval(_EXTEND_LEASE_RAW, self.key, self.token, self._ttl_s)
             if pg is None:
                 self.lost = True
                 return False
@@ -138,7 +142,7 @@ class OrderingLock:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._renewer
         try:
-            async with self.rt.sessions() as session, session.begin():
-                await session.execute(_DROP_LEASE, {"key": self.key, "token": self.token})
+            async with driver_connection(self.rt.engine) as conn:
+                await conn.execute(_DROP_LEASE, self.key, self.token)
         finally:
             await self._eval(_RELEASE, self.token)

@@ -6,6 +6,8 @@ import asyncio
 import contextlib
 from typing import Any
 
+from arq.constants import in_progress_key_prefix
+from arq.utils import timestamp_ms
 from arq.worker import Worker
 
 from app.config import Settings
@@ -15,6 +17,52 @@ from app.runtime import open_runtime
 from workers.process import process_conversation
 from workers.send import send_message
 from workers.sweeper import sweep_forever
+
+# Claim up to ARGV[3] of the listed jobs in one round trip, with arq's own rule: a job is
+# startable when no in-progress key exists for it and its queue score is due; claiming sets
+# that key. KEYS: the queue, then each job's in-progress key; ARGV: now, key TTL, how many,
+# then the job ids.
+_CLAIM = """
+local now, want, claimed = tonumber(ARGV[1]), tonumber(ARGV[3]), {}
+for i = 2, #KEYS do
+    if #claimed >= want * 2 then break end
+    local id = ARGV[i + 2]
+    if redis.call('EXISTS', KEYS[i]) == 0 then
+        local score = redis.call('ZSCORE', KEYS[1], id)
+        if score and tonumber(score) <= now then
+            redis.call('PSETEX', KEYS[i], ARGV[2], '1')
+            table.insert(claimed, id)
+            table.insert(claimed, score)
+        end
+    end
+end
+return claimed
+"""
+
+
+class BatchClaimWorker(Worker):
+    """arq's worker, starting jobs with one Redis round trip per poll instead of three per
+    queued job. arq keeps running jobs in the queue until they finish and checks each listed
+    id in turn, one round trip after another; with hundreds of conversations in flight that
+    sequential scan, not CPU, capped how fast jobs started."""
+
+    async def start_jobs(self, job_ids: list[bytes]) -> None:
+        ids = [j for j in (b.decode() for b in job_ids) if j not in self.tasks]
+        free = self.max_jobs - self.job_counter
+        if not ids or free <= 0:
+            return
+        keys = [self.queue_name, *(in_progress_key_prefix + j for j in ids)]
+        ttl_ms = int(self.in_progress_timeout_s * 1000)
+        claimed = await self.pool.eval(  # type: ignore[misc]
+            _CLAIM, len(keys), *keys, str(timestamp_ms()), str(ttl_ms), str(free), *ids
+        )
+        for raw_id, score in zip(claimed[::2], claimed[1::2], strict=True):
+            await self.sem.acquire()
+            self.job_counter += 1
+            job_id = raw_id.decode()
+            task = self.loop.create_task(self.run_job(job_id, int(float(score))))
+            task.add_done_callback(lambda _: self._release_sem_dec_counter_on_complete())
+            self.tasks[job_id] = task
 
 
 def _job_functions() -> list[Any]:
@@ -70,7 +118,7 @@ def build_worker(settings: Settings, **overrides: Any) -> Worker:
         "job_completion_wait": 20,
     }
     options.update(overrides)
-    return Worker(**options)
+    return BatchClaimWorker(**options)
 
 
 def run_worker(settings: Settings) -> None:

@@ -22,6 +22,7 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import defer
 
 from app.ai.responses import ModelError, ModelReply, generate_reply
 from app.breaker import BreakerOpen
@@ -30,7 +31,7 @@ from app.channels.service import mark_needs_reauth
 from app.conversations import events
 from app.conversations.service import add_message
 from app.credits import service as credits
-from app.db import transaction
+from app.db import driver_connection, transaction
 from app.effects import emit, flush, take, wake_flag_key
 from app.errors import InsufficientCredits
 from app.locks import LeaseLost, OrderingLock
@@ -41,6 +42,8 @@ from workers.delivery import deliver
 
 log = logging.getLogger("workers.process")
 
+# The provider's payload is kept for the record; the worker never reads it.
+_NO_RAW = defer(Message.raw, raiseload=True)
 MAX_BATCH = 50
 MAX_ROUNDS = 20
 # A busy conversation gives its job slot back after this many batches, so a few chatty
@@ -59,53 +62,78 @@ def batch_key(conversation_id: uuid.UUID, last_seq: int) -> str:
 
 
 async def process_conversation(ctx: dict[str, Any], conversation_id: str) -> str:
+    """The wake flag of a conversation stays set while its job is queued or running, so new
+    messages meanwhile add no jobs: the job looks for pending rows after clearing the flag,
+    and a message committed after that look sets the flag again and gets a job of its own."""
     rt: Runtime = ctx["rt"]
-    await rt.redis.delete(wake_flag_key(conversation_id))
+    flag = wake_flag_key(conversation_id)
+    try:
+        outcome = await _process(rt, conversation_id, flag)
+    except BaseException:
+        await rt.redis.delete(flag)
+        raise
+    return outcome
+
+
+async def _process(rt: Runtime, conversation_id: str, flag: str) -> str:
     cid = uuid.UUID(conversation_id)
-    async with rt.sessions() as session:
-        channel_id = await session.scalar(
-            select(Conversation.channel_id).where(Conversation.id == cid)
-        )
+    async with driver_connection(rt.engine) as conn:
+        channel_id = await conn.fetchval(_CHANNEL_OF, cid)
     if channel_id is None:
+        await rt.redis.delete(flag)
         return "missing"
     key = ordering_key(rt, cid, channel_id)
     for _ in range(MAX_ROUNDS):
         lock = OrderingLock(rt, key)
         if not await lock.acquire():
+            # The holder looks for pending rows after its release, which is after this
+            # attempt. It clears only its own conversation's flag: under channel-wide
+            # ordering it may be another conversation, so this one's is cleared here.
+            if rt.settings.ordering_scope == "channel":
+                await rt.redis.delete(flag)
             return "busy"
         try:
             finished = await drain(rt, lock, cid, channel_id)
         except LeaseLost:
             log.warning("lost the ordering lease mid-batch; another worker takes over: %s", key)
+            await rt.redis.delete(flag)
             return "lease_lost"
         finally:
             await lock.release()
         if not finished:
-            # Enqueued only after the release, so the next job cannot find the lock still held.
+            # Enqueued only after the release, so the next job cannot find the lock still
+            # held; the flag stays set for it.
             await rt.redis.enqueue_job("process_conversation", conversation_id)
             return "yielded"
+        await rt.redis.delete(flag)
         if await next_conversation(rt, cid, channel_id) is None:
             return "done"
     await rt.redis.enqueue_job("process_conversation", conversation_id)
     return "requeued"
 
 
+_CHANNEL_OF = "SELECT channel_id FROM conversations WHERE id = $1"
+_NEXT_IN_CONVERSATION = """
+SELECT conversation_id FROM messages
+WHERE conversation_id = $1 AND status IN ('received', 'processing') LIMIT 1
+"""
+_NEXT_IN_CHANNEL = """
+SELECT conversation_id FROM messages
+WHERE channel_id = $1 AND status IN ('received', 'processing') AND direction = 'inbound'
+ORDER BY created_at, seq LIMIT 1
+"""
+
+
 async def next_conversation(
     rt: Runtime, cid: uuid.UUID, channel_id: uuid.UUID
 ) -> uuid.UUID | None:
-    """The conversation to work on next under this ordering key, if any."""
-    pending = Message.status.in_(("received", "processing"))
-    async with rt.sessions() as session:
+    """The conversation to work on next under this ordering key, if any (one round trip)."""
+    async with driver_connection(rt.engine) as conn:
         if rt.settings.ordering_scope == "channel":
-            return await session.scalar(
-                select(Message.conversation_id)
-                .where(Message.channel_id == channel_id, pending, Message.direction == "inbound")
-                .order_by(Message.created_at, Message.seq).limit(1)
-            )
-        found = await session.scalar(
-            select(Message.id).where(Message.conversation_id == cid, pending).limit(1)
-        )
-        return cid if found is not None else None
+            found: uuid.UUID | None = await conn.fetchval(_NEXT_IN_CHANNEL, channel_id)
+        else:
+            found = await conn.fetchval(_NEXT_IN_CONVERSATION, cid)
+    return found
 
 
 async def drain(rt: Runtime, lock: OrderingLock, cid: uuid.UUID, channel_id: uuid.UUID) -> bool:
@@ -154,8 +182,7 @@ async def handle_batch(rt: Runtime, lock: OrderingLock, cid: uuid.UUID) -> None:
 
     # 2. the model call, outside any transaction
     try:
-        async with rt.sessions() as read:
-            reply = await generate_reply(rt, read, claim.agent, conv, rows)
+        reply = await generate_reply(rt, claim.agent, conv, rows)
     except (ModelError, BreakerOpen) as exc:
         reason = exc.reason if isinstance(exc, ModelError) else "breaker_open"
         log.warning("model failed for conversation %s: %s", cid, exc)
@@ -236,8 +263,9 @@ async def _claim(session: AsyncSession, lock: OrderingLock, cid: uuid.UUID) -> C
     # before anything now `received` arrived, so its rows come first, and it never holds more
     # than MAX_BATCH rows.
     pending = list((await session.scalars(
-        select(Message).where(Message.conversation_id == cid, Message.direction == "inbound",
-                              Message.status.in_(("processing", "received")))
+        select(Message).options(_NO_RAW)
+        .where(Message.conversation_id == cid, Message.direction == "inbound",
+               Message.status.in_(("processing", "received")))
         .order_by(Message.seq).limit(MAX_BATCH)
     )).all())
     rows = [m for m in pending if m.status == "processing"]
@@ -304,7 +332,8 @@ async def _reload(session: AsyncSession, rows: list[Message]) -> list[Message]:
 
 async def _reload_ids(session: AsyncSession, ids: list[uuid.UUID]) -> list[Message]:
     return list((await session.scalars(
-        select(Message).where(Message.id.in_(ids)).order_by(Message.seq).with_for_update()
+        select(Message).options(_NO_RAW)
+        .where(Message.id.in_(ids)).order_by(Message.seq).with_for_update()
     )).all())
 
 

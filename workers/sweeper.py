@@ -106,8 +106,10 @@ async def sweep(ctx: dict[str, Any]) -> int:
     await sweep_outbox(rt)
     conversations = await stranded(rt)
     if conversations:
-        await enqueue_wakeups(rt.redis, [str(c) for c in conversations], force=True)
-        log.info("sweeper woke %d conversations", len(conversations))
+        # A conversation whose job is still waiting in the queue is not woken twice.
+        woken = await enqueue_wakeups(rt.redis, [str(c) for c in conversations], force=True)
+        if woken:
+            log.info("sweeper woke %d conversations", woken)
     async with rt.sessions() as session:
         pending = await session.scalar(
             select(func.count()).select_from(Message)

@@ -90,7 +90,6 @@ def _request(agent: Agent, conversation: Conversation, items: list[dict[str, str
 
 async def generate_reply(
     rt: Runtime,
-    session: AsyncSession,
     agent: Agent,
     conversation: Conversation,
     batch: list[Message],
@@ -112,7 +111,9 @@ async def generate_reply(
                 log.info("model context chain is gone; rebuilding from history")
                 chain = None
         if not chain:
-            history = await history_input(session, conversation, batch[0].seq)
+            # A short session of its own: no pooled connection is held through a model call.
+            async with rt.sessions() as session:
+                history = await history_input(session, conversation, batch[0].seq)
             response = await rt.openai.responses.create(
                 **_request(agent, conversation, [*history, *turn])
             )

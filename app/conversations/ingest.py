@@ -7,8 +7,6 @@ its row and changes nothing. Status reports only ever move an outbound message f
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -16,7 +14,7 @@ from typing import Any
 import orjson
 from sqlalchemy import func, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.channels.adapters.base import InboundMessage, StatusUpdate
 from app.channels.routing import ChannelRoute
@@ -135,15 +133,6 @@ class FastIngest:
     conversation_id: uuid.UUID | None = None
     event: dict[str, Any] | None = None
     answerable: bool = False
-
-
-@asynccontextmanager
-async def driver_connection(engine: AsyncEngine) -> AsyncIterator[Any]:
-    """A pooled connection's asyncpg connection, outside any transaction: one statement is
-    one round trip and commits by itself (no BEGIN/COMMIT around it)."""
-    async with engine.connect() as conn:
-        raw = await conn.get_raw_connection()
-        yield raw.driver_connection
 
 
 async def ingest_fast(conn: Any, channel: ChannelRoute, msg: InboundMessage) -> FastIngest:

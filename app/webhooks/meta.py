@@ -16,9 +16,9 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from app.channels.adapters import instagram, whatsapp
 from app.channels.adapters.base import InboundMessage, ParsedWebhook
 from app.channels.routing import ChannelRoute, route
-from app.conversations.ingest import apply_status, driver_connection, ingest_fast, ingest_message
+from app.conversations.ingest import apply_status, ingest_fast, ingest_message
 from app.crypto import verify_signature
-from app.db import transaction
+from app.db import driver_connection, transaction
 from app.effects import Effects, flush, take
 from app.http import error_response
 from app.logs import log_fields

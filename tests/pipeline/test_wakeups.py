@@ -1,0 +1,117 @@
+"""Wake-ups: one job per burst, the sweeper never doubles a waiting job, first messages race."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+
+import asyncpg
+
+from app.effects import enqueue_wakeups, wake_flag_key
+from tests.conftest import wait_for
+from tests.factories import make_world
+from tests.meta import signed, wa_message, wa_webhook
+
+
+async def _rows(url: str, sql: str, *args: object) -> list[asyncpg.Record]:
+    conn = await asyncpg.connect(url)
+    try:
+        return await conn.fetch(sql, *args)
+    finally:
+        await conn.close()
+
+
+async def _post(client, account: str, text: str, sender: str = "5215512345678") -> None:
+    raw, headers = signed(wa_webhook(account, [wa_message(text, sender=sender)]))
+    r = await client.post("/webhooks/meta", content=raw, headers=headers)
+    assert r.status_code == 200, r.text
+    assert r.json()["stored"] == 1
+
+
+async def test_messages_arriving_while_a_job_runs_add_no_jobs(
+    client, runtime, worker, graph, model, test_env
+):
+    world = await make_world(runtime, credits=10)
+    runs = _count_runs(worker)
+    await model.config(latency_ms=600)
+    await _post(client, world.account_id, "m1")
+    # The first batch is with the model: the burst lands while its job holds the flag.
+    await wait_for(lambda: _rows(test_env["DATABASE_URL"],
+                                 "SELECT 1 FROM messages WHERE status = 'processing'"))
+    for text in ("m2", "m3", "m4", "m5"):
+        await _post(client, world.account_id, text)
+    sends = await wait_for(lambda: _sends(graph, world.account_id, 2), timeout=8)
+    assert [s["json"]["text"]["body"] for s in sends] == ["[sandbox] m1",
+                                                          "[sandbox] m2 | m3 | m4 | m5"]
+    await wait_for(lambda: _rows(test_env["DATABASE_URL"],
+                                 "SELECT 1 FROM messages WHERE text = 'm5' AND status = 'answered'"))
+    # The running job answered the burst itself; nothing else was enqueued for it.
+    assert runs == ["done"]
+    assert await runtime.redis.zcard("arq:queue") == 0
+    (cid,) = await _rows(test_env["DATABASE_URL"], "SELECT id FROM conversations")
+    assert not await runtime.redis.exists(wake_flag_key(str(cid["id"])))
+
+
+def _count_runs(worker) -> list[str]:
+    """The outcome of every process_conversation job the worker runs from now on."""
+    runs: list[str] = []
+    fn = worker.functions["process_conversation"]
+    inner = fn.coroutine
+
+    async def counted(ctx, *args):
+        outcome = await inner(ctx, *args)
+        runs.append(outcome)
+        return outcome
+
+    worker.functions["process_conversation"] = dataclasses.replace(fn, coroutine=counted)
+    return runs
+
+
+async def _sends(graph, account: str, n: int) -> list | None:
+    sends = await graph.requests(account_id=account)
+    return sends if len(sends) >= n else None
+
+
+async def test_sweeper_leaves_a_waiting_job_alone_and_replaces_a_dead_workers(
+    client, runtime, test_env
+):
+    world = await make_world(runtime, credits=10)
+    await _post(client, world.account_id, "hola")
+    await _post(client, world.account_id, "sigues?")
+    redis = runtime.redis
+    # No worker runs: two messages, one job waiting, named by the conversation's flag.
+    assert await redis.zcard("arq:queue") == 1
+    (cid,) = [str(r["id"]) for r in await _rows(test_env["DATABASE_URL"],
+                                                "SELECT id FROM conversations")]
+    job_id = (await redis.get(wake_flag_key(cid))).decode()
+    assert await redis.zscore("arq:queue", job_id) is not None
+
+    assert await enqueue_wakeups(redis, [cid], force=True) == 0
+    assert await redis.zcard("arq:queue") == 1
+
+    # A worker took the job and died with it: arq would leave it alone for ten minutes.
+    await redis.set(f"arq:in-progress:{job_id}", b"1", px=600_000)
+    assert await enqueue_wakeups(redis, [cid], force=True) == 1
+    assert await redis.zcard("arq:queue") == 2
+    replacement = (await redis.get(wake_flag_key(cid))).decode()
+    assert replacement != job_id and await redis.zscore("arq:queue", replacement) is not None
+
+
+async def test_a_new_customers_first_messages_at_once_share_one_conversation(
+    client, runtime, test_env
+):
+    world = await make_world(runtime, credits=10)
+    texts = [f"part {i}" for i in range(8)]
+    await asyncio.gather(*(_post(client, world.account_id, t, sender="5215599990000")
+                           for t in texts))
+    db = test_env["DATABASE_URL"]
+    convs = await _rows(db, "SELECT id, last_seq FROM conversations")
+    assert len(convs) == 1
+    msgs = await _rows(db, "SELECT text, seq FROM messages ORDER BY seq")
+    assert sorted(m["text"] for m in msgs) == sorted(texts)
+    seqs = [m["seq"] for m in msgs]
+    assert len(set(seqs)) == len(texts) and max(seqs) <= convs[0]["last_seq"]
+    contacts = await _rows(db, "SELECT count(*) AS n FROM contacts")
+    assert contacts[0]["n"] == 1
+    # One job for the conversation, however many messages opened it.
+    assert await runtime.redis.zcard("arq:queue") == 1
