@@ -52,3 +52,11 @@ async def driver_connection(engine: AsyncEngine) -> AsyncIterator[Any]:
     async with engine.connect() as conn:
         raw = await conn.get_raw_connection()
         yield raw.driver_connection
+
+
+async def session_driver(session: AsyncSession) -> Any:
+    """The asyncpg connection under `session`'s transaction, for hand-written statements
+    inside it. Call it after the transaction's first statement has run through the session:
+    the transaction begins with that statement."""
+    conn = await session.connection()
+    return (await conn.get_raw_connection()).driver_connection

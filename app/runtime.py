@@ -7,9 +7,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+import httpx2
 from arq import create_pool
 from arq.connections import ArqRedis
-from openai import AsyncOpenAI
+from openai import AsyncOpenAI, DefaultAsyncHttpxClient
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.config import Settings
@@ -51,11 +52,18 @@ def openai_client(settings: Settings) -> tuple[AsyncOpenAI, Any]:
         sandbox = run_in_thread(create_app(latency_ms=300))
         base_url = sandbox.url + "/v1"
         log.warning("OPENAI_API_KEY is not set: replies come from the sandbox model at %s", base_url)
+    # Keep-alive for as many connections as a worker runs model calls at once: past the
+    # SDK's default of 100, every call beyond it opened (and resolved) a new connection.
+    keepalive = max(100, settings.worker_concurrency)
     client = AsyncOpenAI(
         api_key=settings.openai_api_key or SANDBOX_API_KEY,
         base_url=base_url,
         timeout=settings.openai_timeout_s,
         max_retries=settings.openai_max_retries,
+        http_client=DefaultAsyncHttpxClient(
+            limits=httpx2.Limits(max_connections=max(1000, keepalive),
+                                 max_keepalive_connections=keepalive),
+        ),
     )
     return client, sandbox
 
@@ -65,7 +73,9 @@ async def open_runtime(settings: Settings, *, pool_size: int | None = None) -> R
     redis = await create_pool(redis_settings(settings))
     http = httpx.AsyncClient(
         timeout=httpx.Timeout(settings.graph_timeout_s, connect=5.0),
-        limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
+        # Sends to the Graph API: one per job slot at most, each kept alive for the next.
+        limits=httpx.Limits(max_connections=max(200, settings.worker_concurrency),
+                            max_keepalive_connections=max(50, settings.worker_concurrency)),
     )
     client, sandbox = openai_client(settings)
     return Runtime(

@@ -20,9 +20,11 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
+from sqlalchemy.orm.attributes import set_committed_value
 
 from app.ai.responses import ModelError, ModelReply, generate_reply
 from app.breaker import BreakerOpen
@@ -31,9 +33,9 @@ from app.channels.service import mark_needs_reauth
 from app.conversations import events
 from app.conversations.service import add_message
 from app.credits import service as credits
-from app.db import driver_connection, transaction
+from app.db import driver_connection, session_driver, transaction
 from app.effects import emit, flush, take, wake_flag_key
-from app.errors import InsufficientCredits
+from app.errors import Conflict, InsufficientCredits
 from app.locks import LeaseLost, OrderingLock
 from app.metrics import CREDITS_CONSUMED, REPLIES_SENT, STAGE_SECONDS, observe_queue_wait
 from app.models import Agent, Channel, Contact, Conversation, CreditReservation, Message
@@ -206,36 +208,82 @@ async def handle_batch(rt: Runtime, lock: OrderingLock, cid: uuid.UUID) -> None:
     result = await deliver(rt, claim.channel, contact, reply.text, str(out.id))
     async with transaction(rt.sessions) as session:
         await lock.fence(session)
-        conv = await _lock_conversation(session, cid)
-        # The batch rows and the reply, locked in one round trip.
-        locked = await _reload_ids(session, [*(m.id for m in rows), out.id])
-        msg = next(m for m in locked if m.id == out.id)
-        fresh = [m for m in locked if m.id != out.id]
         if result.outcome in ("sent", "unknown"):
-            # A status webhook may already have moved it further: only ever forward.
-            if msg.status in ("pending", "unknown"):
-                msg.status = result.outcome
-            if result.provider_ids and msg.provider_message_id is None:
-                msg.provider_message_id = result.provider_ids[0]
-                msg.meta = {**msg.meta, "provider_message_ids": result.provider_ids}
-            await credits.commit(session, key)
-            conv.context_response_id = reply.response_id
-            conv.handed_back_at = None
-            _mark(session, conv, fresh, "answered")
+            await _settle_sent(session, claim, out.id, reply, result.outcome, result.provider_ids)
             REPLIES_SENT.labels(claim.channel.kind, "ai").inc()
             CREDITS_CONSUMED.inc(claim.agent.credits_per_reply)
         else:
-            msg.status = "failed"
-            msg.status_reason = "provider_error" if result.outcome == "failed" else result.outcome
-            msg.error_code, msg.error_title = result.code, result.title
-            _mark(session, conv, fresh, "failed", "send_failed")
-            if result.outcome == "reauth":
-                await mark_needs_reauth(session, claim.channel.id)
-            await session.flush()
-            await credits.release(session, key, "send failed")
-        emit(session, str(conv.tenant_id), events.message_status_changed(msg))
+            await _settle_failed(session, claim, out.id, result)
     await _commit(rt, session)
     STAGE_SECONDS.labels("batch_total").observe(time.perf_counter() - started)
+
+
+_SET_CONTEXT = """
+UPDATE conversations SET context_response_id = $2, handed_back_at = NULL WHERE id = $1
+RETURNING tenant_id
+"""
+# The batch's rows become `answered`; the reply moves forward only (a status webhook may have
+# moved it further already) and keeps the first provider id it was given.
+_SETTLE_SENT = """
+UPDATE messages SET
+    status = CASE WHEN id <> $2 THEN 'answered'
+                  WHEN status IN ('pending', 'unknown') THEN $3 ELSE status END,
+    status_reason = CASE WHEN id <> $2 THEN NULL ELSE status_reason END,
+    provider_message_id = CASE WHEN id = $2 THEN COALESCE(provider_message_id, $4)
+                               ELSE provider_message_id END,
+    meta = CASE WHEN id = $2 AND provider_message_id IS NULL AND $4::varchar IS NOT NULL
+                THEN meta || jsonb_build_object('provider_message_ids', $5::jsonb)
+                ELSE meta END,
+    updated_at = now()
+WHERE id = ANY($1::uuid[]) OR id = $2
+RETURNING id, tenant_id, conversation_id, channel_id, seq, direction, sender_role, type, text,
+    status, status_reason, error_code, error_title, provider_message_id, created_at
+"""
+_COMMIT_RESERVATION = """
+UPDATE credit_reservations SET state = 'committed', settled_at = now()
+WHERE batch_key = $1 AND state = 'reserved'
+"""
+
+
+def _as_message(row: Any) -> Message:
+    """A detached Message carrying a statement's returned columns: those an event needs
+    (events.message_dict), which the statements here return."""
+    return Message(**dict(row))
+
+
+async def _settle_sent(
+    session: AsyncSession, claim: Claim, out_id: uuid.UUID, reply: ModelReply, outcome: str,
+    provider_ids: list[str],
+) -> None:
+    """Reply sent (or maybe sent): batch answered, credits committed, context moved on, in
+    three statements after the fence, locking conversation, then messages, as elsewhere."""
+    conn = await session_driver(session)
+    tenant_id = await conn.fetchval(_SET_CONTEXT, claim.conv.id, reply.response_id)
+    rows = await conn.fetch(
+        _SETTLE_SENT, [m.id for m in claim.rows], out_id, outcome,
+        provider_ids[0] if provider_ids else None, orjson.dumps(provider_ids).decode(),
+    )
+    await conn.execute(_COMMIT_RESERVATION, claim.key)
+    for row in sorted(rows, key=lambda r: r["seq"]):
+        emit(session, str(tenant_id), events.message_status_changed(_as_message(row)))
+
+
+async def _settle_failed(session: AsyncSession, claim: Claim, out_id: uuid.UUID,
+                         result: Any) -> None:
+    conv = await _lock_conversation(session, claim.conv.id)
+    # The batch rows and the reply, locked in one round trip.
+    locked = await _reload_ids(session, [*(m.id for m in claim.rows), out_id])
+    msg = next(m for m in locked if m.id == out_id)
+    fresh = [m for m in locked if m.id != out_id]
+    msg.status = "failed"
+    msg.status_reason = "provider_error" if result.outcome == "failed" else result.outcome
+    msg.error_code, msg.error_title = result.code, result.title
+    _mark(session, conv, fresh, "failed", "send_failed")
+    if result.outcome == "reauth":
+        await mark_needs_reauth(session, claim.channel.id)
+    await session.flush()
+    await credits.release(session, claim.key, "send failed")
+    emit(session, str(conv.tenant_id), events.message_status_changed(msg))
 
 
 async def _lock_conversation(session: AsyncSession, cid: uuid.UUID) -> Conversation:
@@ -284,23 +332,66 @@ async def _claim(session: AsyncSession, lock: OrderingLock, cid: uuid.UUID) -> C
         return None
     assert agent is not None
     if not resumed:
-        row_ids = [m.id for m in rows]
+        amount = agent.credits_per_reply
         try:
-            async with session.begin_nested():
-                _mark(session, conv, rows, "processing")
-                await session.flush()
-                # Last statement before commit: it locks the tenant's balance row.
-                await credits.reserve(session, conv.tenant_id, cid, key, agent.credits_per_reply)
-        except InsufficientCredits:
-            # The savepoint's rollback expired these objects: load them again before use.
-            await session.refresh(conv)
-            rows = await _reload_ids(session, row_ids)
+            balance = await credits.reserve_batch(
+                await session_driver(session), conv.tenant_id, cid, key, amount,
+                [m.id for m in rows],
+            )
+        except Conflict:
+            return await _claim_reserved_before(session, conv, agent, channel, contact, rows, key)
+        if balance is None:
             _mark(session, conv, rows, "skipped", "no_credits")
             emit(session, str(conv.tenant_id), {
                 "type": "ConversationUpdated", "conversationId": str(cid),
                 "change": "no_credits", "mode": conv.mode, "archived": False,
             })
             return None
+        for m in rows:
+            # Written by the statement above: recorded on the objects without a second write.
+            set_committed_value(m, "status", "processing")
+            set_committed_value(m, "status_reason", None)
+            emit(session, str(conv.tenant_id), events.message_status_changed(m))
+        if amount > 0:
+            emit(session, str(conv.tenant_id), {"type": "CreditBalance",
+                                                "tenantId": str(conv.tenant_id),
+                                                "balance": balance})
+    return Claim(conv, agent, channel, contact, rows, key)
+
+
+# The reply at the conversation's next seq, while the conversation is still the AI's and open.
+_STORE_REPLY = """
+WITH conv AS (
+    UPDATE conversations SET last_seq = last_seq + 1, last_activity_at = now()
+    WHERE id = $1 AND mode = 'ai' AND archived_at IS NULL
+    RETURNING id, tenant_id, channel_id, last_seq
+)
+INSERT INTO messages (id, tenant_id, conversation_id, channel_id, seq, direction, sender_role,
+                      type, text, status, reply_to_seq, meta)
+SELECT $2, conv.tenant_id, conv.id, conv.channel_id, conv.last_seq, 'outbound', 'ai',
+       'text', $3, 'pending', $4, $5
+FROM conv
+RETURNING id, tenant_id, conversation_id, channel_id, seq, direction, sender_role, type, text,
+    status, status_reason, error_code, error_title, provider_message_id, created_at
+"""
+
+
+async def _claim_reserved_before(
+    session: AsyncSession, conv: Conversation, agent: Agent, channel: Channel, contact: Contact,
+    rows: list[Message], key: str,
+) -> Claim | None:
+    """The batch key already has a reservation (its rows were put back after a crash): mark
+    the rows processing under it, the general way."""
+    try:
+        async with session.begin_nested():
+            _mark(session, conv, rows, "processing")
+            await session.flush()
+            await credits.reserve(session, conv.tenant_id, conv.id, key, agent.credits_per_reply)
+    except InsufficientCredits:
+        await session.refresh(conv)
+        rows = await _reload_ids(session, [m.id for m in rows])
+        _mark(session, conv, rows, "skipped", "no_credits")
+        return None
     return Claim(conv, agent, channel, contact, rows, key)
 
 
@@ -308,6 +399,17 @@ async def _store_reply(
     session: AsyncSession, lock: OrderingLock, claim: Claim, reply: ModelReply
 ) -> tuple[Message, Contact] | None:
     await lock.fence(session)
+    meta = {"response_id": reply.response_id, "model": reply.model, "usage": reply.usage,
+            "batch_key": claim.key, **({"sandbox": True} if reply.sandbox else {})}
+    row = await (await session_driver(session)).fetchrow(
+        _STORE_REPLY, claim.conv.id, uuid.uuid4(), reply.text, claim.rows[-1].seq,
+        orjson.dumps(meta).decode(),
+    )
+    if row is not None:
+        out = _as_message(row)
+        emit(session, str(out.tenant_id), events.message_created(out))
+        # The contact was read with the claim: its address is what we send to.
+        return out, claim.contact
     conv = await _lock_conversation(session, claim.conv.id)
     fresh = await _reload(session, claim.rows)
     if conv.mode != "ai" or conv.archived_at is not None:
@@ -318,9 +420,7 @@ async def _store_reply(
         return None
     out = await add_message(
         session, conv, direction="outbound", sender_role="ai", type="text", text=reply.text,
-        status="pending", reply_to_seq=claim.rows[-1].seq,
-        meta={"response_id": reply.response_id, "model": reply.model, "usage": reply.usage,
-              "batch_key": claim.key, **({"sandbox": True} if reply.sandbox else {})},
+        status="pending", reply_to_seq=claim.rows[-1].seq, meta=meta,
     )
     # The contact was read with the claim: its address (external id, wa id) is what we send to.
     return out, claim.contact

@@ -7,6 +7,7 @@ serialise on the balance and a reservation either fits or fails atomically.
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -106,6 +107,51 @@ async def reserve(
         await _apply(session, tenant_id, -amount, "reserve", f"reserve:{batch_key}",
                      "reply reserved", conversation_id)
     return res
+
+
+# reserve() in one statement for the worker's hot path: the balance moves, the reservation
+# and its ledger entry are written, and the batch's rows become `processing`, or nothing at
+# all when the balance is short. It takes the tenant row's lock: the last statement before
+# the commit. $1 tenant, $2 conversation, $3 batch key, $4 amount, $5 the batch's row ids,
+# $6 reservation id, $7 ledger entry id.
+RESERVE_BATCH = """
+WITH t AS (
+    UPDATE tenants SET credit_balance = credit_balance - $4
+    WHERE id = $1 AND credit_balance >= $4
+      AND NOT EXISTS (SELECT 1 FROM credit_reservations WHERE batch_key = $3)
+    RETURNING credit_balance
+), r AS (
+    INSERT INTO credit_reservations (id, tenant_id, conversation_id, batch_key, amount, state)
+    SELECT $6, $1, $2, $3, $4, 'reserved' FROM t
+    RETURNING id
+), l AS (
+    INSERT INTO credit_ledger
+        (id, tenant_id, delta, kind, reason, idempotency_key, balance_after, conversation_id)
+    SELECT $7, $1, -$4, 'reserve', 'reply reserved', 'reserve:' || $3, t.credit_balance, $2
+    FROM t WHERE $4 > 0
+    RETURNING id
+), m AS (
+    UPDATE messages SET status = 'processing', status_reason = NULL, updated_at = now()
+    WHERE id = ANY($5::uuid[]) AND EXISTS (SELECT 1 FROM t)
+    RETURNING id
+)
+SELECT (SELECT credit_balance FROM t) AS balance, (SELECT count(*) FROM m) AS marked,
+       EXISTS (SELECT 1 FROM credit_reservations WHERE batch_key = $3) AS existed
+"""
+
+
+async def reserve_batch(
+    conn: Any, tenant_id: uuid.UUID, conversation_id: uuid.UUID, batch_key: str, amount: int,
+    row_ids: list[uuid.UUID],
+) -> int | None:
+    """Run RESERVE_BATCH on a driver connection inside the caller's transaction: the new
+    balance, or None when it does not fit. Raises Conflict if the key was reserved before
+    (the caller takes the general path)."""
+    row = await conn.fetchrow(RESERVE_BATCH, tenant_id, conversation_id, batch_key, amount,
+                              row_ids, uuid.uuid4(), uuid.uuid4())
+    if row["existed"]:
+        raise Conflict("batch already reserved")
+    return None if row["balance"] is None else int(row["balance"])
 
 
 async def commit(session: AsyncSession, batch_key: str) -> None:
