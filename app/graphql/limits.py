@@ -9,16 +9,21 @@ process shares one budget.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import AsyncIterator, Iterator
+from functools import lru_cache
 
+from graphql import GraphQLError, parse
 from graphql.validation import NoSchemaIntrospectionCustomRule
 from starlette.responses import Response
 from strawberry.extensions import (
+    AddValidationRules,
     MaxAliasesLimiter,
     MaxTokensLimiter,
     QueryDepthLimiter,
     SchemaExtension,
+    ValidationCache,
 )
 
 from app.graphql.context import Context
@@ -73,17 +78,45 @@ class IntrospectionGate(SchemaExtension):
         yield
 
 
-def _depth() -> QueryDepthLimiter:
-    return QueryDepthLimiter(max_depth=MAX_DEPTH)
+# The limiters' validation rules, built once: a limiter made per operation would bring new
+# rule classes each time, and validation could never be cached.
+_LIMIT_RULES = [
+    *QueryDepthLimiter(max_depth=MAX_DEPTH).validation_rules,
+    *MaxAliasesLimiter(max_alias_count=MAX_ALIASES).validation_rules,
+]
+# A dashboard sends the same few documents over and over: each is parsed and validated once
+# per process (per set of rules), not on every request.
+DOCUMENT_CACHE_SIZE = 512
 
 
-def _aliases() -> MaxAliasesLimiter:
-    return MaxAliasesLimiter(max_alias_count=MAX_ALIASES)
+def _limits() -> AddValidationRules:
+    return AddValidationRules(_LIMIT_RULES)
 
 
 def _tokens() -> MaxTokensLimiter:
     return MaxTokensLimiter(max_token_count=MAX_TOKENS)
 
 
-# Factories: strawberry makes fresh extension instances per operation from these.
-EXTENSIONS = [ErrorCodes, _tokens, IntrospectionGate, _depth, _aliases, RateLimit]
+_cached_parse = lru_cache(maxsize=DOCUMENT_CACHE_SIZE)(parse)
+
+
+class ParserCache(SchemaExtension):
+    """strawberry's ParserCache raises a bad document's error from its hook, where it skips
+    the error handling of a parse; this one leaves a bad document to strawberry's own parse."""
+
+    def on_parse(self) -> Iterator[None]:
+        ctx = self.execution_context
+        if ctx.query:
+            with contextlib.suppress(GraphQLError):
+                ctx.graphql_document = _cached_parse(ctx.query, **ctx.parse_options)
+        yield
+
+
+def _validation_cache() -> ValidationCache:
+    return ValidationCache(maxsize=DOCUMENT_CACHE_SIZE)
+
+
+# Factories: strawberry makes fresh extension instances per operation from these. The caches
+# come after the limits, which set the parse options and rules they are keyed by.
+EXTENSIONS = [ErrorCodes, _tokens, IntrospectionGate, _limits, ParserCache, _validation_cache,
+              RateLimit]
