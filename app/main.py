@@ -14,7 +14,7 @@ from app.config import Settings, get_settings
 from app.health import healthz, readyz
 from app.http import CorrelationIdMiddleware, http_exception_handler, unhandled_exception_handler
 from app.logs import configure_logging
-from app.runtime import open_runtime
+from app.runtime import open_runtime, tune_gc
 
 
 def _routes(settings: Settings) -> list[BaseRoute]:
@@ -37,6 +37,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         from app.extensions import on_shutdown, on_startup
 
         await on_startup(app, runtime)
+        tune_gc()
         try:
             yield
         finally:

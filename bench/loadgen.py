@@ -171,7 +171,6 @@ async def run_websockets(cfg: dict[str, Any]) -> dict[str, Any]:
     received_at: list[float] = []
     failures: list[str] = []
     ready = 0
-    stop = asyncio.Event()
     gate = asyncio.Semaphore(50)  # connect in waves: a burst of 5,000 handshakes is not the test
 
     async def subscriber(key: str, conversation: str) -> None:
@@ -204,11 +203,10 @@ async def run_websockets(cfg: dict[str, Any]) -> dict[str, Any]:
                 )
             ready += 1
             async with ws:
-                while not stop.is_set():
-                    try:
-                        raw = await asyncio.wait_for(ws.recv(), 1.0)
-                    except TimeoutError:
-                        continue
+                # Cancelled at the end; no receive timeout: 5,000 timers firing every second
+                # would be the load generator's own stall, charged to the server.
+                while True:
+                    raw = await ws.recv()
                     now = time.time()
                     msg = orjson.loads(raw)
                     if msg.get("type") != "next":
@@ -218,6 +216,8 @@ async def run_websockets(cfg: dict[str, Any]) -> dict[str, Any]:
                     if text.startswith("t="):
                         latencies.append(now - float(text[2:]))
                         received_at.append(now)
+        except asyncio.CancelledError:
+            pass
         except Exception as exc:  # every failure is reported, none aborts the others
             if len(failures) < 10:
                 failures.append(repr(exc)[:200])
@@ -233,7 +233,8 @@ async def run_websockets(cfg: dict[str, Any]) -> dict[str, Any]:
     await asyncio.sleep(1.0)
     print(f"READY {ready}", flush=True)
     await asyncio.sleep(float(cfg["hold"]))
-    stop.set()
+    for task in tasks:
+        task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
     return {"connected": ready, "latencies": latencies, "received_at": received_at, "failures": failures}
 
@@ -243,6 +244,11 @@ MODES = {"webhooks": run_webhooks, "graphql": run_graphql, "websockets": run_web
 
 def main() -> None:
     cfg = orjson.loads(Path(sys.argv[1]).read_bytes())
+    # The measuring process gets the same collector settings as the servers it measures:
+    # thousands of open sockets make default-paced full collections its own stalls.
+    from app.runtime import tune_gc
+
+    tune_gc()
     try:
         import uvloop
 

@@ -13,7 +13,7 @@ from arq.worker import Worker
 from app.config import Settings
 from app.metrics import start_worker_metrics
 from app.redis import redis_settings
-from app.runtime import open_runtime
+from app.runtime import open_runtime, tune_gc
 from workers.process import process_conversation
 from workers.send import send_message
 from workers.sweeper import sweep_forever
@@ -84,6 +84,7 @@ def build_worker(settings: Settings, **overrides: Any) -> Worker:
         if settings.worker_metrics_port is not None:
             # Workers have no HTTP server of their own: the same metrics, on a side port.
             ctx["metrics_server"] = start_worker_metrics(settings.worker_metrics_port)
+        tune_gc()
 
     async def shutdown(ctx: dict[str, Any]) -> None:
         server = ctx.pop("metrics_server", None)
