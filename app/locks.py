@@ -47,11 +47,6 @@ UPDATE ordering_leases SET expires_at = now() + make_interval(secs => $3)
 WHERE key = $1 AND token = $2 AND expires_at > now()
 RETURNING token
 """
-_EXTEND_LEASE = text("""
-UPDATE ordering_leases SET expires_at = now() + make_interval(secs => :ttl)
-WHERE key = :key AND token = :token AND expires_at > now()
-RETURNING token
-""")
 _DROP_LEASE = "DELETE FROM ordering_leases WHERE key = $1 AND token = $2"
 _LIVE_KEYS = text("SELECT key FROM ordering_leases WHERE key = ANY(:keys) AND expires_at > now()")
 
@@ -103,10 +98,12 @@ class OrderingLock:
         return await redis.eval(script, 1, lock_key(self.key), *args)
 
     async def fence(self, session: AsyncSession) -> None:
-        """Call inside every transaction the holder commits."""
-        ok = await session.scalar(
-            _EXTEND_LEASE, {"key": self.key, "token": self.token, "ttl": self._ttl_s}
-        )
+        """Call inside every transaction the holder commits (usually as its first statement:
+        sent as written, with no statement compilation, it also begins the transaction)."""
+        conn = await session.connection()
+        ok = (await conn.exec_driver_sql(
+            _EXTEND_LEASE_RAW, (self.key, self.token, self._ttl_s)
+        )).scalar()
         if ok is None:
             self.lost = True
             raise LeaseLost(self.key)
