@@ -140,8 +140,10 @@ async def next_conversation(
 
 async def drain(rt: Runtime, lock: OrderingLock, cid: uuid.UUID, channel_id: uuid.UUID) -> bool:
     """Answer batches until none is pending (True) or this job's share is used up (False)."""
-    for _ in range(BATCHES_PER_JOB):
-        target = await next_conversation(rt, cid, channel_id)
+    for i in range(BATCHES_PER_JOB):
+        # A job is woken because its conversation has work: the first claim looks itself.
+        first = i == 0 and rt.settings.ordering_scope != "channel"
+        target = cid if first else await next_conversation(rt, cid, channel_id)
         if target is None:
             return True
         await handle_batch(rt, lock, target)
