@@ -27,8 +27,8 @@ class Sizes:
 
     api_processes: int = 2
     workers: int = 2
-    ingest_rates: tuple[int, ...] = (500, 1000, 1500, 2000, 2500, 3000, 4000)
-    ingest_step_s: float = 5
+    ingest_rates: tuple[int, ...] = (500, 750, 1000, 1250, 1500, 2000, 2500, 3000, 4000)
+    ingest_step_s: float = 10
     e2e_conversations: int = 1000
     e2e_rates: tuple[int, ...] = (100, 250, 500, 750, 1000)
     e2e_step_s: float = 10
@@ -276,6 +276,25 @@ def _start_pipeline(cluster: Cluster, sizes: Sizes, world: World) -> int:
         "warmup",
     )
     _drain(cluster, 120)
+    # Open the measured conversations (one message each, answered) before measuring: the
+    # scenario is 1,000 ongoing conversations. With the 60 s steps their first
+    # messages would be a sixth of the first step; with 10 s steps they would be all of it,
+    # and the first step would measure only the first-contact path.
+    cluster.loadgen(
+        {
+            "mode": "webhooks",
+            "targets": [["127.0.0.1", port]],
+            "secret": SECRET,
+            "account_id": world.account_id,
+            "conversations": sizes.e2e_conversations,
+            "connections": 64,
+            "prefix": "o",
+            # One message per conversation: n at 100/s, the last scheduled at (n - 1) / 100 s.
+            "steps": [{"rate": 100, "duration": (sizes.e2e_conversations - 0.5) / 100}],
+        },
+        "opening",
+    )
+    _drain(cluster, sizes.drain_timeout_s)
     return port
 
 

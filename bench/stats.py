@@ -145,17 +145,22 @@ def analyse_e2e(
                 if len(a.details) < 20:
                     a.details.append(f"conversation {conv}: message {i} answered after {last}")
             last = max(last, i)
-    # The database must also hold every conversation's messages in posting order.
-    by_conv: dict[str, list[tuple[int, int]]] = defaultdict(list)
+    # The database must also hold every conversation's messages in posting order (compared
+    # within one load generator run: its prefix is part of the parsed key).
+    by_conv: dict[tuple[str, str], list[tuple[int, int]]] = defaultdict(list)
     stored = set()
     for _cid, seq, text, _status in inbound:
         stored.add(str(text))
         p = parse_text(str(text))
         if p is not None:
-            by_conv[str(_cid)].append((int(seq), p[1]))
-    for rows in by_conv.values():
+            by_conv[(str(_cid), p[0])].append((int(seq), p[1]))
+    for (cid, _), rows in by_conv.items():
         idxs = [i for _, i in sorted(rows)]
-        a.fifo_violations += sum(1 for x, y in itertools.pairwise(idxs) if y < x)
+        wrong = sum(1 for x, y in itertools.pairwise(idxs) if y < x)
+        a.fifo_violations += wrong
+        if wrong and len(a.details) < 20:
+            a.details.append(f"conversation {cid}: stored out of posting order (seq, index): "
+                             f"{sorted(rows)}")
 
     for text, at in posted.items():
         if text not in stored or covered.get(text, 0) == 0:
