@@ -264,3 +264,12 @@ async def wait_for(predicate: Any, timeout: float = 5.0, interval: float = 0.05)
         if loop.time() > deadline:
             raise AssertionError(f"condition not met within {timeout}s (last: {result!r})")
         await asyncio.sleep(interval)
+
+
+async def db_rows(url: str, sql: str, *args: object) -> list[asyncpg.Record]:
+    """Rows of one query on a connection of its own (what the test sees from outside)."""
+    conn = await asyncpg.connect(url)
+    try:
+        return await conn.fetch(sql, *args)
+    finally:
+        await conn.close()

@@ -7,21 +7,19 @@ its row and changes nothing. Status reports only ever move an outbound message f
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import func, text, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.channels.adapters.base import InboundMessage, StatusUpdate
 from app.channels.routing import ChannelRoute
 from app.conversations import events
-from app.conversations.service import next_seq, open_conversation
 from app.effects import emit, wake
-from app.models import Conversation, Message
+from app.models import Message
 
 # Which statuses each report may replace: forward only, and `failed` never after delivery.
 FORWARD_FROM: dict[str, tuple[str, ...]] = {
@@ -32,38 +30,13 @@ FORWARD_FROM: dict[str, tuple[str, ...]] = {
 }
 
 
-# The redelivery check and the contact upsert in one round trip (the hot path of every
-# webhook). Same rules as conversations.service.upsert_contact: a non-empty value replaces the
-# stored one, an empty one keeps it, and nothing is written for a message already stored.
-_SEEN_OR_UPSERT_CONTACT = text("""
-WITH seen AS (
-    SELECT id FROM messages
-    WHERE channel_id = CAST(:channel_id AS uuid) AND provider_message_id = CAST(:pmid AS varchar)
-), contact AS (
-    INSERT INTO contacts (id, tenant_id, channel_id, external_id, wa_id, business_user_id, profile_name)
-    SELECT CAST(:id AS uuid), CAST(:tenant_id AS uuid), CAST(:channel_id AS uuid),
-           CAST(:external_id AS varchar), CAST(:wa_id AS varchar),
-           CAST(:business_user_id AS varchar), CAST(:profile_name AS varchar)
-    WHERE NOT EXISTS (SELECT 1 FROM seen)
-    ON CONFLICT (channel_id, external_id) DO UPDATE SET
-        wa_id = COALESCE(NULLIF(excluded.wa_id, ''), contacts.wa_id),
-        business_user_id = COALESCE(NULLIF(excluded.business_user_id, ''), contacts.business_user_id),
-        profile_name = COALESCE(excluded.profile_name, contacts.profile_name),
-        updated_at = CASE WHEN NULLIF(excluded.wa_id, '') IS NOT NULL
-                            OR NULLIF(excluded.business_user_id, '') IS NOT NULL
-                            OR excluded.profile_name IS NOT NULL
-                          THEN now() ELSE contacts.updated_at END
-    RETURNING id
-)
-SELECT (SELECT id FROM seen LIMIT 1), (SELECT id FROM contact)
-""")
-
-
-# The whole usual case in one statement and one round trip, committed on its own: redelivery
-# check, contact upsert, the open conversation's next seq, and the message row. It stores
-# nothing but the contact when the customer has no open conversation (a first message, or one
-# after archival); the caller then takes the long way (ingest_message). Same rules as the
-# statements below; the seq a lost redelivery race bumps stays unused, as there.
+# The whole usual case in one statement and one round trip: redelivery check, contact upsert
+# (a non-empty value replaces the stored one, an empty one keeps it, as
+# conversations.service.upsert_contact does; nothing is written for a message already stored),
+# the open conversation's next seq (the UPDATE locks its row, as next_seq does), and the
+# message row. It stores nothing but the contact when the customer has no open conversation (a
+# first message, or one after archival): FAST_OPEN follows. A redelivery that loses a race to
+# its twin leaves its seq unused.
 FAST_INGEST = """
 WITH seen AS (
     SELECT id FROM messages WHERE channel_id = $1 AND provider_message_id = $2
@@ -124,40 +97,41 @@ RETURNING conversation_id, seq, created_at
 """
 
 
-@dataclass(frozen=True)
-class FastIngest:
-    """What the one-statement path did: stored (with the row's event), duplicate, or neither
-    (no open conversation: take the long way)."""
-
-    outcome: str  # stored | duplicate | no_open_conversation
-    conversation_id: uuid.UUID | None = None
-    event: dict[str, Any] | None = None
-    answerable: bool = False
+# Runs one statement with positional parameters and returns its first row (by column name) or
+# None: a driver connection's fetchrow (each statement commits by itself), or in_session().
+Fetch = Callable[..., Awaitable[Any]]
 
 
-async def ingest_fast(conn: Any, channel: ChannelRoute, msg: InboundMessage) -> FastIngest:
-    """Store one inbound message in one round trip (two for a customer's first message)."""
+async def in_session(session: AsyncSession) -> Fetch:
+    """A Fetch inside the session's transaction (statements sent as written)."""
+    conn = await session.connection()
+
+    async def fetch(sql: str, *args: Any) -> Any:
+        return (await conn.exec_driver_sql(sql, args)).mappings().first()
+
+    return fetch
+
+
+async def ingest(fetch: Fetch, channel: ChannelRoute, msg: InboundMessage) -> Message | None:
+    """Store one inbound message in one round trip (two for a customer's first message); None
+    when it was stored before (a redelivery). The Message returned is detached: the row's
+    columns an event needs."""
     received_at = msg.timestamp or datetime.now(UTC)
-    answerable = msg.answerable
-    status, reason = ("received", None) if answerable else ("skipped", "unsupported_type")
+    status, reason = ("received", None) if msg.answerable else ("skipped", "unsupported_type")
     message_id = uuid.uuid4()
     raw = orjson.dumps(msg.raw).decode() if msg.raw is not None else None
-    row = None
-    # Twice at most: a conversation opened concurrently by another request is found open the
-    # second time round.
-    for _ in range(2):
-        found = await conn.fetchrow(
+    # A conversation opened concurrently by another request is found open the next time round;
+    # one also archived meanwhile needs a third.
+    for _ in range(3):
+        found = await fetch(
             FAST_INGEST, channel.id, msg.provider_message_id, uuid.uuid4(), channel.tenant_id,
             msg.external_id[:128], msg.wa_id, msg.business_user_id,
             (msg.profile_name or None) and msg.profile_name[:200], received_at, message_id,
             msg.type, msg.text, status, reason, raw, msg.timestamp,
         )
         if found["seen"] is not None:
-            return FastIngest("duplicate")
-        if found["open_conversation"] is not None:
-            row = found
-            break
-        row = await conn.fetchrow(
+            return None
+        row = found if found["open_conversation"] is not None else await fetch(
             FAST_OPEN, uuid.uuid4(), channel.tenant_id, channel.id, channel.agent_id,
             found["contact_id"], received_at, message_id, msg.type, msg.text,
             msg.provider_message_id, status, reason, raw, msg.timestamp,
@@ -165,70 +139,27 @@ async def ingest_fast(conn: Any, channel: ChannelRoute, msg: InboundMessage) -> 
         if row is not None:
             break
     else:
-        return FastIngest("no_open_conversation")
-    if row is None or row["seq"] is None:
+        raise RuntimeError("no open conversation for the message after three attempts")
+    if row["seq"] is None:
         # A concurrent delivery of the same message won; its seq number stays unused.
-        return FastIngest("duplicate")
-    stored = Message(
+        return None
+    return Message(
         id=message_id, tenant_id=channel.tenant_id, conversation_id=row["conversation_id"],
         channel_id=channel.id, seq=row["seq"], direction="inbound", sender_role="customer",
         type=msg.type, text=msg.text, provider_message_id=msg.provider_message_id,
         status=status, status_reason=reason, created_at=row["created_at"],
     )
-    return FastIngest("stored", row["conversation_id"], events.message_created(stored), answerable)
 
 
 async def ingest_message(
     session: AsyncSession, channel: ChannelRoute, msg: InboundMessage
 ) -> Message | None:
-    """Store one inbound message; None when it was already stored (a redelivery)."""
-    seen, contact_id = (await session.execute(_SEEN_OR_UPSERT_CONTACT, {
-        "channel_id": channel.id, "pmid": msg.provider_message_id, "id": uuid.uuid4(),
-        "tenant_id": channel.tenant_id, "external_id": msg.external_id[:128],
-        "wa_id": msg.wa_id, "business_user_id": msg.business_user_id,
-        "profile_name": (msg.profile_name or None) and msg.profile_name[:200],
-    })).one()
-    if seen is not None:
-        return None
-    assert contact_id is not None
-    received_at = msg.timestamp or datetime.now(UTC)
-    # Usually the customer's conversation is open: find it and take its next seq in one
-    # statement (the UPDATE locks the row exactly as next_seq does). Only a first message, or
-    # one after archival, opens a conversation the long way.
-    bumped = (await session.execute(
-        update(Conversation)
-        .where(Conversation.channel_id == channel.id, Conversation.contact_id == contact_id,
-               Conversation.archived_at.is_(None))
-        .values(last_seq=Conversation.last_seq + 1, last_activity_at=func.now(),
-                last_inbound_at=func.greatest(
-                    func.coalesce(Conversation.last_inbound_at, received_at), received_at))
-        .returning(Conversation.id, Conversation.last_seq)
-    )).first()
-    if bumped is not None:
-        conversation_id, seq = bumped[0], int(bumped[1])
-    else:
-        conversation_id = await open_conversation(session, channel, channel.agent_id, contact_id)
-        seq = await next_seq(session, conversation_id, inbound_at=received_at)
-    answerable = msg.answerable
-    row: Message | None = await session.scalar(
-        pg_insert(Message)
-        .values(
-            id=uuid.uuid4(), tenant_id=channel.tenant_id, conversation_id=conversation_id,
-            channel_id=channel.id, seq=seq, direction="inbound", sender_role="customer",
-            type=msg.type, text=msg.text, provider_message_id=msg.provider_message_id,
-            status="received" if answerable else "skipped",
-            status_reason=None if answerable else "unsupported_type",
-            raw=msg.raw, provider_timestamp=msg.timestamp,
-        )
-        .on_conflict_do_nothing(index_elements=["channel_id", "provider_message_id"])
-        .returning(Message)
-    )
-    if row is None:
-        # A concurrent delivery of the same message won; its seq number stays unused.
-        return None
-    emit(session, str(channel.tenant_id), events.message_created(row))
-    if answerable:
-        wake(session, str(conversation_id))
+    """ingest() inside the session's transaction, its event and wake-up after the commit."""
+    row = await ingest(await in_session(session), channel, msg)
+    if row is not None:
+        emit(session, str(channel.tenant_id), events.message_created(row))
+        if msg.answerable:
+            wake(session, str(row.conversation_id))
     return row
 
 

@@ -14,9 +14,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from app.channels.adapters import instagram, whatsapp
-from app.channels.adapters.base import InboundMessage, ParsedWebhook
+from app.channels.adapters.base import ParsedWebhook
 from app.channels.routing import ChannelRoute, route
-from app.conversations.ingest import apply_status, ingest_fast, ingest_message
+from app.conversations import events
+from app.conversations.ingest import apply_status, ingest
 from app.crypto import verify_signature
 from app.db import driver_connection, transaction
 from app.effects import Effects, flush, take
@@ -134,7 +135,6 @@ async def store(rt: Runtime, kind: str, parsed: ParsedWebhook) -> dict[str, Any]
     effects = Effects()
     # Each message commits on its own, in the webhook's order: an error part-way answers 500,
     # Meta redelivers, and what was stored is recognised by its provider id.
-    slow: list[tuple[ChannelRoute, InboundMessage]] = []
     if parsed.messages:
         async with driver_connection(rt.engine) as conn:
             for msg in parsed.messages:
@@ -142,29 +142,20 @@ async def store(rt: Runtime, kind: str, parsed: ParsedWebhook) -> dict[str, Any]
                 if channel is None:
                     counts["unknown_channel"] += 1
                     continue
-                if slow:
-                    slow.append((channel, msg))  # keep the order behind a long-way message
-                    continue
-                fast = await ingest_fast(conn, channel, msg)
-                if fast.outcome == "no_open_conversation":
-                    slow.append((channel, msg))
-                    continue
-                counts["stored" if fast.outcome == "stored" else "duplicates"] += 1
-                if fast.event is not None:
-                    effects.events.append((str(channel.tenant_id), fast.event))
-                    if fast.answerable and str(fast.conversation_id) not in effects.wakeups:
-                        effects.wakeups.append(str(fast.conversation_id))
-    if slow or parsed.statuses:
+                row = await ingest(conn.fetchrow, channel, msg)
+                counts["stored" if row is not None else "duplicates"] += 1
+                if row is not None:
+                    effects.events.append((str(channel.tenant_id), events.message_created(row)))
+                    if msg.answerable and str(row.conversation_id) not in effects.wakeups:
+                        effects.wakeups.append(str(row.conversation_id))
+    if parsed.statuses:
         async with transaction(rt.sessions) as session:
-            for channel, msg in slow:
-                stored = await ingest_message(session, channel, msg)
-                counts["stored" if stored is not None else "duplicates"] += 1
             for st in parsed.statuses:
-                route_ = routes[st.account_id]
-                if route_ is None:
+                channel = routes[st.account_id]
+                if channel is None:
                     counts["unknown_channel"] += 1
                     continue
-                ok = await apply_status(session, route_, st)
+                ok = await apply_status(session, channel, st)
                 counts["statuses" if ok else "stale_statuses"] += 1
         effects.merge(take(session))
     await flush(effects, rt.redis)

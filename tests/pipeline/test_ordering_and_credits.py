@@ -3,22 +3,14 @@ from __future__ import annotations
 import asyncio
 import uuid
 
-import asyncpg
 import pytest
 
 from app.db import transaction
 from app.locks import LeaseLost, OrderingLock
+from tests.conftest import db_rows as _q
 from tests.conftest import stop_worker, wait_for
 from tests.factories import make_world
 from tests.meta import signed, wa_message, wa_webhook
-
-
-async def _q(db: str, sql: str, *args: object) -> list[asyncpg.Record]:
-    conn = await asyncpg.connect(db)
-    try:
-        return await conn.fetch(sql, *args)
-    finally:
-        await conn.close()
 
 
 async def test_ten_credits_fifty_conversations_exactly_ten_replies(client, runtime, worker, graph, test_env):

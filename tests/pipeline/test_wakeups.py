@@ -5,20 +5,11 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 
-import asyncpg
-
 from app.effects import enqueue_wakeups, wake_flag_key
+from tests.conftest import db_rows as _rows
 from tests.conftest import wait_for
 from tests.factories import make_world
 from tests.meta import signed, wa_message, wa_webhook
-
-
-async def _rows(url: str, sql: str, *args: object) -> list[asyncpg.Record]:
-    conn = await asyncpg.connect(url)
-    try:
-        return await conn.fetch(sql, *args)
-    finally:
-        await conn.close()
 
 
 async def _post(client, account: str, text: str, sender: str = "5215512345678") -> None:

@@ -1,18 +1,9 @@
 from __future__ import annotations
 
-import asyncpg
-
+from tests.conftest import db_rows as _rows
 from tests.conftest import wait_for
 from tests.factories import make_world
 from tests.meta import signed, wa_message, wa_webhook
-
-
-async def _rows(url: str, sql: str, *args: object) -> list[asyncpg.Record]:
-    conn = await asyncpg.connect(url)
-    try:
-        return await conn.fetch(sql, *args)
-    finally:
-        await conn.close()
 
 
 async def test_text_webhook_is_answered_once_with_context_chain(
