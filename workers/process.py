@@ -23,7 +23,6 @@ from typing import Any
 import orjson
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import defer
 from sqlalchemy.orm.attributes import set_committed_value
 
 from app.ai.responses import ModelError, ModelReply, generate_reply
@@ -39,13 +38,12 @@ from app.errors import Conflict, InsufficientCredits
 from app.locks import LeaseLost, OrderingLock
 from app.metrics import CREDITS_CONSUMED, REPLIES_SENT, STAGE_SECONDS, observe_queue_wait
 from app.models import Agent, Channel, Contact, Conversation, CreditReservation, Message
+from app.models.message import WITHOUT_RAW
 from app.runtime import Runtime
 from workers.delivery import deliver
 
 log = logging.getLogger("workers.process")
 
-# The provider's payload is kept for the record; the worker never reads it.
-_NO_RAW = defer(Message.raw, raiseload=True)
 MAX_BATCH = 50
 MAX_ROUNDS = 20
 # A busy conversation gives its job slot back after this many batches, so a few chatty
@@ -313,7 +311,7 @@ async def _claim(session: AsyncSession, lock: OrderingLock, cid: uuid.UUID) -> C
     # before anything now `received` arrived, so its rows come first, and it never holds more
     # than MAX_BATCH rows.
     pending = list((await session.scalars(
-        select(Message).options(_NO_RAW)
+        select(Message).options(WITHOUT_RAW)
         .where(Message.conversation_id == cid, Message.direction == "inbound",
                Message.status.in_(("processing", "received")))
         .order_by(Message.seq).limit(MAX_BATCH)
@@ -434,7 +432,7 @@ async def _reload(session: AsyncSession, rows: list[Message]) -> list[Message]:
 
 async def _reload_ids(session: AsyncSession, ids: list[uuid.UUID]) -> list[Message]:
     return list((await session.scalars(
-        select(Message).options(_NO_RAW)
+        select(Message).options(WITHOUT_RAW)
         .where(Message.id.in_(ids)).order_by(Message.seq).with_for_update()
     )).all())
 

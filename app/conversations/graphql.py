@@ -27,6 +27,7 @@ from app.graphql.pagination import (
 from app.graphql.permissions import parse_id, require_tenant
 from app.graphql.writes import read, write
 from app.models import Channel, Contact, Conversation, Message
+from app.models.message import WITHOUT_RAW
 
 if TYPE_CHECKING:
     from app.channels.graphql import ChannelType
@@ -239,7 +240,7 @@ def _seq(cursor: str) -> int:
 
 
 def _messages(tenant_id: uuid.UUID, conversation_id: uuid.UUID) -> Select[Message]:
-    return select(Message).where(
+    return select(Message).options(WITHOUT_RAW).where(
         Message.conversation_id == conversation_id, Message.tenant_id == tenant_id
     )
 

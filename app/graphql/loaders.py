@@ -15,6 +15,7 @@ from sqlalchemy import Select, select, tuple_
 from strawberry.dataloader import DataLoader
 
 from app.models import Agent, Channel, Contact, Conversation, Lead, Message
+from app.models.message import WITHOUT_RAW
 from app.runtime import Runtime
 
 K = TypeVar("K", bound=Hashable)
@@ -84,7 +85,7 @@ class Loaders:
 
     async def _messages_at(self, keys: list[tuple[uuid.UUID, int]]) -> list[Message | None]:
         rows = await self._all(
-            select(Message).where(
+            select(Message).options(WITHOUT_RAW).where(
                 Message.tenant_id == self.tenant_id,
                 tuple_(Message.conversation_id, Message.seq).in_(keys),
             )

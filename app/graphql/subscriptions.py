@@ -33,6 +33,7 @@ from app.graphql.context import Info
 from app.graphql.pagination import decode_cursor, encode_cursor
 from app.graphql.permissions import parse_id, require_tenant
 from app.models import Conversation, Message, Tenant
+from app.models.message import WITHOUT_RAW
 from app.realtime.hub import RECEIVED_AT, RECEIVED_MONO, Gap
 
 if TYPE_CHECKING:
@@ -168,7 +169,9 @@ class _Stream:
         """Events since `self.since` from Postgres; False if there were too many to replay."""
         self.replay_started = time.monotonic()
         floor = self.since - REPLAY_OVERLAP
-        q = select(Message).where(Message.tenant_id == self.tenant_id, Message.updated_at > floor)
+        q = select(Message).options(WITHOUT_RAW).where(
+            Message.tenant_id == self.tenant_id, Message.updated_at > floor
+        )
         if self.conversation_id is not None:
             q = q.where(Message.conversation_id == self.conversation_id)
         else:

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import Conversation, Lead, Message
+from app.models.message import WITHOUT_RAW
 
 # How much of a conversation one extraction reads: enough for any real sales chat, bounded
 # so one very long conversation cannot blow the model's context.
@@ -39,7 +40,7 @@ async def transcript(
 ) -> Sequence[Message]:
     """The conversation's readable messages up to `through_seq`, oldest first (bounded)."""
     rows = (await session.scalars(
-        select(Message)
+        select(Message).options(WITHOUT_RAW)
         .where(Message.conversation_id == conversation_id, Message.seq <= through_seq,
                Message.direction != "system")
         .order_by(Message.seq.desc())

@@ -18,7 +18,7 @@ from sqlalchemy import (
     text as sql_text,
 )
 from sqlalchemy.dialects.postgresql import JSONB, UUID
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, defer, mapped_column
 
 from app.models.base import Base, created_at, updated_at, uuid_pk
 
@@ -104,3 +104,9 @@ class Message(Base):
     provider_timestamp: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = created_at()
     updated_at: Mapped[datetime] = updated_at()
+
+
+# A loader option for reads that never look at the provider's payload (GraphQL, the worker,
+# lead extraction, the widget): the JSONB is neither fetched nor decoded, and reading it
+# anyway raises instead of lazily loading.
+WITHOUT_RAW = defer(Message.raw, raiseload=True)

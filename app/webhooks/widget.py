@@ -32,6 +32,7 @@ from app.effects import flush, take
 from app.logs import log_fields
 from app.metrics import INBOUND_MESSAGES
 from app.models import Contact, Conversation, Message
+from app.models.message import WITHOUT_RAW
 from app.runtime import Runtime
 from app.webhooks.meta import read_limited
 from app.webhooks.widget_guard import (
@@ -232,7 +233,7 @@ async def send_message(request: Request, call: Call) -> Response:
     async with transaction(call.rt.sessions) as session:
         stored = await ingest_message(session, call.channel, msg)
         row = stored or await session.scalar(
-            select(Message).where(Message.channel_id == call.channel.id,
+            select(Message).options(WITHOUT_RAW).where(Message.channel_id == call.channel.id,
                                   Message.provider_message_id == provider_id)
         )
     await flush(take(session), call.rt.redis)
@@ -248,7 +249,7 @@ def _visitor_messages(channel: ChannelRoute, visitor: str) -> Any:
     """Every message a visitor has exchanged on a channel, across archived conversations too:
     the visitor's history does not vanish when the business swaps agents."""
     return (
-        select(Message)
+        select(Message).options(WITHOUT_RAW)
         .join(Conversation, Conversation.id == Message.conversation_id)
         .join(Contact, Contact.id == Conversation.contact_id)
         .where(Message.tenant_id == channel.tenant_id, Message.channel_id == channel.id,
