@@ -85,12 +85,9 @@ async def _process(rt: Runtime, conversation_id: str, flag: str) -> str:
     key = ordering_key(rt, cid, channel_id)
     for _ in range(MAX_ROUNDS):
         lock = OrderingLock(rt, key)
-        if not await lock.acquire():
+        if not await lock.acquire() and not await _busy_flag_cleared(rt, lock, flag):
             # The holder looks for pending rows after its release, which is after this
-            # attempt. It clears only its own conversation's flag: under channel-wide
-            # ordering it may be another conversation, so this one's is cleared here.
-            if rt.settings.ordering_scope == "channel":
-                await rt.redis.delete(flag)
+            # attempt, so it sees every message committed before it.
             return "busy"
         try:
             finished = await drain(rt, lock, cid, channel_id)
@@ -122,6 +119,17 @@ SELECT conversation_id FROM messages
 WHERE channel_id = $1 AND status IN ('received', 'processing') AND direction = 'inbound'
 ORDER BY created_at, seq LIMIT 1
 """
+
+
+async def _busy_flag_cleared(rt: Runtime, lock: OrderingLock, flag: str) -> bool:
+    """The lock is held by another job. Under channel-wide ordering that job may be on another
+    conversation and clears only its own flag: clear this one, then try the lock once more, so
+    the holder's last look comes after the clearing (a message whose wake-up found the flag
+    still set is seen by it). True when the second attempt took the lock."""
+    if rt.settings.ordering_scope != "channel":
+        return False
+    await rt.redis.delete(flag)
+    return await lock.acquire()
 
 
 async def next_conversation(
