@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import strawberry
 from sqlalchemy import Select, or_, select, tuple_
+from strawberry.types.nodes import SelectedField
 
 from app.channels.adapters.registry import reply_window_closes_at
 from app.conversations import outbox, service
@@ -133,6 +136,15 @@ class MessageType:
         )
 
 
+@dataclass
+class Related:
+    """Rows a conversations page loaded for all its nodes; None: that kind was not asked for."""
+
+    channels: dict[uuid.UUID, Channel] | None = None
+    contacts: dict[uuid.UUID, Contact] | None = None
+    last_messages: dict[uuid.UUID, Message] | None = None
+
+
 @strawberry.type(name="Conversation")
 class ConversationType:
     id: strawberry.ID
@@ -145,20 +157,32 @@ class ConversationType:
     ))
     created_at: datetime
     row: strawberry.Private[Conversation]
+    # Related rows a page loaded for all its nodes at once (see _prefetch): their fields then
+    # resolve without a coroutine per node. None: each field loads its own.
+    related: strawberry.Private[Related | None] = None
 
     @classmethod
-    def from_row(cls, row: Conversation) -> ConversationType:
+    def from_row(cls, row: Conversation, related: Related | None = None) -> ConversationType:
         return cls(
             id=strawberry.ID(str(row.id)), mode=ConversationMode(row.mode),
             archived=row.archived_at is not None, archived_at=row.archived_at,
             last_activity_at=row.last_activity_at, last_inbound_at=row.last_inbound_at,
-            created_at=row.created_at, row=row,
+            created_at=row.created_at, row=row, related=related,
         )
 
+    # channel, contact and last_message return their value when the page prefetched it, else
+    # an awaitable that the executor awaits (a synchronous resolver may return either).
     @strawberry.field
-    async def channel(
+    def channel(
         self, info: Info
     ) -> Annotated[ChannelType, strawberry.lazy("app.channels.graphql")]:
+        from app.channels.graphql import ChannelType
+
+        if self.related is not None and self.related.channels is not None:
+            return ChannelType.from_row(self.related.channels[self.row.channel_id])
+        return cast(ChannelType, self._channel(info))
+
+    async def _channel(self, info: Info) -> Any:
         from app.channels.graphql import ChannelType
 
         channel = await info.context.loaders.channel.load(self.row.channel_id)
@@ -166,7 +190,12 @@ class ConversationType:
         return ChannelType.from_row(channel)
 
     @strawberry.field
-    async def contact(self, info: Info) -> ContactType:
+    def contact(self, info: Info) -> ContactType:
+        if self.related is not None and self.related.contacts is not None:
+            return ContactType.from_row(self.related.contacts[self.row.contact_id])
+        return cast(ContactType, self._contact(info))
+
+    async def _contact(self, info: Info) -> ContactType:
         contact = await info.context.loaders.contact.load(self.row.contact_id)
         assert contact is not None
         return ContactType.from_row(contact)
@@ -190,9 +219,15 @@ class ConversationType:
         return LeadType.from_row(row) if row is not None else None
 
     @strawberry.field
-    async def last_message(self, info: Info) -> MessageType | None:
+    def last_message(self, info: Info) -> MessageType | None:
         if not self.row.last_seq:
             return None
+        if self.related is not None and self.related.last_messages is not None:
+            row = self.related.last_messages.get(self.row.id)
+            return MessageType.from_row(row) if row is not None else None
+        return cast(MessageType, self._last_message(info))
+
+    async def _last_message(self, info: Info) -> MessageType | None:
         row = await info.context.loaders.message_at.load((self.row.id, self.row.last_seq))
         return MessageType.from_row(row) if row is not None else None
 
@@ -300,6 +335,58 @@ async def _conversation_page(
         return list((await session.scalars(q)).all())
 
 
+_PREFETCHED = frozenset({"channel", "contact", "lastMessage"})
+
+
+def _node_fields(info: Info) -> set[str]:
+    """The fields a conversations page asks of each node (edges { node { ... } })."""
+    names: set[str] = set()
+
+    def walk(selections: list[Any], depth: int) -> None:
+        for sel in selections:
+            if not isinstance(sel, SelectedField):
+                walk(sel.selections, depth)  # fragments: same level
+            elif depth == 2:
+                names.add(sel.name)
+            elif (depth, sel.name) in ((0, "edges"), (1, "node")):
+                walk(sel.selections, depth + 1)
+
+    for selected in info.selected_fields:
+        walk(selected.selections, 0)
+    return names
+
+
+async def _prefetch(info: Info, rows: list[Conversation]) -> Related | None:
+    """The page's channels, contacts and last messages, each kind in one batched query, when
+    the page asks for any of them (through the request's DataLoaders, so nothing is read
+    twice)."""
+    wanted = _node_fields(info) & _PREFETCHED
+    if not wanted or not rows:
+        return None
+    loaders = info.context.loaders
+    related = Related()
+
+    async def channels() -> None:
+        ids = list({r.channel_id for r in rows})
+        found = await loaders.channel.load_many(ids)
+        related.channels = {i: c for i, c in zip(ids, found, strict=True) if c is not None}
+
+    async def contacts() -> None:
+        ids = list({r.contact_id for r in rows})
+        found = await loaders.contact.load_many(ids)
+        related.contacts = {i: c for i, c in zip(ids, found, strict=True) if c is not None}
+
+    async def last_messages() -> None:
+        keys = [(r.id, r.last_seq) for r in rows if r.last_seq]
+        found = await loaders.message_at.load_many(keys)
+        related.last_messages = {k[0]: m for k, m in zip(keys, found, strict=True) if m is not None}
+
+    loads = {"channel": channels, "contact": contacts, "lastMessage": last_messages}
+    # Concurrently, as the fields' own loads would have been: three short sessions.
+    await asyncio.gather(*(loads[name]() for name in wanted))
+    return related
+
+
 def _conversation_cursor(c: Conversation) -> str:
     return time_id_cursor(CONVERSATION_CURSOR, c.last_activity_at, c.id)
 
@@ -314,8 +401,9 @@ class ConversationQuery:
         tenant_id = await require_tenant(info)
         limit = page_size(first)
         rows = await _conversation_page(info, tenant_id, limit, after, filter)
-        return connection(rows, limit, ConversationType.from_row, _conversation_cursor,
-                          has_previous=after is not None)
+        related = await _prefetch(info, rows[:limit])
+        return connection(rows, limit, lambda r: ConversationType.from_row(r, related),
+                          _conversation_cursor, has_previous=after is not None)
 
     @strawberry.field
     async def conversation(self, info: Info, id: strawberry.ID) -> ConversationType | None:
