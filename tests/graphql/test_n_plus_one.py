@@ -52,3 +52,27 @@ async def test_fifty_conversations_take_six_statements(client, rt, world):
     # and leads.
     assert len(statements) <= 6, "\n\n".join(statements)
     print(f"\n{len(statements)} SQL statements for a 50-conversation page")
+
+
+FRAGMENTS = """{ conversations(first: 20) { edges { node { id ...Who ... on Conversation {
+  lastMessage { text } } } } } }
+fragment Who on Conversation { channel { id } contact { externalId } }"""
+
+
+async def test_a_page_asking_through_fragments_gets_the_same_rows_in_as_few_statements(
+    client, rt, world
+):
+    convs = [await seed_conversation(rt, world, name=f"Customer {i}") for i in range(20)]
+    await add_outbound(rt, world.tenant_id, convs[0], text="the newest word")
+    with counting(rt.engine) as statements:
+        data = ok(await gql(client, FRAGMENTS, key=world.api_key))
+    nodes = [e["node"] for e in data["conversations"]["edges"]]
+    assert len(nodes) == 20
+    assert all(n["channel"]["id"] == str(world.channel_id) for n in nodes)
+    assert len({n["contact"]["externalId"] for n in nodes}) == 20
+    texts = {n["id"]: n["lastMessage"]["text"] for n in nodes}
+    assert texts[str(convs[0])] == "the newest word"
+    assert sum(1 for t in texts.values() if t == "hello") == 19
+    # API key, the page, channels, contacts, last messages: the fragments' fields were
+    # loaded for the page, not per node.
+    assert len(statements) <= 5, "\n\n".join(statements)
