@@ -34,13 +34,12 @@ from app.conversations.service import add_message
 from app.credits import service as credits
 from app.db import driver_connection, session_driver, transaction
 from app.effects import emit, flush, take, wake_flag_key
-from app.errors import Conflict, InsufficientCredits
 from app.locks import LeaseLost, OrderingLock
 from app.metrics import CREDITS_CONSUMED, REPLIES_SENT, STAGE_SECONDS, observe_queue_wait
 from app.models import Agent, Channel, Contact, Conversation, CreditReservation, Message
 from app.models.message import WITHOUT_RAW
 from app.runtime import Runtime
-from workers.delivery import deliver
+from workers.delivery import Delivery, deliver
 
 log = logging.getLogger("workers.process")
 
@@ -277,7 +276,7 @@ async def _settle_sent(
 
 
 async def _settle_failed(session: AsyncSession, claim: Claim, out_id: uuid.UUID,
-                         result: Any) -> None:
+                         result: Delivery) -> None:
     conv = await _lock_conversation(session, claim.conv.id)
     # The batch rows and the reply, locked in one round trip.
     locked = await _reload_ids(session, [*(m.id for m in claim.rows), out_id])
@@ -341,14 +340,10 @@ async def _claim(session: AsyncSession, lock: OrderingLock, cid: uuid.UUID) -> C
     assert agent is not None
     if not resumed:
         amount = agent.credits_per_reply
-        try:
-            balance = await credits.reserve_batch(
-                await session_driver(session), conv.tenant_id, cid, key, amount,
-                [m.id for m in rows],
-            )
-        except Conflict:
-            return await _claim_reserved_before(session, conv, agent, channel, contact, rows, key)
-        if balance is None:
+        marked, balance = await credits.reserve_batch(
+            await session_driver(session), conv.tenant_id, cid, key, amount, [m.id for m in rows]
+        )
+        if not marked:
             _mark(session, conv, rows, "skipped", "no_credits")
             emit(session, str(conv.tenant_id), {
                 "type": "ConversationUpdated", "conversationId": str(cid),
@@ -360,7 +355,7 @@ async def _claim(session: AsyncSession, lock: OrderingLock, cid: uuid.UUID) -> C
             set_committed_value(m, "status", "processing")
             set_committed_value(m, "status_reason", None)
             emit(session, str(conv.tenant_id), events.message_status_changed(m))
-        if amount > 0:
+        if balance is not None and amount > 0:
             emit(session, str(conv.tenant_id), {"type": "CreditBalance",
                                                 "tenantId": str(conv.tenant_id),
                                                 "balance": balance})
@@ -382,25 +377,6 @@ FROM conv
 RETURNING id, tenant_id, conversation_id, channel_id, seq, direction, sender_role, type, text,
     status, status_reason, error_code, error_title, provider_message_id, created_at
 """
-
-
-async def _claim_reserved_before(
-    session: AsyncSession, conv: Conversation, agent: Agent, channel: Channel, contact: Contact,
-    rows: list[Message], key: str,
-) -> Claim | None:
-    """The batch key already has a reservation (its rows were put back after a crash): mark
-    the rows processing under it, the general way."""
-    try:
-        async with session.begin_nested():
-            _mark(session, conv, rows, "processing")
-            await session.flush()
-            await credits.reserve(session, conv.tenant_id, conv.id, key, agent.credits_per_reply)
-    except InsufficientCredits:
-        await session.refresh(conv)
-        rows = await _reload_ids(session, [m.id for m in rows])
-        _mark(session, conv, rows, "skipped", "no_credits")
-        return None
-    return Claim(conv, agent, channel, contact, rows, key)
 
 
 async def _store_reply(

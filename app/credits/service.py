@@ -84,41 +84,19 @@ async def grant(
     return balance
 
 
-async def reserve(
-    session: AsyncSession,
-    tenant_id: uuid.UUID,
-    conversation_id: uuid.UUID,
-    batch_key: str,
-    amount: int,
-) -> CreditReservation:
-    """Hold `amount` for one inbound batch; raises InsufficientCredits if it does not fit."""
-    existing = await session.scalar(
-        select(CreditReservation).where(CreditReservation.batch_key == batch_key)
-    )
-    if existing is not None:
-        return existing
-    res = CreditReservation(
-        id=uuid.uuid4(), tenant_id=tenant_id, conversation_id=conversation_id,
-        batch_key=batch_key, amount=amount, state="reserved",
-    )
-    session.add(res)
-    await session.flush()
-    if amount > 0:
-        await _apply(session, tenant_id, -amount, "reserve", f"reserve:{batch_key}",
-                     "reply reserved", conversation_id)
-    return res
-
-
-# reserve() in one statement for the worker's hot path: the balance moves, the reservation
-# and its ledger entry are written, and the batch's rows become `processing`, or nothing at
-# all when the balance is short. It takes the tenant row's lock: the last statement before
-# the commit. $1 tenant, $2 conversation, $3 batch key, $4 amount, $5 the batch's row ids,
-# $6 reservation id, $7 ledger entry id.
+# Reserving a reply for one inbound batch, in one statement for the worker's hot path: the
+# balance moves, the reservation and its ledger entry are written, and the batch's rows become
+# `processing`, or nothing at all when the balance is short. A key reserved before (its rows
+# were put back after a crash) moves nothing and its rows go on under that reservation. It
+# takes the tenant row's lock: the last statement before the commit. $1 tenant,
+# $2 conversation, $3 batch key, $4 amount, $5 the batch's row ids, $6 reservation id,
+# $7 ledger entry id.
 RESERVE_BATCH = """
-WITH t AS (
+WITH prior AS (
+    SELECT 1 FROM credit_reservations WHERE batch_key = $3
+), t AS (
     UPDATE tenants SET credit_balance = credit_balance - $4
-    WHERE id = $1 AND credit_balance >= $4
-      AND NOT EXISTS (SELECT 1 FROM credit_reservations WHERE batch_key = $3)
+    WHERE id = $1 AND credit_balance >= $4 AND NOT EXISTS (SELECT 1 FROM prior)
     RETURNING credit_balance
 ), r AS (
     INSERT INTO credit_reservations (id, tenant_id, conversation_id, batch_key, amount, state)
@@ -132,26 +110,23 @@ WITH t AS (
     RETURNING id
 ), m AS (
     UPDATE messages SET status = 'processing', status_reason = NULL, updated_at = now()
-    WHERE id = ANY($5::uuid[]) AND EXISTS (SELECT 1 FROM t)
+    WHERE id = ANY($5::uuid[]) AND (EXISTS (SELECT 1 FROM t) OR EXISTS (SELECT 1 FROM prior))
     RETURNING id
 )
-SELECT (SELECT credit_balance FROM t) AS balance, (SELECT count(*) FROM m) AS marked,
-       EXISTS (SELECT 1 FROM credit_reservations WHERE batch_key = $3) AS existed
+SELECT (SELECT credit_balance FROM t) AS balance, EXISTS (SELECT 1 FROM m) AS marked
 """
 
 
 async def reserve_batch(
     conn: Any, tenant_id: uuid.UUID, conversation_id: uuid.UUID, batch_key: str, amount: int,
     row_ids: list[uuid.UUID],
-) -> int | None:
-    """Run RESERVE_BATCH on a driver connection inside the caller's transaction: the new
-    balance, or None when it does not fit. Raises Conflict if the key was reserved before
-    (the caller takes the general path)."""
+) -> tuple[bool, int | None]:
+    """Run RESERVE_BATCH on a driver connection inside the caller's transaction: whether the
+    rows were marked `processing` (False: the balance is short), and the new balance when it
+    moved."""
     row = await conn.fetchrow(RESERVE_BATCH, tenant_id, conversation_id, batch_key, amount,
                               row_ids, uuid.uuid4(), uuid.uuid4())
-    if row["existed"]:
-        raise Conflict("batch already reserved")
-    return None if row["balance"] is None else int(row["balance"])
+    return bool(row["marked"]), None if row["balance"] is None else int(row["balance"])
 
 
 async def commit(session: AsyncSession, batch_key: str) -> None:
