@@ -26,10 +26,13 @@ class Effects:
     events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # (tenant_id, event)
     cache_invalidations: list[str] = field(default_factory=list)  # redis keys
 
+    def wake(self, conversation_id: str) -> None:
+        if conversation_id not in self.wakeups:
+            self.wakeups.append(conversation_id)
+
     def merge(self, other: Effects) -> None:
         for cid in other.wakeups:
-            if cid not in self.wakeups:
-                self.wakeups.append(cid)
+            self.wake(cid)
         self.events.extend(other.events)
         self.cache_invalidations.extend(other.cache_invalidations)
 
@@ -46,9 +49,7 @@ def effects_of(session: AsyncSession) -> Effects:
 
 
 def wake(session: AsyncSession, conversation_id: str) -> None:
-    eff = effects_of(session)
-    if conversation_id not in eff.wakeups:
-        eff.wakeups.append(conversation_id)
+    effects_of(session).wake(conversation_id)
 
 
 def emit(session: AsyncSession, tenant_id: str, event: dict[str, Any]) -> None:

@@ -42,7 +42,7 @@ ON CONFLICT (key) DO UPDATE SET token = excluded.token, expires_at = excluded.ex
 WHERE ordering_leases.expires_at < now() OR ordering_leases.token = excluded.token
 RETURNING token
 """
-_EXTEND_LEASE_RAW = """
+_EXTEND_LEASE = """
 UPDATE ordering_leases SET expires_at = now() + make_interval(secs => $3)
 WHERE key = $1 AND token = $2 AND expires_at > now()
 RETURNING token
@@ -102,7 +102,7 @@ class OrderingLock:
         sent as written, with no statement compilation, it also begins the transaction)."""
         conn = await session.connection()
         ok = (await conn.exec_driver_sql(
-            _EXTEND_LEASE_RAW, (self.key, self.token, self._ttl_s)
+            _EXTEND_LEASE, (self.key, self.token, self._ttl_s)
         )).scalar()
         if ok is None:
             self.lost = True
@@ -113,7 +113,7 @@ class OrderingLock:
         ok = await self._eval(_RENEW, self.token, str(self.ttl_ms))
         if time.monotonic() - self._pg_extended_at >= self._ttl_s / 3:
             async with driver_connection(self.rt.engine) as conn:
-                pg = await conn.fetchval(_EXTEND_LEASE_RAW, self.key, self.token, self._ttl_s)
+                pg = await conn.fetchval(_EXTEND_LEASE, self.key, self.token, self._ttl_s)
             if pg is None:
                 self.lost = True
                 return False

@@ -69,7 +69,7 @@ def openai_client(settings: Settings) -> tuple[AsyncOpenAI, Any]:
     return client, sandbox
 
 
-# Young-generation collections every 50,000 allocations (default 700) and a full one only
+# Young-generation collections every 10,000 allocations (default 700) and a full one only
 # after 100 middle ones (default 10): a process holding thousands of websocket subscriptions
 # or job coroutines has hundreds of thousands of long-lived objects, and full collections at
 # the default pace stopped every connection for 0.3-0.9 s at a time (seen in the fan-out

@@ -357,9 +357,8 @@ def _node_fields(info: Info) -> set[str]:
 
 
 async def _prefetch(info: Info, rows: list[Conversation]) -> Related | None:
-    """The page's channels, contacts and last messages, each kind in one batched query, when
-    the page asks for any of them (through the request's DataLoaders, so nothing is read
-    twice)."""
+    """The kinds of related rows the page asks for (channels, contacts, last messages), each
+    in one batched query through the request's DataLoaders, so nothing is read twice."""
     wanted = _node_fields(info) & _PREFETCHED
     if not wanted or not rows:
         return None

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.channels.adapters.base import InboundMessage, StatusUpdate
 from app.channels.routing import ChannelRoute
 from app.conversations import events
-from app.effects import emit, wake
+from app.effects import Effects, effects_of, emit
 from app.models import Message
 
 # Which statuses each report may replace: forward only, and `failed` never after delivery.
@@ -151,15 +151,20 @@ async def ingest(fetch: Fetch, channel: ChannelRoute, msg: InboundMessage) -> Me
     )
 
 
+def announce(effects: Effects, channel: ChannelRoute, msg: InboundMessage, row: Message) -> None:
+    """What a stored message sets off once committed: its event, and a wake-up if answered."""
+    effects.events.append((str(channel.tenant_id), events.message_created(row)))
+    if msg.answerable:
+        effects.wake(str(row.conversation_id))
+
+
 async def ingest_message(
     session: AsyncSession, channel: ChannelRoute, msg: InboundMessage
 ) -> Message | None:
     """ingest() inside the session's transaction, its event and wake-up after the commit."""
     row = await ingest(await in_session(session), channel, msg)
     if row is not None:
-        emit(session, str(channel.tenant_id), events.message_created(row))
-        if msg.answerable:
-            wake(session, str(row.conversation_id))
+        announce(effects_of(session), channel, msg, row)
     return row
 
 

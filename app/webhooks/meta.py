@@ -16,8 +16,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from app.channels.adapters import instagram, whatsapp
 from app.channels.adapters.base import ParsedWebhook
 from app.channels.routing import ChannelRoute, route
-from app.conversations import events
-from app.conversations.ingest import apply_status, ingest
+from app.conversations.ingest import announce, apply_status, ingest
 from app.crypto import verify_signature
 from app.db import driver_connection, transaction
 from app.effects import Effects, flush, take
@@ -145,9 +144,7 @@ async def store(rt: Runtime, kind: str, parsed: ParsedWebhook) -> dict[str, Any]
                 row = await ingest(conn.fetchrow, channel, msg)
                 counts["stored" if row is not None else "duplicates"] += 1
                 if row is not None:
-                    effects.events.append((str(channel.tenant_id), events.message_created(row)))
-                    if msg.answerable and str(row.conversation_id) not in effects.wakeups:
-                        effects.wakeups.append(str(row.conversation_id))
+                    announce(effects, channel, msg, row)
     if parsed.statuses:
         async with transaction(rt.sessions) as session:
             for st in parsed.statuses:
