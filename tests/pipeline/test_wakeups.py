@@ -36,11 +36,17 @@ async def test_messages_arriving_while_a_job_runs_add_no_jobs(
                                                           "[sandbox] m2 | m3 | m4 | m5"]
     await wait_for(lambda: _rows(test_env["DATABASE_URL"],
                                  "SELECT 1 FROM messages WHERE text = 'm5' AND status = 'answered'"))
-    # The running job answered the burst itself; nothing else was enqueued for it.
+    # The running job answered the burst itself; nothing else was enqueued for it. The job
+    # returns after its last look for work (after the settle commit), so wait for its outcome.
+    await wait_for(lambda: _async(runs))
     assert runs == ["done"]
     assert await runtime.redis.zcard("arq:queue") == 0
     (cid,) = await _rows(test_env["DATABASE_URL"], "SELECT id FROM conversations")
     assert not await runtime.redis.exists(wake_flag_key(str(cid["id"])))
+
+
+async def _async(value: list[str]) -> list[str] | None:
+    return value or None
 
 
 def _count_runs(worker) -> list[str]:
