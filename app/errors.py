@@ -22,6 +22,18 @@ class ValidationFailed(DomainError):
     code = "VALIDATION"
 
 
+class BadUserInput(ValidationFailed):
+    """A value that is malformed or out of its allowed range; the message names the field."""
+
+    code = "BAD_USER_INPUT"
+
+
+class ChannelVerificationFailed(DomainError):
+    """Meta did not confirm that the access token owns the provider account."""
+
+    code = "CHANNEL_VERIFICATION_FAILED"
+
+
 class InsufficientCredits(DomainError):
     code = "INSUFFICIENT_CREDITS"
 

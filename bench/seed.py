@@ -6,6 +6,7 @@ import uuid
 from dataclasses import dataclass
 
 import asyncpg
+import httpx
 
 from app.config import Settings
 
@@ -21,22 +22,32 @@ class World:
 async def make_world(settings: Settings, *, credits: int = 10_000_000, name: str = "Bench") -> World:
     from app.agents.service import create_agent
     from app.channels.service import create_channel
+    from app.channels.verification import verify_account
     from app.db import create_engine, create_session_factory, transaction
     from app.tenants.service import create_tenant
 
+    account = str(uuid.uuid4().int)[:15]
+    token = "EAAbenchtoken"
+    # The benchmarks run against the fake Graph server: it must know the token owns the
+    # number before the platform agrees to connect it.
+    async with httpx.AsyncClient() as http:
+        fake = settings.meta_graph_api_base_url.rsplit("/", 1)[0]
+        await http.post(fake + "/_fake/accounts", json={
+            "kind": "whatsapp", "account_id": account, "token": token, "name": name})
+        verified = await verify_account(http, settings, "whatsapp", account, token)
     engine = create_engine(settings, pool_size=1)
     try:
         async with transaction(create_session_factory(engine)) as s:
             tenant, key = await create_tenant(s, name, credits)
-            account = str(uuid.uuid4().int)[:15]
             channel = await create_channel(
                 s,
                 settings,
                 tenant.id,
                 kind="whatsapp",
                 provider_account_id=account,
-                access_token="EAAbenchtoken",
+                access_token=token,
                 display_name=f"{name} WhatsApp",
+                verified=verified,
             )
             await create_agent(
                 s,

@@ -8,8 +8,10 @@ from typing import Any
 
 from app.agents.service import create_agent
 from app.channels.service import create_channel
+from app.channels.verification import VerifiedAccount, verify_account
 from app.db import transaction
 from app.tenants.service import create_tenant
+from tests.fakes import own_account
 
 
 @dataclass
@@ -37,12 +39,18 @@ async def make_world(
     account = account_id if account_id is not None else (
         None if kind == "webchat" else str(uuid.uuid4().int)[:15]
     )
+    verified: VerifiedAccount | None = None
+    if account is not None and kind != "webchat":
+        # Connected the way a tenant connects one: the fake Graph server knows the token owns
+        # the account, and the platform asks it.
+        await own_account(rt.http, rt.settings, kind, account, token, name=f"{name} {kind}")
+        verified = await verify_account(rt.http, rt.settings, kind, account, token)
     async with transaction(rt.sessions) as s:
         tenant, key = await create_tenant(s, name, credits)
         channel = await create_channel(
             s, rt.settings, tenant.id, kind=kind, provider_account_id=account,
             access_token=None if kind == "webchat" else token, display_name=f"{name} {kind}",
-            options=options,
+            options=options, verified=verified,
         )
         agent_id = None
         if with_agent:

@@ -27,5 +27,36 @@ class FakeControl:
     async def forget(self) -> None:
         (await self.client.post("/_fake/forget")).raise_for_status()
 
+    async def own(self, kind: str, account_id: str, token: str, name: str = "",
+                  display_phone_number: str | None = None) -> None:
+        """Graph only: `token` owns the account (what the connection check asks Meta)."""
+        r = await self.client.post("/_fake/accounts", json={
+            "kind": kind, "account_id": account_id, "token": token, "name": name,
+            "display_phone_number": display_phone_number,
+        })
+        r.raise_for_status()
+
+    async def lookups(self) -> list[dict[str, Any]]:
+        r = await self.client.get("/_fake/lookups")
+        r.raise_for_status()
+        return list(r.json()["lookups"])
+
     async def reset(self) -> None:
         (await self.client.post("/_fake/reset")).raise_for_status()
+
+
+def graph_root(settings: Any) -> str:
+    """The fake Graph server's own URL (the settings' base URL carries the API version)."""
+    return str(settings.meta_graph_api_base_url).rsplit("/", 1)[0]
+
+
+async def own_account(
+    http: httpx.AsyncClient, settings: Any, kind: str, account_id: str, token: str,
+    name: str = "", display_phone_number: str | None = None,
+) -> None:
+    """Tell the fake Graph server that `token` owns the account, as Meta would know."""
+    r = await http.post(graph_root(settings) + "/_fake/accounts", json={
+        "kind": kind, "account_id": account_id, "token": token, "name": name,
+        "display_phone_number": display_phone_number,
+    })
+    r.raise_for_status()

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 import strawberry
 
 from app.channels import repository, service
+from app.channels.verification import VerifiedAccount, verify_account
 from app.errors import NotFound, ValidationFailed
 from app.graphql import fields as gql
 from app.graphql.context import Info
@@ -53,17 +54,27 @@ class ChannelType:
     allowed_origins: list[str] = strawberry.field(description=(
         "Web chat only: the sites allowed to embed the widget."
     ))
+    verified_name: str | None = strawberry.field(description=(
+        "What Meta answered when the token was verified: the WhatsApp number's verified "
+        "business name, or the Instagram username. Null for web chat."
+    ))
+    display_phone_number: str | None = strawberry.field(description=(
+        "WhatsApp only: the number as Meta displays it, from the token's verification."
+    ))
     created_at: datetime
     deleted_at: datetime | None
     pk: strawberry.Private[uuid.UUID]
 
     @classmethod
     def from_row(cls, row: ChannelRow) -> ChannelType:
+        account = (row.settings or {}).get("account") or {}
         return cls(
             id=strawberry.ID(str(row.id)), kind=ChannelKind(row.kind),
             provider_account_id=row.provider_account_id, display_name=row.display_name,
             status=ChannelStatus(row.status),
             allowed_origins=list((row.settings or {}).get("allowed_origins", [])),
+            verified_name=account.get("verified_name"),
+            display_phone_number=account.get("display_phone_number"),
             created_at=row.created_at, deleted_at=row.deleted_at, pk=row.id,
         )
 
@@ -101,16 +112,22 @@ class CreateChannelInput:
         "Required for WhatsApp and Instagram; generated for web chat when omitted."
     ))
     access_token: str | None = strawberry.field(default=None, description=(
-        "Required for WhatsApp and Instagram. Stored encrypted, never returned."
+        "Required for WhatsApp and Instagram. Meta must confirm, with this token, that it "
+        "owns the account (else CHANNEL_VERIFICATION_FAILED and nothing is stored). Stored "
+        "encrypted, never returned."
     ))
-    display_name: str = ""
+    display_name: str = strawberry.field(default="", description=(
+        "Defaults to the name Meta answered for WhatsApp and Instagram."
+    ))
     allowed_origins: list[str] | None = None
 
 
 @strawberry.input
 class UpdateChannelInput:
     display_name: str | None = None
-    access_token: str | None = None
+    access_token: str | None = strawberry.field(default=None, description=(
+        "A new token is verified with Meta like on createChannel before it replaces the old one."
+    ))
     status: ChannelStatus | None = None
     allowed_origins: list[str] | None = None
 
@@ -148,11 +165,20 @@ class ChannelMutation:
     async def create_channel(self, info: Info, input: CreateChannelInput) -> ChannelType:
         tenant_id = await require_tenant(info)
         options = _options(input.kind, input.allowed_origins)
+        kind = input.kind.value
+        account = service.account_id_for(kind, input.provider_account_id)
+        service.check_connection(kind, account, input.access_token)
+        service.check_display_name(input.display_name)
+        verified = None
+        if input.access_token and kind != "webchat":
+            # Asked before the transaction opens: no connection is held while Meta answers.
+            rt = info.context.rt
+            verified = await verify_account(rt.http, rt.settings, kind, account, input.access_token)
         async with write(info) as session:
             row = await service.create_channel(
-                session, info.context.rt.settings, tenant_id, kind=input.kind.value,
-                provider_account_id=input.provider_account_id, access_token=input.access_token,
-                display_name=input.display_name, options=options,
+                session, info.context.rt.settings, tenant_id, kind=kind,
+                provider_account_id=account, access_token=input.access_token,
+                display_name=input.display_name, options=options, verified=verified,
             )
             await session.refresh(row)
         return ChannelType.from_row(row)
@@ -163,15 +189,25 @@ class ChannelMutation:
     ) -> ChannelType:
         tenant_id = await require_tenant(info)
         channel_id = parse_id(id, "channel")
-        async with write(info) as session:
+        rt = info.context.rt
+        async with read(info) as session:
             current = await repository.get_channel(session, tenant_id, channel_id)
-            if current is None:
-                raise NotFound("channel")
+        if current is None:
+            raise NotFound("channel")
+        options = _options(current.kind, input.allowed_origins)
+        verified: VerifiedAccount | None = None
+        if input.access_token and current.kind != "webchat":
+            service.check_access_token(input.access_token)
+            # The account id never changes, so the answer still holds inside the transaction.
+            verified = await verify_account(
+                rt.http, rt.settings, current.kind, current.provider_account_id, input.access_token
+            )
+        async with write(info) as session:
             row = await service.update_channel(
-                session, info.context.rt.settings, tenant_id, channel_id,
+                session, rt.settings, tenant_id, channel_id,
                 display_name=input.display_name, access_token=input.access_token,
                 status=input.status.value if input.status else None,
-                options=_options(current.kind, input.allowed_origins),
+                options=options, verified=verified,
             )
             await session.refresh(row)
         return ChannelType.from_row(row)

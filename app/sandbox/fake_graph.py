@@ -5,13 +5,20 @@ script failures and read what was sent through the admin endpoints:
 
 - ``POST /{version}/{account_id}/messages``: the send endpoint (WhatsApp phone_number_id,
   Instagram account id, or ``me``).
+- ``GET /{version}/{phone_number_id}?fields=id,display_phone_number,verified_name`` and
+  ``GET /{version}/me?fields=user_id,username``: who an account is, answered only to a token
+  that owns it (registered with ``POST /_fake/accounts``); any other token gets Meta's
+  errors: 190 for a token the fake does not know, 100 for an account it does not own.
+- ``POST /_fake/accounts``: ``{"token", "account_id", "kind": "whatsapp"|"instagram",
+  "name", "display_phone_number"}``: that token owns that account. ``GET /_fake/accounts``;
+  ``GET /_fake/lookups`` lists the lookups (kept apart from the sends of ``/_fake/requests``).
 - ``POST /_fake/script``: ``{"responses": [entry, ...], "default_delay_ms": 0, "append": false}``.
   Entries are a FIFO consumed by successive matching requests; an unscripted request
   succeeds. Entry keys (all optional): ``status`` (HTTP status), ``code`` (Graph error
   code), ``title``, ``details``, ``error_subcode``, ``type``, ``delay_ms``, ``drop``,
   ``match_account`` (only consumed by that account id) and ``match_kind`` (``"send"``, the
-  default, ``"action"`` for WhatsApp mark-as-read/typing and Instagram sender actions, or
-  ``"any"``).
+  default, ``"action"`` for WhatsApp mark-as-read/typing and Instagram sender actions,
+  ``"lookup"`` for the account lookups, or ``"any"``).
 - ``GET /_fake/script``, ``GET /_fake/requests[?account_id=&kind=]``, ``POST /_fake/reset``,
   ``GET /_fake/health``.
 """
@@ -173,14 +180,30 @@ class GraphState:
         self.initial_delay_ms = default_delay_ms
         self.default_delay_ms = default_delay_ms
         self.requests: list[Json] = []
+        self.lookups: list[Json] = []
         self.script: list[Json] = []
+        # token -> the accounts it owns, each {"kind", "account_id", "name", ...}.
+        self.owners: dict[str, list[Json]] = {}
+        self.initial_owners: list[Json] = []
         # Never reset: message ids must stay unique across resets because the platform
         # stores them under unique constraints in a database that outlives a test.
         self.seq = itertools.count(1)
 
     def reset(self) -> None:
         self.requests.clear()
+        self.lookups.clear()
         self.script.clear()
+        self.owners.clear()
+        for owner in self.initial_owners:
+            self.own(owner)
+
+    def own(self, payload: Json) -> None:
+        account = _owned(payload)
+        owned = self.owners.setdefault(str(payload["token"]), [])
+        # An Instagram token is issued for exactly one account (what `/me` answers).
+        if account["kind"] == "instagram":
+            owned[:] = [a for a in owned if a["kind"] != "instagram"]
+        owned.append(account)
         self.default_delay_ms = self.initial_delay_ms
 
     def take(self, account_id: str, kind: str) -> Json:
@@ -195,8 +218,84 @@ class GraphState:
         return {}
 
 
-def create_app(default_delay_ms: float = 0) -> Starlette:
+def _lookup_answer(state: GraphState, token: str, account_id: str, seq: int) -> tuple[int, Json]:
+    """What Meta answers a token asking who `account_id` (or ``me``) is."""
+    owned = state.owners.get(token)
+    if owned is None:
+        return 400, graph_error(
+            190, "Invalid OAuth access token - Cannot parse access token", seq=seq
+        )
+    if account_id == "me":
+        account = next((a for a in owned if a["kind"] == "instagram"), None)
+        if account is None:
+            return 400, graph_error(100, "Tried accessing nonexisting field (user_id)",
+                                    whatsapp=False, seq=seq)
+        return 200, {"user_id": account["account_id"], "username": account["name"],
+                     "id": f"9{account['account_id']}"}
+    account = next(
+        (a for a in owned if a["kind"] == "whatsapp" and a["account_id"] == account_id), None
+    )
+    if account is None:
+        # Meta's words for an object the token may not see, whether or not it exists.
+        return 400, graph_error(
+            100,
+            f"Unsupported get request. Object with ID '{account_id}' does not exist, cannot be "
+            "loaded due to missing permissions, or does not support this operation",
+            subcode=33, error_type="GraphMethodException", seq=seq,
+        )
+    return 200, {"id": account_id, "verified_name": account["name"],
+                 "display_phone_number": account.get("display_phone_number") or "+1 555-0100"}
+
+
+def _owned(payload: Json) -> Json:
+    return {"kind": payload["kind"], "account_id": str(payload["account_id"]),
+            "name": str(payload.get("name") or f"Business {payload['account_id']}"),
+            "display_phone_number": payload.get("display_phone_number")}
+
+
+def create_app(default_delay_ms: float = 0, owners: list[Json] | None = None) -> Starlette:
+    """`owners`: ``{"token", "account_id", "kind"}`` the fake knows from the start (and keeps
+    across ``/_fake/reset``), as ``python -m app.sandbox graph --owner`` passes them."""
     state = GraphState(default_delay_ms)
+    state.initial_owners = list(owners or [])
+    state.reset()
+
+    async def lookup(request: Request) -> JSONResponse:
+        seq = next(state.seq)
+        account_id = request.path_params["account_id"]
+        auth = request.headers.get("authorization") or ""
+        token = auth[7:].strip() if auth.lower().startswith("bearer ") else ""
+        record: Json = {"id": seq, "ts": time.time(), "path": request.url.path,
+                        "account_id": account_id, "fields": request.query_params.get("fields"),
+                        "authorization": auth or None}
+        state.lookups.append(record)
+        entry = state.take(account_id, "lookup")
+        if entry.get("delay_ms"):
+            await asyncio.sleep(float(entry["delay_ms"]) / 1000)
+        scripted = _scripted_outcome(entry, {"messaging_product": "whatsapp"}, seq)
+        status, payload = scripted if scripted is not None else _lookup_answer(
+            state, token, account_id, seq)
+        record["status"] = status
+        return JSONResponse(payload, status_code=status)
+
+    async def accounts(request: Request) -> JSONResponse:
+        if request.method == "POST":
+            try:
+                payload = await request.json()
+            except ValueError:
+                payload = None
+            if (not isinstance(payload, dict) or not payload.get("token")
+                    or not payload.get("account_id")
+                    or payload.get("kind") not in ("whatsapp", "instagram")):
+                return JSONResponse(
+                    {"error": "expected {'token', 'account_id', 'kind': 'whatsapp'|'instagram'}"},
+                    400,
+                )
+            state.own(payload)
+        return JSONResponse({"owners": state.owners})
+
+    async def list_lookups(_: Request) -> JSONResponse:
+        return JSONResponse({"lookups": state.lookups})
 
     async def messages(request: Request) -> JSONResponse:
         seq = next(state.seq)
@@ -285,7 +384,10 @@ def create_app(default_delay_ms: float = 0) -> Starlette:
             Route("/_fake/requests", list_requests, methods=["GET"]),
             Route("/_fake/reset", reset, methods=["POST"]),
             Route("/_fake/health", health, methods=["GET"]),
+            Route("/_fake/accounts", accounts, methods=["GET", "POST"]),
+            Route("/_fake/lookups", list_lookups, methods=["GET"]),
             Route("/{version}/{account_id}/messages", messages, methods=["POST"]),
+            Route("/{version}/{account_id}", lookup, methods=["GET"]),
         ]
     )
     app.state.fake = state

@@ -132,13 +132,25 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
     parser.add_argument("--latency-ms", type=float, default=0.0, help="added to every reply")
     parser.add_argument("--jitter-ms", type=float, default=0.0, help="openai only: random extra")
+    parser.add_argument(
+        "--owner", action="append", default=[], metavar="KIND:ACCOUNT_ID:TOKEN",
+        help="graph only: TOKEN owns the whatsapp or instagram account (repeatable); "
+        "connecting a channel needs it",
+    )
     args = parser.parse_args(argv)
 
     app: ASGIApp
     if args.kind == "graph":
         from app.sandbox import fake_graph
 
-        app = fake_graph.create_app(default_delay_ms=args.latency_ms)
+        owners = []
+        for spec in args.owner:
+            kind, _, rest = spec.partition(":")
+            account_id, _, token = rest.partition(":")
+            if kind not in ("whatsapp", "instagram") or not account_id or not token:
+                parser.error(f"--owner {spec!r}: expected whatsapp|instagram:ACCOUNT_ID:TOKEN")
+            owners.append({"kind": kind, "account_id": account_id, "token": token})
+        app = fake_graph.create_app(default_delay_ms=args.latency_ms, owners=owners)
     else:
         from app.sandbox import fake_openai
 

@@ -10,13 +10,16 @@
 #   META_APP_SECRET    signs the simulated webhooks     (dev-app-secret)
 #   META_VERIFY_TOKEN  the webhook handshake token      (dev-verify-token)
 #   WA_PHONE_NUMBER_ID the WhatsApp channel to connect  (a made-up id; see below)
+#   FAKE_GRAPH_URL     the fake Graph API, if you run one (unset)
 #
-# The script connects a WhatsApp channel with a dummy token, so the agent's reply is only
-# accepted when META_GRAPH_API_BASE_URL points at the fake Graph API:
+# The script connects a WhatsApp channel with a dummy token. Connecting asks the Graph API
+# whether the token owns the number, so run the fake Graph API and point the platform at it:
 #   .venv/bin/python -m app.sandbox graph --port 8099
 #   META_GRAPH_API_BASE_URL=http://127.0.0.1:8099/v25.0 make run
-# Against the real graph.facebook.com the dummy token is refused (190: the channel becomes
-# NEEDS_REAUTH), which is also worth seeing once.
+#   FAKE_GRAPH_URL=http://127.0.0.1:8099 MCA_API_KEY=mca_... ./documentation/examples/curl.sh
+# The script then tells the fake that the dummy token owns the number. Against the real
+# graph.facebook.com the dummy token is refused (CHANNEL_VERIFICATION_FAILED: invalid token),
+# which is also worth seeing once.
 set -euo pipefail
 
 URL=${MCA_URL:-http://127.0.0.1:8000}
@@ -51,7 +54,14 @@ curl -sS "$URL/readyz"; echo
 step "who am I"
 gql '{ viewer { id name creditBalance } }' | jq .
 
-step "connect a WhatsApp number (the token is stored encrypted and never returned)"
+if [ -n "${FAKE_GRAPH_URL:-}" ]; then
+  step "the fake Graph API learns that the dummy token owns the number"
+  curl -sS "$FAKE_GRAPH_URL/_fake/accounts" -H 'Content-Type: application/json' \
+    -d "$(jq -n --arg id "$PHONE_NUMBER_ID" '{kind: "whatsapp", account_id: $id,
+          token: "EAAG-dummy-token", name: "Sales line"}')" >/dev/null
+fi
+
+step "connect a WhatsApp number (Meta must confirm the token owns it; stored encrypted, never returned)"
 OUT=$(gql 'mutation($input: CreateChannelInput!) {
     createChannel(input: $input) { id kind providerAccountId status }
   }' "$(jq -n --arg id "$PHONE_NUMBER_ID" \
@@ -59,6 +69,10 @@ OUT=$(gql 'mutation($input: CreateChannelInput!) {
                   displayName: "Sales line"}}')")
 echo "$OUT" | jq .
 CHANNEL_ID=$(echo "$OUT" | jq -r '.data.createChannel.id')
+if [ "$CHANNEL_ID" = "null" ]; then
+  echo "not connected (see the error above); set FAKE_GRAPH_URL to use the fake Graph API" >&2
+  exit 1
+fi
 
 step "give it an agent"
 gql 'mutation($input: CreateAgentInput!) { createAgent(input: $input) { id name model creditsPerReply } }' \

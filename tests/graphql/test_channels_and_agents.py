@@ -14,7 +14,8 @@ CREATE_CHANNEL = f"""mutation($input: CreateChannelInput!) {{
 }}"""
 
 
-async def test_create_list_update_delete_channel_never_returns_the_token(client, rt, world):
+async def test_create_list_update_delete_channel_never_returns_the_token(client, rt, world, graph):
+    await graph.own("whatsapp", "1098765", "EAAsecret-token", name="Acme Sales")
     made = ok(await gql(client, CREATE_CHANNEL, {"input": {
         "kind": "WHATSAPP", "providerAccountId": "1098765", "accessToken": "EAAsecret-token",
         "displayName": "Sales line",
@@ -48,10 +49,12 @@ async def test_create_list_update_delete_channel_never_returns_the_token(client,
     assert codes(body) == ["NOT_FOUND"] and body["data"] == {"channel": None}
 
 
-async def test_channel_input_is_validated(client, world):
+async def test_channel_input_is_validated(client, world, graph):
     body = await gql(client, CREATE_CHANNEL, {"input": {"kind": "WHATSAPP", "providerAccountId": "1"}},
                      key=world.api_key)
     assert codes(body) == ["VALIDATION"] and "accessToken" in body["errors"][0]["message"]
+    # The number's owner connecting it again (from another tenant too) is a conflict.
+    await graph.own("whatsapp", world.account_id, "x")
     body = await gql(client, CREATE_CHANNEL, {"input": {
         "kind": "WHATSAPP", "providerAccountId": world.account_id, "accessToken": "x"}},
         key=world.api_key)
