@@ -55,11 +55,11 @@ class ChannelType:
         "Web chat only: the sites allowed to embed the widget."
     ))
     verified_name: str | None = strawberry.field(description=(
-        "What Meta answered when the token was verified: the WhatsApp number's verified "
-        "business name, or the Instagram username. Null for web chat."
+        "What Meta answered when the connection was checked: the WhatsApp number's "
+        "verified business name, or the Instagram username. Null for web chat."
     ))
     display_phone_number: str | None = strawberry.field(description=(
-        "WhatsApp only: the number as Meta displays it, from the token's verification."
+        "WhatsApp only: the number as Meta displays it, from the connection check."
     ))
     created_at: datetime
     deleted_at: datetime | None
