@@ -21,9 +21,11 @@ from app.graphql.context import Info
 from app.graphql.pagination import (
     Connection,
     connection,
+    cursor_int,
     decode_cursor,
     decode_time_id,
     encode_cursor,
+    invalid_cursor,
     page_size,
     time_id_cursor,
 )
@@ -246,7 +248,7 @@ class ConversationType:
             limit = page_size(last, "last")
             q = _messages(tenant_id, self.row.id)
             if before is not None:
-                q = q.where(Message.seq < _seq(before))
+                q = q.where(Message.seq < _seq(before, "before"))
             q = q.order_by(Message.seq.desc()).limit(limit + 1)
         else:
             limit = page_size(first)
@@ -267,11 +269,11 @@ def message_cursor(m: Message) -> str:
     return encode_cursor(MESSAGE_CURSOR, m.seq)
 
 
-def _seq(cursor: str) -> int:
-    values = decode_cursor(cursor, MESSAGE_CURSOR)
-    if len(values) != 1 or not isinstance(values[0], int):
-        raise ValidationFailed("invalid cursor")
-    return values[0]
+def _seq(cursor: str, name: str = "after") -> int:
+    values = decode_cursor(cursor, MESSAGE_CURSOR, name)
+    if len(values) != 1:
+        raise invalid_cursor(name)
+    return cursor_int(values[0], name)
 
 
 def _messages(tenant_id: uuid.UUID, conversation_id: uuid.UUID) -> Select[Message]:

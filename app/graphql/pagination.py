@@ -2,6 +2,8 @@
 
 A cursor is base64 of a JSON array: a tag naming the list it belongs to, then the keyset
 values of the row it points at. The tag makes a cursor from one list invalid in another.
+A cursor comes back from the client, so every value in it is checked here, down to the range
+Postgres accepts: anything malformed is BAD_USER_INPUT, never a failed query.
 """
 
 from __future__ import annotations
@@ -10,16 +12,20 @@ import base64
 import binascii
 import uuid
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
 import orjson
 import strawberry
 
-from app.errors import ValidationFailed
+from app.errors import BadUserInput, ValidationFailed
 
 MAX_PAGE_SIZE = 100
 DEFAULT_PAGE_SIZE = 20
+# Longer than any cursor this API hands out; a longer one is not worth decoding.
+MAX_CURSOR_CHARS = 512
+# Postgres `integer`: the message seq column.
+MAX_INT4 = 2**31 - 1
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -57,27 +63,54 @@ def encode_cursor(tag: str, *values: Any) -> str:
     return base64.urlsafe_b64encode(orjson.dumps([tag, *values])).decode()
 
 
-def decode_cursor(cursor: str, tag: str) -> list[Any]:
+def invalid_cursor(name: str = "after") -> BadUserInput:
+    return BadUserInput(f"{name}: invalid cursor")
+
+
+def decode_cursor(cursor: str, tag: str, name: str = "after") -> list[Any]:
+    if len(cursor) > MAX_CURSOR_CHARS:
+        raise invalid_cursor(name)
     try:
         data = orjson.loads(base64.urlsafe_b64decode(cursor.encode()))
     except (binascii.Error, ValueError, UnicodeError):
-        raise ValidationFailed("invalid cursor") from None
+        raise invalid_cursor(name) from None
     if not isinstance(data, list) or not data or data[0] != tag:
-        raise ValidationFailed("invalid cursor")
+        raise invalid_cursor(name)
     return data[1:]
+
+
+def cursor_time(value: object, name: str = "after") -> datetime:
+    """A cursor's timestamp, in UTC and within what a timestamptz holds."""
+    if not isinstance(value, str):
+        raise invalid_cursor(name)
+    try:
+        at = datetime.fromisoformat(value)
+        # A naive time is taken as UTC; an offset at the edge of the calendar can overflow.
+        return (at if at.tzinfo else at.replace(tzinfo=UTC)).astimezone(UTC)
+    except (ValueError, OverflowError):
+        raise invalid_cursor(name) from None
+
+
+def cursor_int(value: object, name: str = "after") -> int:
+    # bool is an int to Python and to orjson's output, not to a keyset.
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_INT4:
+        raise invalid_cursor(name)
+    return value
 
 
 def time_id_cursor(tag: str, at: datetime, row_id: uuid.UUID) -> str:
     return encode_cursor(tag, at.isoformat(), str(row_id))
 
 
-def decode_time_id(cursor: str, tag: str) -> tuple[datetime, uuid.UUID]:
-    values = decode_cursor(cursor, tag)
+def decode_time_id(cursor: str, tag: str, name: str = "after") -> tuple[datetime, uuid.UUID]:
+    values = decode_cursor(cursor, tag, name)
+    if len(values) != 2 or not isinstance(values[1], str):
+        raise invalid_cursor(name)
     try:
-        at, row_id = values
-        return datetime.fromisoformat(at), uuid.UUID(row_id)
-    except (TypeError, ValueError):
-        raise ValidationFailed("invalid cursor") from None
+        row_id = uuid.UUID(values[1])
+    except ValueError:
+        raise invalid_cursor(name) from None
+    return cursor_time(values[0], name), row_id
 
 
 def connection(

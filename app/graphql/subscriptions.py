@@ -27,10 +27,10 @@ import strawberry
 from sqlalchemy import select
 
 from app.conversations.graphql import ConversationMode, ConversationType, MessageType
-from app.errors import NotFound, ValidationFailed
+from app.errors import NotFound
 from app.graphql import fields as gql
 from app.graphql.context import Info
-from app.graphql.pagination import decode_cursor, encode_cursor
+from app.graphql.pagination import cursor_time, decode_cursor, encode_cursor, invalid_cursor
 from app.graphql.permissions import parse_id, require_tenant
 from app.models import Conversation, Message, Tenant
 from app.models.message import WITHOUT_RAW
@@ -113,11 +113,9 @@ def event_cursor(at: datetime, message_id: str) -> str:
 
 def decode_event_cursor(cursor: str) -> datetime:
     values = decode_cursor(cursor, EVENT_CURSOR)
-    try:
-        at = datetime.fromisoformat(values[0])
-    except (IndexError, TypeError, ValueError):
-        raise ValidationFailed("invalid cursor") from None
-    return at if at.tzinfo else at.replace(tzinfo=UTC)
+    if not values:
+        raise invalid_cursor()
+    return cursor_time(values[0])
 
 
 def _from_row(m: Message, since: datetime) -> MessageCreated | MessageStatusChanged:

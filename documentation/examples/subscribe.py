@@ -88,7 +88,7 @@ async def watch(url: str, api_key: str, conversation_id: str | None, state: dict
             elif kind == "next":
                 payload = msg["payload"]
                 if not payload.get("data"):
-                    # Refused before the first event: NOT_FOUND, VALIDATION (a bad cursor), ...
+                    # Refused before the first event: NOT_FOUND, BAD_USER_INPUT (a bad cursor), ...
                     raise Fatal(json.dumps(payload.get("errors"), ensure_ascii=False))
                 event = payload["data"]["conversationEvents"]
                 state["after"] = event.get("cursor") or state["after"]

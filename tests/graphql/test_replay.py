@@ -85,13 +85,13 @@ async def test_tenant_wide_after_replays_every_conversation(live, rt, world):
     assert all(e["__typename"] == "MessageCreated" for e in replayed)
 
 
-async def test_a_bad_cursor_is_a_validation_error(live, rt, world):
+async def test_a_bad_cursor_is_bad_user_input(live, rt, world):
     conv = await seed_conversation(rt, world)
     async with ws_session(live, world.api_key) as ws:
         op = await ws.subscribe(EVENTS, {"c": str(conv), "after": "bm9wZQ"})
         msg = await ws.next_for(op)
         errors = msg["payload"]["errors"] if msg["type"] == "next" else msg["payload"]
-        assert [e["extensions"]["code"] for e in errors] == ["VALIDATION"]
+        assert [e["extensions"]["code"] for e in errors] == ["BAD_USER_INPUT"]
 
 
 async def test_a_lost_pubsub_connection_is_recovered_from_postgres(live, rt, world, test_env):
