@@ -30,6 +30,9 @@ def create_engine(settings: Settings, *, pool_size: int | None = None) -> AsyncE
         # No pre-ping (a SELECT 1 on every checkout, the hot path's costliest statement):
         # connections are recycled before Neon closes idle ones instead.
         pool_recycle=240,
+        # A failed statement's error must not carry its parameters: they are customers' and
+        # operators' words, tokens and keys, and the error ends up in a log line.
+        hide_parameters=True,
     )
 
 

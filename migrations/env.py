@@ -45,7 +45,7 @@ def _run(connection: Connection) -> None:
 
 async def run_migrations_online() -> None:
     url, connect_args = asyncpg_url(_database_url())
-    engine = create_async_engine(url, connect_args=connect_args)
+    engine = create_async_engine(url, connect_args=connect_args, hide_parameters=True)
     async with engine.connect() as connection:
         await connection.run_sync(_run)
     await engine.dispose()
