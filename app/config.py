@@ -25,6 +25,13 @@ PRODUCTION_REQUIRED = (
 )
 
 
+# Models an agent may use unless AGENT_MODELS says otherwise: current OpenAI models that the
+# Responses API serves, the lead extraction's default among them.
+DEFAULT_AGENT_MODELS = (
+    "gpt-4.1,gpt-4.1-mini,gpt-4.1-nano,gpt-4o,gpt-4o-mini,gpt-5,gpt-5-mini,gpt-5-nano,o4-mini"
+)
+
+
 class ConfigError(Exception):
     """Raised with one human-readable message naming every invalid or missing setting."""
 
@@ -80,6 +87,10 @@ class Settings(BaseSettings):
     widget_rate_per_minute: int = Field(20, ge=1)
     widget_max_message_chars: int = Field(2000, ge=1, le=4096)
     graphql_rate_per_minute: int = Field(600, ge=1)
+    # Metering: what a tenant may set on its agents. The platform pays the model, so a reply
+    # never costs less than this, and only models the operator chose (and priced) can run.
+    min_credits_per_reply: int = Field(1, ge=1, le=1_000_000)
+    agent_models: str = DEFAULT_AGENT_MODELS
 
     @field_validator("database_url")
     @classmethod
@@ -94,6 +105,14 @@ class Settings(BaseSettings):
         if v and urlsplit(v).scheme not in {"redis", "rediss"}:
             raise ValueError("must be a redis:// or rediss:// URL")
         return v
+
+    @field_validator("agent_models")
+    @classmethod
+    def _check_agent_models(cls, v: str) -> str:
+        models = [m.strip() for m in v.split(",") if m.strip()]
+        if not models:
+            raise ValueError("must name at least one model (comma-separated)")
+        return ",".join(dict.fromkeys(models))
 
     @field_validator("app_encryption_key")
     @classmethod
@@ -116,6 +135,10 @@ class Settings(BaseSettings):
     @property
     def is_production(self) -> bool:
         return self.app_env == "production"
+
+    @property
+    def allowed_models(self) -> tuple[str, ...]:
+        return tuple(self.agent_models.split(","))
 
     @property
     def sandbox_model(self) -> bool:

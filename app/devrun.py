@@ -56,7 +56,7 @@ async def seed_demo(settings: Settings) -> dict[str, str]:
             )
             if agent is None:
                 await create_agent(
-                    session, tenant.id, channel_id=channel.id, name="Demo agent",
+                    session, settings, tenant.id, channel_id=channel.id, name="Demo agent",
                     model="gpt-4.1-mini", credits_per_reply=1,
                     instructions="You are a friendly sales assistant. Answer briefly.",
                 )

@@ -51,6 +51,7 @@ async def make_world(settings: Settings, *, credits: int = 10_000_000, name: str
             )
             await create_agent(
                 s,
+                settings,
                 tenant.id,
                 channel_id=channel.id,
                 name="Sales",

@@ -55,7 +55,7 @@ async def make_world(
         agent_id = None
         if with_agent:
             agent = await create_agent(
-                s, tenant.id, channel_id=channel.id, name="Sales", model="gpt-4.1-mini",
+                s, rt.settings, tenant.id, channel_id=channel.id, name="Sales", model="gpt-4.1-mini",
                 instructions="Be brief.", credits_per_reply=credits_per_reply,
             )
             agent_id = agent.id

@@ -55,25 +55,35 @@ class AgentType:
         return ChannelType.from_row(row)
 
 
+MODEL_HELP = "One of the models the platform allows (its AGENT_MODELS setting)."
+INSTRUCTIONS_HELP = f"At most {service.MAX_INSTRUCTIONS_CHARS} characters."
+CREDITS_HELP = (
+    "What one reply costs the tenant: at least the platform's minimum (MIN_CREDITS_PER_REPLY, "
+    f"1 unless configured), at most {service.MAX_CREDITS_PER_REPLY}."
+)
+
+
 @strawberry.input
 class CreateAgentInput:
     channel_id: strawberry.ID
-    name: str
-    model: str
-    instructions: str = ""
+    name: str = strawberry.field(description=f"At most {service.MAX_NAME_CHARS} characters.")
+    model: str = strawberry.field(description=MODEL_HELP)
+    instructions: str = strawberry.field(default="", description=INSTRUCTIONS_HELP)
     prompt_id: str | None = None
     prompt_version: str | None = None
-    credits_per_reply: int = 1
+    credits_per_reply: int | None = strawberry.field(default=None, description=(
+        CREDITS_HELP + " Defaults to the minimum."
+    ))
 
 
 @strawberry.input
 class UpdateAgentInput:
     name: str | None = None
-    model: str | None = None
-    instructions: str | None = None
+    model: str | None = strawberry.field(default=None, description=MODEL_HELP)
+    instructions: str | None = strawberry.field(default=None, description=INSTRUCTIONS_HELP)
     prompt_id: str | None = strawberry.field(default=None, description='"" clears it.')
     prompt_version: str | None = strawberry.field(default=None, description='"" clears it.')
-    credits_per_reply: int | None = None
+    credits_per_reply: int | None = strawberry.field(default=None, description=CREDITS_HELP)
 
 
 @strawberry.type
@@ -105,10 +115,10 @@ class AgentMutation:
         tenant_id = await require_tenant(info)
         async with write(info) as session:
             row = await service.create_agent(
-                session, tenant_id, channel_id=parse_id(input.channel_id, "channel"),
-                name=input.name, model=input.model, instructions=input.instructions,
-                prompt_id=input.prompt_id, prompt_version=input.prompt_version,
-                credits_per_reply=input.credits_per_reply,
+                session, info.context.rt.settings, tenant_id,
+                channel_id=parse_id(input.channel_id, "channel"), name=input.name,
+                model=input.model, instructions=input.instructions, prompt_id=input.prompt_id,
+                prompt_version=input.prompt_version, credits_per_reply=input.credits_per_reply,
             )
             await session.refresh(row)
         return AgentType.from_row(row)
@@ -118,9 +128,10 @@ class AgentMutation:
         tenant_id = await require_tenant(info)
         async with write(info) as session:
             row = await service.update_agent(
-                session, tenant_id, parse_id(id, "agent"), name=input.name, model=input.model,
-                instructions=input.instructions, prompt_id=input.prompt_id,
-                prompt_version=input.prompt_version, credits_per_reply=input.credits_per_reply,
+                session, info.context.rt.settings, tenant_id, parse_id(id, "agent"),
+                name=input.name, model=input.model, instructions=input.instructions,
+                prompt_id=input.prompt_id, prompt_version=input.prompt_version,
+                credits_per_reply=input.credits_per_reply,
             )
             await session.refresh(row)
         return AgentType.from_row(row)

@@ -15,7 +15,7 @@ import strawberry
 
 from app.channels import repository, service
 from app.channels.verification import VerifiedAccount, verify_account
-from app.errors import NotFound, ValidationFailed
+from app.errors import BadUserInput, NotFound, ValidationFailed
 from app.graphql import fields as gql
 from app.graphql.context import Info
 from app.graphql.permissions import parse_id, require_tenant
@@ -26,6 +26,8 @@ if TYPE_CHECKING:
     from app.agents.graphql import AgentType
 
 MAX_ORIGINS = 50
+# Longer than any real scheme://host:port.
+MAX_ORIGIN_CHARS = 300
 
 
 @strawberry.enum
@@ -94,6 +96,8 @@ def normalize_origins(origins: list[str]) -> list[str]:
         raise ValidationFailed(f"at most {MAX_ORIGINS} allowed origins")
     out: list[str] = []
     for raw in origins:
+        if len(raw) > MAX_ORIGIN_CHARS:
+            raise BadUserInput(f"allowedOrigins: each must be at most {MAX_ORIGIN_CHARS} characters")
         parts = urlsplit(raw.strip())
         if (parts.scheme not in ("http", "https") or not parts.hostname
                 or parts.path not in ("", "/") or parts.query or parts.fragment

@@ -8,7 +8,7 @@ from datetime import datetime
 import strawberry
 
 from app.credits import repository, service
-from app.errors import NotFound, ValidationFailed
+from app.errors import BadUserInput, NotFound, ValidationFailed
 from app.graphql import fields as gql
 from app.graphql.context import Info
 from app.graphql.pagination import Connection, connection, decode_time_id, page_size, time_id_cursor
@@ -21,6 +21,7 @@ from app.tenants.graphql import TenantType
 LEDGER_CURSOR = "ledger"
 # GraphQL's Int is 32-bit; a single grant this large is surely a typo.
 MAX_GRANT = 1_000_000_000
+MAX_REASON_CHARS = 500
 
 
 @strawberry.type(name="CreditLedgerEntry")
@@ -75,6 +76,8 @@ class CreditMutation:
         tid: uuid.UUID = parse_id(tenant_id, "tenant")
         if amount > MAX_GRANT:
             raise ValidationFailed(f"amount must be at most {MAX_GRANT}")
+        if len(reason) > MAX_REASON_CHARS:
+            raise BadUserInput(f"reason must be at most {MAX_REASON_CHARS} characters")
         key = f"grant:{tid}:{idempotency_key[:100]}" if idempotency_key else None
         async with write(info) as session:
             await service.grant(session, tid, amount, reason, key=key)

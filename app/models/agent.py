@@ -15,7 +15,7 @@ class Agent(Base):
 
     __tablename__ = "agents"
     __table_args__ = (
-        CheckConstraint("credits_per_reply >= 0", name="credits_per_reply_non_negative"),
+        CheckConstraint("credits_per_reply >= 1", name="credits_per_reply_positive"),
         Index(
             "uq_agents_channel_id_live",
             "channel_id",

@@ -8,20 +8,24 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.credits import service as credits
 from app.crypto import hash_api_key, new_api_key
-from app.errors import NotFound, ValidationFailed
+from app.errors import BadUserInput, NotFound, ValidationFailed
 from app.models import ApiKey, Tenant
 from app.tenants import repository
+
+MAX_NAME_CHARS = 200
 
 
 async def create_api_key(
     session: AsyncSession, tenant_id: uuid.UUID, name: str
 ) -> tuple[ApiKey, str]:
     """Returns the stored key row and the plain key, which is never retrievable again."""
+    if len(name) > MAX_NAME_CHARS:
+        raise BadUserInput(f"name must be at most {MAX_NAME_CHARS} characters")
     if await repository.get_tenant(session, tenant_id) is None:
         raise NotFound("tenant")
     plain = new_api_key()
     row = ApiKey(
-        id=uuid.uuid4(), tenant_id=tenant_id, name=(name or "default")[:200],
+        id=uuid.uuid4(), tenant_id=tenant_id, name=name or "default",
         prefix=plain[:12], key_hash=hash_api_key(plain),
     )
     session.add(row)
@@ -35,9 +39,11 @@ async def create_tenant(
     name = name.strip()
     if not name:
         raise ValidationFailed("name must not be empty")
+    if len(name) > MAX_NAME_CHARS:
+        raise BadUserInput(f"name must be at most {MAX_NAME_CHARS} characters")
     if initial_credits < 0:
         raise ValidationFailed("initial credits must not be negative")
-    tenant = Tenant(id=uuid.uuid4(), name=name[:200], user_id=user_id, credit_balance=0)
+    tenant = Tenant(id=uuid.uuid4(), name=name, user_id=user_id, credit_balance=0)
     session.add(tenant)
     await session.flush()
     if initial_credits:

@@ -111,7 +111,7 @@ async def test_agent_lifecycle_and_replacement_archives_conversations(client, rt
     body = await gql(client, """mutation($id: ID!) {
         updateAgent(id: $id, input: {creditsPerReply: -1}) { id } }""",
                      {"id": created["id"]}, key=world.api_key)
-    assert codes(body) == ["VALIDATION"]
+    assert codes(body) == ["BAD_USER_INPUT"]
 
     one = ok(await gql(client, "query($id: ID!) { agent(id: $id) { name } }", {"id": created["id"]},
                        key=world.api_key))

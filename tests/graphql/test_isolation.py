@@ -15,7 +15,7 @@ ATTEMPTS = [
     ("query($id: ID!) { conversations(filter: {channelId: $id}) { edges { node { id } } } }", "channel"),
     ("mutation($id: ID!) { updateChannel(id: $id, input: {displayName: \"pwned\"}) { id } }", "channel"),
     ("mutation($id: ID!) { deleteChannel(id: $id) }", "channel"),
-    ("mutation($id: ID!) { createAgent(input: {channelId: $id, name: \"x\", model: \"m\"}) { id } }",
+    ("mutation($id: ID!) { createAgent(input: {channelId: $id, name: \"x\", model: \"gpt-4.1\"}) { id } }",
      "channel"),
     ("mutation($id: ID!) { updateAgent(id: $id, input: {name: \"pwned\"}) { id } }", "agent"),
     ("mutation($id: ID!) { deleteAgent(id: $id) }", "agent"),

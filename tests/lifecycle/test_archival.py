@@ -25,7 +25,7 @@ async def _post(client, account: str, text: str) -> None:
 
 async def _replace_agent(runtime, world, name: str = "Support") -> None:
     async with transaction(runtime.sessions) as s:
-        await create_agent(s, world.tenant_id, channel_id=world.channel_id, name=name,
+        await create_agent(s, runtime.settings, world.tenant_id, channel_id=world.channel_id, name=name,
                            model="gpt-4.1", instructions="Help.")
     # As the mutation does: the routing cache learns the new agent only after commit.
     await flush(take(s), runtime.redis)
