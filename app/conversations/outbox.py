@@ -19,7 +19,7 @@ from app.channels.adapters.registry import reply_window_closes_at, window_open
 from app.conversations import events
 from app.conversations.service import add_message, get_conversation, set_mode
 from app.effects import emit
-from app.errors import NotFound, ValidationFailed, WindowClosed
+from app.errors import BadUserInput, NotFound, ValidationFailed, WindowClosed
 from app.models import Agent, Channel, Conversation, Message
 
 MAX_TEXT_CHARS = 4096
@@ -70,7 +70,7 @@ async def send_operator_message(
     if not text.strip():
         raise ValidationFailed("text must not be empty")
     if len(text) > MAX_TEXT_CHARS:
-        raise ValidationFailed(f"text must be at most {MAX_TEXT_CHARS} characters")
+        raise BadUserInput(f"text must be at most {MAX_TEXT_CHARS} characters")
     conv, channel = await _open_conversation(session, tenant_id, conversation_id)
     # Refused here, before anything is stored or sent, rather than failed later by Meta.
     _check_window(channel.kind, conv.last_inbound_at)

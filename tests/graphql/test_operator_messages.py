@@ -75,7 +75,7 @@ async def test_operator_message_validation(client, rt, world):
     conv = await seed_conversation(rt, world)
     assert codes(await gql(client, SEND, {"c": str(conv), "t": "  "}, key=world.api_key)) == ["VALIDATION"]
     assert codes(await gql(client, SEND, {"c": str(conv), "t": "x" * 4097}, key=world.api_key)) == [
-        "VALIDATION"]
+        "BAD_USER_INPUT"]
     async with transaction(rt.sessions) as s:
         row = await s.get(Conversation, conv)
         assert row is not None

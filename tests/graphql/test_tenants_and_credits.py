@@ -99,4 +99,4 @@ async def test_credit_ledger_pages_newest_first(client, world):
                                          "balanceAfter": 100}
     assert rest["pageInfo"]["hasNextPage"] is False and rest["pageInfo"]["hasPreviousPage"] is True
     body = await gql(client, LEDGER, {"first": 3, "after": "garbage"}, key=world.api_key)
-    assert codes(body) == ["VALIDATION"]
+    assert codes(body) == ["BAD_USER_INPUT"]
