@@ -127,7 +127,12 @@ def tenant_create(
         finally:
             await engine.dispose()
 
-    tenant_id, key = run_async(go)
+    from app.errors import DomainError
+
+    try:
+        tenant_id, key = run_async(go)
+    except DomainError as exc:
+        fail(exc.message)
     if as_json:
         typer.echo(json.dumps({"tenant_id": tenant_id, "api_key": key}))
     else:

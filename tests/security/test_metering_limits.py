@@ -3,6 +3,8 @@ unbounded text."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
@@ -120,3 +122,14 @@ async def test_free_text_of_tenants_keys_and_channels_is_bounded(client, world):
         body = await gql(client, document, variables, key=key)
         assert codes(body) == ["BAD_USER_INPUT"], (document, body)
         assert body["errors"][0]["message"].startswith(f"{field}"), body
+
+
+async def test_the_cli_refuses_overlong_names_with_one_clear_line(runtime, test_env):
+    from tests.cli.test_operator_cli import assert_error, mca
+
+    r = await mca("tenant", "create", "--name", LONG, "--json")
+    assert_error(r, "name must be at most 200 characters")
+    assert await db_rows(test_env["DATABASE_URL"], "SELECT id FROM tenants") == []
+    made = json.loads((await mca("tenant", "create", "--name", "Acme", "--json")).out)
+    r = await mca("apikey", "create", "--tenant", made["tenant_id"], "--name", LONG)
+    assert_error(r, "name must be at most 200 characters")
