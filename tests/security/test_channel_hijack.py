@@ -3,9 +3,14 @@ business's WhatsApp number or Instagram account."""
 
 from __future__ import annotations
 
+import socket
 from typing import Any
 
+import pytest
+
 from app.channels.service import channel_token
+from app.channels.verification import verify_account
+from app.errors import ChannelVerificationFailed
 from app.models import Channel
 from tests.conftest import db_rows
 from tests.factories import make_world
@@ -114,3 +119,12 @@ async def test_a_new_token_is_verified_before_it_replaces_the_old_one(client, rt
     async with rt.sessions() as s:
         row = await s.get(Channel, world.channel_id)
         assert channel_token(row, rt.settings) == "EAA-renewed"
+
+
+async def test_no_answer_from_meta_is_a_refusal_not_a_connection(rt):
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{sock.getsockname()[1]}/v25.0"
+    settings = rt.settings.model_copy(update={"meta_graph_api_base_url": dead})
+    with pytest.raises(ChannelVerificationFailed, match="could not be reached"):
+        await verify_account(rt.http, settings, "whatsapp", "123456", "EAA-token")
