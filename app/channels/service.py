@@ -47,6 +47,9 @@ MAX_META_ACCOUNT_DIGITS = 32
 def check_access_token(access_token: str) -> None:
     if len(access_token) > MAX_ACCESS_TOKEN_CHARS:
         raise BadUserInput(f"accessToken must be at most {MAX_ACCESS_TOKEN_CHARS} characters")
+    # It travels in an Authorization header: a line break or a space would split or end it.
+    if not (access_token.isascii() and access_token.isprintable()) or " " in access_token:
+        raise BadUserInput("accessToken must be printable ASCII without spaces")
 
 
 def check_display_name(display_name: str) -> None:

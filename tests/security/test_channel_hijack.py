@@ -97,6 +97,10 @@ async def test_an_account_id_that_is_not_a_number_is_refused_before_meta_is_aske
     body = await gql(client, CREATE, {"input": {
         "kind": "WHATSAPP", "providerAccountId": "me", "accessToken": "EAA-x"}}, key=world.api_key)
     assert codes(body) == ["BAD_USER_INPUT"] and "providerAccountId" in body["errors"][0]["message"]
+    body = await gql(client, CREATE, {"input": {
+        "kind": "WHATSAPP", "providerAccountId": "123", "accessToken": "EAA\r\nX-Evil: 1"}},
+        key=world.api_key)
+    assert codes(body) == ["BAD_USER_INPUT"] and "accessToken" in body["errors"][0]["message"]
     assert len(await graph.lookups()) == before
 
 
