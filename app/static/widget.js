@@ -232,10 +232,12 @@
     var seen = state.typingVersion;
     var resp = await fetch(api + "/messages?limit=100", { headers: authHeaders() });
     if (resp.status === 401) {
-      // Expired or no longer valid: a new visitor, with nothing to show yet.
+      // Expired or no longer valid: a new visitor, with nothing to show yet. A stream still
+      // open for the old one reconnects with the new token.
       state.token = null;
       save();
       await session();
+      if (state.stream) state.stream.abort();
       return;
     }
     adopt(resp);
