@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Callable
+from contextlib import suppress
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from cryptography.fernet import Fernet
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Secrets that production must be given explicitly; development invents safe local values.
@@ -23,6 +25,17 @@ PRODUCTION_REQUIRED = (
     "ADMIN_API_KEY",
     "APP_ENCRYPTION_KEY",
 )
+# Shared secrets a caller must present or that sign what callers send: production refuses the
+# development defaults (public in this repository) and anything short enough to guess.
+PRODUCTION_SECRETS = ("META_APP_SECRET", "META_VERIFY_TOKEN", "ADMIN_API_KEY",
+                      "INSTAGRAM_APP_SECRET", "METRICS_TOKEN")
+MIN_SECRET_CHARS = 16
+DEV_META_APP_SECRET = "dev-app-secret"  # noqa: S105 - the public development default
+DEV_META_VERIFY_TOKEN = "dev-verify-token"  # noqa: S105 - the public development default
+DEVELOPMENT_DEFAULTS = frozenset({DEV_META_APP_SECRET, DEV_META_VERIFY_TOKEN, "dev-admin-key"})
+# Files in DATA_DIR that hold keys; created readable by their owner only.
+ENCRYPTION_KEY_FILE = "encryption.key"
+ADMIN_KEY_FILE = "admin.key"
 
 
 # Models an agent may use unless AGENT_MODELS says otherwise: current OpenAI models that the
@@ -66,6 +79,9 @@ class Settings(BaseSettings):
 
     admin_api_key: str | None = None
     app_encryption_key: str | None = None
+    # GET /metrics on the API port answers only `Authorization: Bearer <METRICS_TOKEN>` when set;
+    # unset, it is open outside production and not served (404) in production.
+    metrics_token: str | None = None
 
     worker_concurrency: int = Field(200, ge=1, le=10000)
     # A worker serves Prometheus metrics on this port when set (the API serves GET /metrics on
@@ -86,6 +102,8 @@ class Settings(BaseSettings):
     extraction_idle_minutes: int = Field(5, ge=1, le=15)
     widget_rate_per_minute: int = Field(20, ge=1)
     widget_max_message_chars: int = Field(2000, ge=1, le=4096)
+    # A visitor token unused this long is refused; each use renews it (see widget_guard).
+    widget_token_ttl_hours: int = Field(720, ge=1, le=8760)
     graphql_rate_per_minute: int = Field(600, ge=1)
     # Metering: what a tenant may set on its agents. The platform pays the model, so a reply
     # never costs less than this, and only models the operator chose (and priced) can run.
@@ -124,13 +142,28 @@ class Settings(BaseSettings):
                 raise ValueError("must be a Fernet key (32 url-safe base64-encoded bytes)") from exc
         return v
 
-    @model_validator(mode="after")
-    def _production_secrets(self) -> Settings:
-        if self.app_env == "production":
-            missing = [n for n in PRODUCTION_REQUIRED if not getattr(self, n.lower())]
-            if missing:
-                raise ValueError("APP_ENV=production requires " + ", ".join(missing))
-        return self
+    # Field validators (not a model validator) so a weak secret is listed together with every
+    # other invalid value: a model validator only runs once all fields are valid. BaseSettings
+    # validates defaults, so an unset required value reaches this check too.
+    @field_validator(*{n.lower() for n in PRODUCTION_REQUIRED + PRODUCTION_SECRETS})
+    @classmethod
+    def _production_values(cls, v: str | None, info: ValidationInfo) -> str | None:
+        if info.data.get("app_env") != "production":
+            return v
+        name = (info.field_name or "").upper()
+        if not v:
+            if name in PRODUCTION_REQUIRED:
+                raise ValueError("required when APP_ENV=production")
+            return v
+        if name in PRODUCTION_SECRETS:
+            if v in DEVELOPMENT_DEFAULTS:
+                raise ValueError("is the public development default; production needs a secret "
+                                 "of its own")
+            if len(v) < MIN_SECRET_CHARS:
+                raise ValueError(f"is {len(v)} characters long; production needs at least "
+                                 f"{MIN_SECRET_CHARS} (e.g. python -c \"import secrets; "
+                                 "print(secrets.token_urlsafe(32))\")")
+        return v
 
     @property
     def is_production(self) -> bool:
@@ -146,26 +179,49 @@ class Settings(BaseSettings):
         return not self.openai_api_key
 
     def fill_development_defaults(self) -> None:
-        """Give development safe local values for anything left unset."""
+        """Give development safe local values for anything left unset.
+
+        The admin and encryption keys are generated once per data folder and kept there (only
+        the owner can read them): the admin key may create tenants and grant credits, so it is
+        never a constant anyone could read in this repository.
+        """
         if self.is_production:
             return
-        self.meta_app_secret = self.meta_app_secret or "dev-app-secret"
-        self.meta_verify_token = self.meta_verify_token or "dev-verify-token"
-        self.admin_api_key = self.admin_api_key or "dev-admin-key"
+        self.meta_app_secret = self.meta_app_secret or DEV_META_APP_SECRET
+        self.meta_verify_token = self.meta_verify_token or DEV_META_VERIFY_TOKEN
+        if not self.admin_api_key:
+            self.admin_api_key = _persistent_secret(self.data_dir / ADMIN_KEY_FILE,
+                                                    lambda: "mca_admin_" + new_secret(32))
         if not self.app_encryption_key:
-            self.app_encryption_key = _persistent_dev_key(self.data_dir / "encryption.key")
+            # Kept on disk so tokens encrypted in one run can be read in the next.
+            self.app_encryption_key = _persistent_secret(self.data_dir / ENCRYPTION_KEY_FILE,
+                                                         lambda: Fernet.generate_key().decode())
 
 
-def _persistent_dev_key(path: Path) -> str:
-    # Kept on disk so tokens encrypted in one run can be read in the next.
-    if path.exists():
-        return path.read_text().strip()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    key = Fernet.generate_key().decode()
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+def write_private(path: Path, text: str) -> None:
+    """Write a file only its owner can read (it holds a key), creating its folder if needed."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as fh:
-        fh.write(key)
-    return key
+        os.fchmod(fh.fileno(), 0o600)  # an older file may have been created readable by others
+        fh.write(text)
+
+
+def _persistent_secret(path: Path, make: Callable[[], str]) -> str:
+    """The secret kept at `path`, generated on first use. Several processes of one `mca run`
+    start at once: the file appears complete or not at all (written aside, then linked)."""
+    with suppress(FileNotFoundError):
+        if saved := path.read_text().strip():
+            return saved
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    write_private(tmp, make())
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        pass  # another process won the race: its key is the one
+    finally:
+        tmp.unlink()
+    return path.read_text().strip()
 
 
 def asyncpg_url(url: str) -> tuple[str, dict[str, object]]:

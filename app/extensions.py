@@ -14,12 +14,14 @@ def extra_routes(settings: Settings) -> list[BaseRoute]:
 
     from app import web
     from app.graphql.app import routes as graphql_routes
-    from app.metrics import metrics
+    from app.metrics import metrics, serves_metrics
     from app.webhooks import meta, widget
 
+    # Production without METRICS_TOKEN has no /metrics route: the plain 404 of any unknown path.
+    metric_routes = [Route("/metrics", metrics, methods=["GET"])] if serves_metrics(settings) else []
     return [
         *graphql_routes(settings),
-        Route("/metrics", metrics, methods=["GET"]),
+        *metric_routes,
         Route("/webhooks/meta", meta.verify, methods=["GET"]),
         Route("/webhooks/meta", meta.receive, methods=["POST"]),
         *widget.routes(),

@@ -3,12 +3,18 @@
 Each process exposes its own registry: the API at `GET /metrics`, a worker on
 `WORKER_METRICS_PORT` when that is set. Prometheus sums across processes, so nothing here is
 shared between processes (no multiprocess mode).
+
+The API port is public, and the numbers tell an outsider how busy the platform is and which
+providers fail: with `METRICS_TOKEN` set, `/metrics` answers only a scraper that sends it as a
+bearer token; without it, production does not serve `/metrics` at all (development does). A
+worker's metrics port is its own, for the private network only.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,6 +22,9 @@ from prometheus_client import REGISTRY, Counter, Gauge, Histogram, start_http_se
 from prometheus_client.exposition import choose_encoder
 from starlette.requests import Request
 from starlette.responses import Response
+
+from app.config import Settings
+from app.http import error_response
 
 WEBHOOK_REQUESTS = Counter(
     "mca_webhook_requests_total", "Webhook requests by endpoint and result", ["endpoint", "result"]
@@ -64,6 +73,10 @@ async def metrics(request: Request) -> Response:
     """`GET /metrics`: this API process's metrics in the format the scraper asks for."""
     from app.webhooks.meta import pending_count
 
+    token = request.app.state.settings.metrics_token
+    if token and not _bearer_is(request.headers.get("authorization", ""), token):
+        return error_response(401, "metrics need 'Authorization: Bearer <METRICS_TOKEN>'",
+                              headers={"WWW-Authenticate": 'Bearer realm="metrics"'})
     rt = getattr(request.app.state, "runtime", None)
     if rt is not None:
         # The webhook's cached count (one query a second at most, however often it is scraped),
@@ -74,6 +87,16 @@ async def metrics(request: Request) -> Response:
     encoder, content_type = choose_encoder(request.headers.get("accept", ""))
     body = await asyncio.to_thread(encoder, REGISTRY)
     return Response(body, headers={"Content-Type": content_type, "Cache-Control": "no-store"})
+
+
+def serves_metrics(settings: Settings) -> bool:
+    """Whether the API port has a `/metrics` route: always with a token, else outside production."""
+    return bool(settings.metrics_token) or not settings.is_production
+
+
+def _bearer_is(header: str, token: str) -> bool:
+    scheme, _, value = header.partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(value.strip().encode(), token.encode())
 
 
 def start_worker_metrics(port: int, addr: str = "0.0.0.0") -> Any:

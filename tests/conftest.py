@@ -47,8 +47,9 @@ def services() -> Iterator[dict[str, str]]:
     from app.devservers import start_services
 
     # A private pair per test run: concurrent runs never share (or stop) each other's servers.
+    # Thrown away at the end, so the only servers allowed to trade durability for speed.
     data_dir = ROOT / ".data" / "test-runs" / str(os.getpid())
-    svc = start_services(data_dir)
+    svc = start_services(data_dir, durable=False)
     try:
         yield {"database_url": db or svc.database_url, "redis_url": redis or svc.redis_url}
     finally:

@@ -62,6 +62,9 @@ def test_mca_run_reaches_ready_answers_and_stops_without_orphans(tmp_path):
         assert httpx.get(base + "/readyz").json()["status"] == "ready"
         demo = json.loads((data_dir / "demo.json").read_text())
         assert demo["api_key"] in out
+        # The admin key is this data folder's own, printed like the demo key, never a constant.
+        admin_key = (data_dir / "admin.key").read_text()
+        assert f"Admin key    {admin_key}\n" in out and "dev-admin-key" not in out
         viewer = httpx.post(base + "/graphql", json={"query": "{ viewer { name creditBalance } }"},
                             headers={"Authorization": f"Bearer {demo['api_key']}"}).json()
         assert viewer["data"]["viewer"]["creditBalance"] == 1000

@@ -6,7 +6,8 @@
  * Plain JavaScript, no build step, no dependencies. Rules this file keeps:
  * - Message text only ever reaches the DOM through textContent: no innerHTML, anywhere.
  * - The visitor's token (issued and signed by the server) lives in localStorage and travels in
- *   the Authorization header, never in a URL.
+ *   the Authorization header, never in a URL. It expires after a time unused; answers carry a
+ *   renewed one (X-Visitor-Token) while it is in use, and a 401 starts a new session.
  * - Everything renders inside a shadow root, so the host page's CSS and ours do not collide.
  */
 (function () {
@@ -156,6 +157,15 @@
 
   // --- HTTP ---------------------------------------------------------------------------------
 
+  // The server renews a token that has been in use for a while: keep the newest one.
+  function adopt(resp) {
+    var renewed = resp.headers.get("X-Visitor-Token");
+    if (renewed && resp.ok) {
+      state.token = renewed;
+      save();
+    }
+  }
+
   function authHeaders(extra) {
     var h = extra || {};
     if (state.token) h["Authorization"] = "Bearer " + state.token;
@@ -222,10 +232,15 @@
     var seen = state.typingVersion;
     var resp = await fetch(api + "/messages?limit=100", { headers: authHeaders() });
     if (resp.status === 401) {
+      // Expired or no longer valid: a new visitor, with nothing to show yet. A stream still
+      // open for the old one reconnects with the new token.
       state.token = null;
       save();
+      await session();
+      if (state.stream) state.stream.abort();
       return;
     }
+    adopt(resp);
     if (!resp.ok) throw new Error(explain(resp.status, await readError(resp)));
     var body = await resp.json();
     body.messages.forEach(render);
@@ -281,6 +296,7 @@
     try {
       arm();
       var resp = await fetch(api + "/stream", { headers: authHeaders(), signal: ctrl.signal });
+      adopt(resp);
       if (resp.status === 401) {
         state.token = null;
         save();
@@ -344,7 +360,10 @@
         if (attempt < 3) { await sleep(1000 * Math.pow(2, attempt)); continue; }
         throw new Error("Could not reach the chat. Check your connection and try again.");
       }
-      if (resp.ok) return (await resp.json()).message;
+      if (resp.ok) {
+        adopt(resp);
+        return (await resp.json()).message;
+      }
       if (resp.status === 401 && !renewed) {
         renewed = true;
         state.token = null;

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import logging
 import re
 import time
@@ -33,6 +34,7 @@ MAX_BODY_BYTES = 3 * 1024 * 1024
 # PostgreSQL text and jsonb cannot hold U+0000, and no one types it, so it is dropped before
 # parsing; otherwise one such message would be a 500 that Meta redelivers for days.
 _JSON_NUL = re.compile(rb"(?<!\\)((?:\\\\)*)\\u0000")
+ECHO_HEADERS = {"X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"}
 PARSERS = {"whatsapp_business_account": ("whatsapp", whatsapp.parse_webhook),
            "instagram": ("instagram", instagram.parse_webhook)}
 
@@ -41,9 +43,14 @@ async def verify(request: Request) -> Response:
     """The subscription handshake: echo hub.challenge verbatim when the token matches."""
     rt: Runtime = request.app.state.runtime
     q = request.query_params
-    token = rt.settings.meta_verify_token or ""
-    if q.get("hub.mode") == "subscribe" and token and q.get("hub.verify_token") == token:
-        return PlainTextResponse(q.get("hub.challenge", ""))
+    token = (rt.settings.meta_verify_token or "").encode()
+    # Constant time, so the answer's timing tells a caller nothing about how much of a guess
+    # was right; compared as bytes, since compare_digest refuses non-ASCII str.
+    given = q.get("hub.verify_token", "").encode()
+    if q.get("hub.mode") == "subscribe" and token and hmac.compare_digest(given, token):
+        # The challenge is the caller's own text echoed back: plain text that no browser may
+        # sniff into HTML or script, and never cached.
+        return PlainTextResponse(q.get("hub.challenge", ""), headers=ECHO_HEADERS)
     WEBHOOK_REQUESTS.labels("meta", "verify_refused").inc()
     return error_response(403, "verification failed", "FORBIDDEN")
 

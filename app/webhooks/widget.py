@@ -37,9 +37,12 @@ from app.runtime import Runtime
 from app.webhooks.meta import read_limited
 from app.webhooks.widget_guard import (
     PUBLIC_ID,
+    RENEWED_TOKEN_HEADER,
+    Grant,
     WidgetError,
     bearer,
     budgets,
+    check_token,
     client_address,
     cors_headers,
     issue_token,
@@ -47,7 +50,6 @@ from app.webhooks.widget_guard import (
     origin_allowed,
     preflight_headers,
     spend,
-    visitor_of,
 )
 
 log = logging.getLogger("app.webhooks.widget")
@@ -115,7 +117,8 @@ def endpoint(scope: str, *, need_visitor: bool) -> Callable[[Handler], Callable[
     """Channel lookup, origin check, token check and rate limit, in that order, before `fn`.
 
     CORS headers go on every answer once the origin is known to be allowed (errors included),
-    so the page can read a 429's Retry-After or a 401 and react to it.
+    so the page can read a 429's Retry-After or a 401 and react to it. A successful answer to a
+    request whose token is due for renewal carries a fresh one (the token's lifetime slides).
     """
 
     def wrap(fn: Handler) -> Callable[[Request], Awaitable[Response]]:
@@ -126,19 +129,15 @@ def endpoint(scope: str, *, need_visitor: bool) -> Callable[[Handler], Callable[
                 rt, channel = await _channel(request)
                 _refuse_origin(origin, channel)
                 cors = cors_headers(origin)
-                visitor = None
-                token = bearer(request)
-                if token is not None:
-                    visitor = visitor_of(rt.settings, token, channel.id)
-                    if visitor is None and need_visitor:
-                        raise WidgetError(401, "visitor token is not valid for this chat",
-                                          "UNAUTHENTICATED")
-                elif need_visitor:
-                    raise WidgetError(401, "missing visitor token (Authorization: Bearer ...)",
-                                      "UNAUTHENTICATED")
+                grant = _grant(rt, channel, bearer(request), need_visitor)
+                visitor = grant.visitor if grant is not None else None
                 address = client_address(request)
                 await spend(rt.redis, budgets(rt.settings)[scope], channel.id, address, visitor)
                 response = await fn(request, Call(rt, channel, origin, address, visitor))
+                if grant is not None and response.status_code < 400 \
+                        and grant.due_for_renewal(rt.settings):
+                    response.headers[RENEWED_TOKEN_HEADER] = issue_token(
+                        rt.settings, channel.id, grant.visitor)
             except WidgetError as exc:
                 response = exc.response()
             response.headers.update(cors)
@@ -147,6 +146,22 @@ def endpoint(scope: str, *, need_visitor: bool) -> Callable[[Handler], Callable[
         return handler
 
     return wrap
+
+
+def _grant(rt: Runtime, channel: ChannelRoute, token: str | None, need_visitor: bool) -> Grant | None:
+    """The token's grant; a bad or expired token only matters where a visitor is required (the
+    session endpoint then makes a new visitor)."""
+    if token is None:
+        if need_visitor:
+            raise WidgetError(401, "missing visitor token (Authorization: Bearer ...)",
+                              "UNAUTHENTICATED")
+        return None
+    try:
+        return check_token(rt.settings, token, channel.id)
+    except WidgetError:
+        if need_visitor:
+            raise
+        return None
 
 
 async def preflight(request: Request) -> Response:
@@ -168,7 +183,8 @@ def _refuse_disabled(channel: ChannelRoute) -> None:
 
 @endpoint("session", need_visitor=False)
 async def create_session(request: Request, call: Call) -> Response:
-    """A visitor token. A page that still holds a valid one gets the same visitor back."""
+    """A visitor token. A page that still holds a valid one gets the same visitor back, with a
+    fresh token; an expired one gets a new visitor."""
     _refuse_disabled(call.channel)
     visitor = call.visitor or new_visitor_id()
     token = issue_token(call.rt.settings, call.channel.id, visitor)

@@ -21,7 +21,13 @@ from app.config import Settings
 from app.crypto import sign
 from app.http import error_response
 
-TOKEN_VERSION = "wv1"  # noqa: S105 - a format tag, not a secret
+# v2 carries its issue time; v1 tokens (no lifetime) are no longer accepted.
+TOKEN_VERSION = "wv2"  # noqa: S105 - a format tag, not a secret
+# An answer to a request whose token has used up this share of its lifetime carries a fresh
+# token in RENEWED_TOKEN_HEADER: a visitor who keeps coming back never runs out, and a token
+# left unused for the whole lifetime (WIDGET_TOKEN_TTL_HOURS) is refused.
+RENEW_FRACTION = 0.1
+RENEWED_TOKEN_HEADER = "X-Visitor-Token"  # noqa: S105 - a header name, not a secret
 VISITOR_ID = re.compile(r"^v_[A-Za-z0-9_-]{16,40}$")
 PUBLIC_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 RATE_WINDOW_S = 60
@@ -32,7 +38,7 @@ ADDRESS_FACTOR = 5
 # so it gets a larger budget; it only has to stop a client stuck in a loop.
 READ_FACTOR = 6
 ALLOWED_HEADERS = "authorization, content-type, x-correlation-id"
-EXPOSED_HEADERS = "retry-after, x-correlation-id"
+EXPOSED_HEADERS = "retry-after, x-correlation-id, x-visitor-token"
 
 
 class WidgetError(Exception):
@@ -63,29 +69,58 @@ def new_visitor_id() -> str:
     return "v_" + secrets.token_urlsafe(18)
 
 
-def issue_token(settings: Settings, channel_id: uuid.UUID, visitor_id: str) -> str:
-    """`wv1.<base64url(channel:visitor)>.<hmac>`: opaque to the page, checked without a lookup."""
-    body = base64.urlsafe_b64encode(f"{channel_id}:{visitor_id}".encode()).decode().rstrip("=")
-    head = f"{TOKEN_VERSION}.{body}"
+@dataclass(frozen=True)
+class Grant:
+    """What a genuine, unexpired token grants: one visitor on one channel, since `issued_at`."""
+
+    visitor: str
+    issued_at: int
+
+    def due_for_renewal(self, settings: Settings, now: float | None = None) -> bool:
+        age = (time.time() if now is None else now) - self.issued_at
+        return age >= _lifetime_s(settings) * RENEW_FRACTION
+
+
+def _lifetime_s(settings: Settings) -> int:
+    return settings.widget_token_ttl_hours * 3600
+
+
+def issue_token(settings: Settings, channel_id: uuid.UUID, visitor_id: str,
+                now: float | None = None) -> str:
+    """`wv2.<base64url(channel:visitor:issued_at)>.<hmac>`: opaque to the page, checked
+    without a lookup."""
+    issued = int(time.time() if now is None else now)
+    raw = f"{channel_id}:{visitor_id}:{issued}".encode()
+    head = f"{TOKEN_VERSION}.{base64.urlsafe_b64encode(raw).decode().rstrip('=')}"
     return f"{head}.{sign(head, _secret(settings))}"
 
 
-def visitor_of(settings: Settings, token: str, channel_id: uuid.UUID) -> str | None:
-    """The visitor id a token grants, when it is genuine and was issued for this channel."""
+def check_token(settings: Settings, token: str, channel_id: uuid.UUID,
+                now: float | None = None) -> Grant:
+    """The grant of a genuine token issued for this channel and not idle past its lifetime;
+    otherwise a 401 saying which (the widget starts a new session on either)."""
     parts = token.split(".")
+    invalid = WidgetError(401, "visitor token is not valid for this chat", "UNAUTHENTICATED")
     if len(parts) != 3 or parts[0] != TOKEN_VERSION or len(token) > 300:
-        return None
+        raise invalid
     head = f"{parts[0]}.{parts[1]}"
-    if not hmac.compare_digest(sign(head, _secret(settings)), parts[2]):
-        return None
+    # Bytes: the header may carry any latin-1 text, and compare_digest refuses non-ASCII str.
+    if not hmac.compare_digest(sign(head, _secret(settings)).encode(), parts[2].encode()):
+        raise invalid
     try:
         raw = base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)).decode()
     except (binascii.Error, UnicodeDecodeError):
-        return None
-    channel, _, visitor = raw.partition(":")
-    if channel != str(channel_id) or not VISITOR_ID.match(visitor):
-        return None
-    return visitor
+        raise invalid from None
+    fields = raw.split(":")
+    if len(fields) != 3:
+        raise invalid
+    channel, visitor, issued = fields
+    if channel != str(channel_id) or not VISITOR_ID.match(visitor) or not issued.isdigit():
+        raise invalid
+    if (time.time() if now is None else now) - int(issued) > _lifetime_s(settings):
+        raise WidgetError(401, "visitor token has expired; start a new session",
+                          "UNAUTHENTICATED")
+    return Grant(visitor, int(issued))
 
 
 def bearer(request: Request) -> str | None:

@@ -34,7 +34,7 @@ async def test_session_issues_an_opaque_signed_token_and_keeps_a_returning_visit
     r = await client.post(f"/widget/{chat.account_id}/session", headers={"Origin": ORIGIN})
     assert r.status_code == 201, r.text
     body = r.json()
-    assert body["token"].startswith("wv1.") and body["visitorId"].startswith("v_")
+    assert body["token"].startswith("wv2.") and body["visitorId"].startswith("v_")
     assert chat.api_key not in body["token"]
     assert r.headers["access-control-allow-origin"] == ORIGIN
     again = await client.post(f"/widget/{chat.account_id}/session",
