@@ -83,6 +83,19 @@ async def test_revoked_key_socket_is_closed_and_can_no_longer_mint_keys(live, rt
         assert await key_count(rt, world) == keys_before
 
 
+async def test_an_operation_sent_before_the_notice_arrives_is_refused(live, rt, world, test_env):
+    async with ws_session(live, world.api_key) as ws:
+        await live_socket(ws)
+        keys_before = await key_count(rt, world)
+        # Revoked with no notice at all (as if it had not arrived yet): the operation itself
+        # finds the key gone.
+        await db_rows(test_env["DATABASE_URL"],
+                      "UPDATE api_keys SET revoked_at = now() WHERE tenant_id = $1", world.tenant_id)
+        await ws.subscribe(MINT)
+        assert await close_code(ws, timeout=5) == 4401
+    assert await key_count(rt, world) == keys_before
+
+
 async def test_revocation_on_one_api_process_closes_the_socket_on_another(live, second, rt, world):
     kid = await key_id_of(rt, world)
     admin_key = await second_key(rt, world)
