@@ -143,3 +143,10 @@ async def test_production_gives_no_field_suggestions(client, world):
                          key=world.api_key)
         assert codes(body) == ["GRAPHQL_VALIDATION_FAILED"]
         assert "HUMAN" not in body["errors"][0]["message"]
+        # Values in variables are checked at execution: no suggestions there either.
+        by_variable = "query($f: ConversationFilter) { conversations(filter: $f) { edges { cursor } } }"
+        for variables, leak in (({"f": {"mode": "HUMA"}}, "'HUMAN'"), ({"f": {"mod": "HUMAN"}}, "'mode'")):
+            body = await gql(prod, by_variable, variables, key=world.api_key)
+            assert body.get("errors") and body["data"] is None
+            message = body["errors"][0]["message"]
+            assert "Did you mean" not in message and leak not in message, message
