@@ -41,6 +41,9 @@ async def on_startup(app: Starlette, runtime: Runtime) -> None:
 
 
 async def on_shutdown(app: Starlette, runtime: Runtime) -> None:
+    sockets = getattr(app.state, "sockets", None)
+    if sockets is not None:
+        await sockets.stop()
     hub = getattr(app.state, "hub", None)
     if hub is not None:
         await hub.stop()

@@ -70,8 +70,8 @@ class _TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
                 await self.websocket.close(code=code, reason=f"{prefix}: {exc.message}"[:120])
                 return
             if principal.tenant_id is not None and principal.key_id is not None:
-                self.live = self.sockets.open(principal.tenant_id, principal.key_id,
-                                              self._revoked)
+                self.live = await self.sockets.open(principal.tenant_id, principal.key_id,
+                                                    self._revoked)
                 if self.live is None:
                     self.connection_init_received = True
                     limit = self.context.rt.settings.graphql_max_sockets_per_tenant

@@ -5,13 +5,15 @@
   past that budget a guessed key is not even looked up, and a key already found missing is
   not looked up again.
 - MAX_API_KEYS_PER_TENANT live keys at most (LIMIT_REACHED beyond it).
-- GRAPHQL_MAX_SOCKETS_PER_TENANT websockets per tenant on an API process (closed with 4429).
+- GRAPHQL_MAX_SOCKETS_PER_TENANT websockets per tenant, all API processes together (4429).
 """
 
 from __future__ import annotations
 
 import asyncio
 import secrets
+import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -22,6 +24,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from app.db import transaction
+from app.graphql.sockets import SOCKET_TTL_S, sockets_key
 from app.tenants.service import create_api_key
 from tests.conftest import wait_for
 from tests.graphql.helpers import PROTOCOL, WS, codes, gql, ok, ws_session
@@ -130,19 +133,23 @@ async def refused_with(live: Any, key: str) -> tuple[int, str]:
     return rcvd.code, rcvd.reason
 
 
-async def test_websockets_per_tenant_are_capped(live, settings, world, other, monkeypatch):
+async def test_websockets_per_tenant_are_capped_across_api_processes(
+    live, second, rt, settings, world, other, monkeypatch
+):
     monkeypatch.setattr(settings, "graphql_max_sockets_per_tenant", 2)
-    sockets = live.app.state.sockets
-    async with ws_session(live, world.api_key), ws_session(live, world.api_key) as second:
-        code, reason = await refused_with(live, world.api_key)
-        assert code == 4429 and "at most 2 per tenant" in reason
-        async with ws_session(live, other.api_key) as theirs:  # their own quota
+    # A socket left behind by an API process that died: its expiry has passed, it does not count.
+    await rt.redis.zadd(sockets_key(world.tenant_id), {"dead-process-socket": time.time() - 1})
+    async with ws_session(live, world.api_key), ws_session(second, world.api_key) as on_second:
+        for server in (live, second):
+            code, reason = await refused_with(server, world.api_key)
+            assert code == 4429 and "at most 2 per tenant" in reason
+        async with ws_session(second, other.api_key) as theirs:  # their own quota
             q = await theirs.subscribe("{ viewer { name } }")
             assert (await theirs.next_for(q))["payload"]["data"]["viewer"]["name"] == "Intruder"
-        await second.conn.close()
+        await on_second.conn.close()
 
         async def freed() -> bool:
-            return bool(sockets.count(world.tenant_id) == 1)
+            return int(await rt.redis.zcard(sockets_key(world.tenant_id))) == 1
 
         await wait_for(freed)
         async with ws_session(live, world.api_key) as again:
@@ -156,3 +163,19 @@ async def test_guessing_keys_on_the_websocket_is_limited_per_address(live, setti
         assert (await refused_with(live, garbage()))[0] == 4403
     code, reason = await refused_with(live, garbage())
     assert code == 4429 and "without a valid API key" in reason
+
+
+async def test_a_process_keeps_its_sockets_counted_while_they_are_open(app, rt, world):
+    sockets = app.state.sockets
+    key = sockets_key(world.tenant_id)
+    sock = await sockets.open(world.tenant_id, uuid.uuid4(), lambda: None)
+    assert sock is not None
+    await rt.redis.zadd(key, {sock.id: time.time() + 1})  # about to lapse
+    await sockets.renew()
+    assert float(await rt.redis.zscore(key, sock.id)) > time.time() + SOCKET_TTL_S - 5
+    sockets.close(sock)
+
+    async def gone() -> bool:
+        return await rt.redis.zscore(key, sock.id) is None
+
+    await wait_for(gone)
