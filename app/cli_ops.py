@@ -114,13 +114,16 @@ def apikey_create(
     if not name.strip():
         _fail("--name must not be empty")
 
+    settings = _db_settings()
+
     async def create(session: AsyncSession) -> tuple[str, str]:
         from app.tenants.service import create_api_key
 
-        row, plain = await create_api_key(session, tenant_id, name.strip())
+        row, plain = await create_api_key(session, tenant_id, name.strip(),
+                                          max_keys=settings.max_api_keys_per_tenant)
         return str(row.id), plain
 
-    key_id, plain = _run_in_transaction(_db_settings(), create)
+    key_id, plain = _run_in_transaction(settings, create)
     if as_json:
         typer.echo(json.dumps({"id": key_id, "tenant_id": str(tenant_id), "name": name.strip(),
                                "api_key": plain}))
@@ -133,13 +136,14 @@ def apikey_create(
 def apikey_revoke(
     key_id: str = typer.Argument(..., metavar="ID", help="The API key's id (not the key)."),
 ) -> None:
-    """Revoke an API key; requests with it fail from now on."""
+    """Revoke an API key; requests with it fail from now on, and the API closes the websockets
+    it opened (the notice travels over Redis, like a live event)."""
     kid = _uuid(key_id, "ID")
 
     async def revoke(session: AsyncSession) -> bool:
-        from app.tenants.repository import revoke_key
+        from app.tenants.service import revoke_api_key
 
-        return await revoke_key(session, None, kid)
+        return await revoke_api_key(session, None, kid)
 
     if not _run_in_transaction(_db_settings(), revoke):
         _fail(f"api key {kid} not found or already revoked")

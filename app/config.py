@@ -109,6 +109,15 @@ class Settings(BaseSettings):
     # never costs less than this, and only models the operator chose (and priced) can run.
     min_credits_per_reply: int = Field(1, ge=1, le=1_000_000)
     agent_models: str = DEFAULT_AGENT_MODELS
+    # Requests without a valid API key, per client address: they are counted before the key
+    # is looked up, so guessing keys cannot cost a database read each.
+    graphql_anon_rate_per_minute: int = Field(60, ge=1)
+    # Rows an operation may ask for, computed before it runs (app/graphql/cost.py). The
+    # largest documented dashboard operation costs about 1,100.
+    graphql_max_cost: int = Field(20_000, ge=100)
+    graphql_max_body_bytes: int = Field(1_048_576, ge=1024, le=50 * 1_048_576)
+    max_api_keys_per_tenant: int = Field(20, ge=1, le=10_000)
+    graphql_max_sockets_per_tenant: int = Field(50, ge=1, le=100_000)
 
     @field_validator("database_url")
     @classmethod

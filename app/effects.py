@@ -25,6 +25,7 @@ class Effects:
     wakeups: list[str] = field(default_factory=list)  # conversation ids
     events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # (tenant_id, event)
     cache_invalidations: list[str] = field(default_factory=list)  # redis keys
+    control: list[dict[str, Any]] = field(default_factory=list)  # notices to every API process
 
     def wake(self, conversation_id: str) -> None:
         if conversation_id not in self.wakeups:
@@ -35,9 +36,10 @@ class Effects:
             self.wake(cid)
         self.events.extend(other.events)
         self.cache_invalidations.extend(other.cache_invalidations)
+        self.control.extend(other.control)
 
     def __bool__(self) -> bool:
-        return bool(self.wakeups or self.events or self.cache_invalidations)
+        return bool(self.wakeups or self.events or self.cache_invalidations or self.control)
 
 
 def effects_of(session: AsyncSession) -> Effects:
@@ -54,6 +56,11 @@ def wake(session: AsyncSession, conversation_id: str) -> None:
 
 def emit(session: AsyncSession, tenant_id: str, event: dict[str, Any]) -> None:
     effects_of(session).events.append((tenant_id, event))
+
+
+def notify_processes(session: AsyncSession, notice: dict[str, Any]) -> None:
+    """A control notice (app.realtime.topics) for every API process, sent after commit."""
+    effects_of(session).control.append(notice)
 
 
 def invalidate(session: AsyncSession, key: str) -> None:
@@ -120,7 +127,7 @@ async def enqueue_wakeups(queue: Any, conversation_ids: list[str], *, force: boo
 async def flush(effects: Effects, queue: Any) -> None:
     """Run the side effects of a committed transaction in one round trip. `queue` is an arq
     pool (a Redis client)."""
-    from app.realtime.topics import tenant_topic
+    from app.realtime.topics import CONTROL_TOPIC, tenant_topic
 
     if not effects:
         return
@@ -131,4 +138,6 @@ async def flush(effects: Effects, queue: Any) -> None:
             _queue_wakeup(pipe, queue, cid, False)
         for tenant_id, event in effects.events:
             pipe.publish(tenant_topic(tenant_id), orjson.dumps(event))
+        for notice in effects.control:
+            pipe.publish(CONTROL_TOPIC, orjson.dumps(notice))
         await pipe.execute()

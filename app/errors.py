@@ -56,3 +56,9 @@ class Forbidden(DomainError):
 
 class RateLimited(DomainError):
     code = "RATE_LIMITED"
+
+
+class LimitReached(DomainError):
+    """A per-tenant quota (API keys, websockets) is used up; freeing one allows another."""
+
+    code = "LIMIT_REACHED"

@@ -30,15 +30,22 @@ def extra_routes(settings: Settings) -> list[BaseRoute]:
 
 
 async def on_startup(app: Starlette, runtime: Runtime) -> None:
+    from app.graphql.sockets import Sockets
     from app.realtime.hub import Hub
 
-    # The process's one Redis pub/sub connection, shared by every subscription (GraphQL, widget).
+    # The process's one Redis pub/sub connection, shared by every subscription (GraphQL, widget)
+    # and by the websockets' revocation notices.
     assert runtime.settings.redis_url
     app.state.hub = Hub(runtime.settings.redis_url)
+    app.state.sockets = Sockets(runtime)
+    app.state.sockets.attach(app.state.hub)
     await app.state.hub.start()
 
 
 async def on_shutdown(app: Starlette, runtime: Runtime) -> None:
+    sockets = getattr(app.state, "sockets", None)
+    if sockets is not None:
+        await sockets.stop()
     hub = getattr(app.state, "hub", None)
     if hub is not None:
         await hub.stop()

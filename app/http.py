@@ -88,3 +88,28 @@ async def http_exception_handler(request: Request, exc: Exception) -> Response:
 async def unhandled_exception_handler(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return error_response(500, "internal error")
+
+
+async def read_limited(request: Request, limit: int) -> bytes | None:
+    """The raw body, or None once it passes `limit` bytes (without reading the rest).
+
+    A client that goes away mid-body raises ClientDisconnect, answered by
+    `client_disconnected` below: nobody is left to read an answer, and it is not an error.
+    """
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        return None
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def client_disconnected(request: Request, exc: Exception) -> Response:
+    log.info("client disconnected before its request was read (%s %s)",
+             request.method, request.url.path)
+    # Never delivered; 499 is what proxies log for a request the client abandoned.
+    return Response(status_code=499)

@@ -8,11 +8,17 @@ from contextlib import asynccontextmanager
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
+from starlette.requests import ClientDisconnect
 from starlette.routing import BaseRoute, Route
 
 from app.config import Settings, get_settings
 from app.health import healthz, readyz
-from app.http import CorrelationIdMiddleware, http_exception_handler, unhandled_exception_handler
+from app.http import (
+    CorrelationIdMiddleware,
+    client_disconnected,
+    http_exception_handler,
+    unhandled_exception_handler,
+)
 from app.logs import configure_logging
 from app.runtime import open_runtime, tune_gc
 
@@ -49,6 +55,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         middleware=[Middleware(CorrelationIdMiddleware)],
         exception_handlers={
             HTTPException: http_exception_handler,
+            ClientDisconnect: client_disconnected,
             Exception: unhandled_exception_handler,
         },
         lifespan=lifespan,

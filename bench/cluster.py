@@ -41,6 +41,8 @@ BENCH_ENV = {
     "GRAPH_TIMEOUT_S": "10",
     "QUEUE_MAX_PENDING": "10000000",
     "GRAPHQL_RATE_PER_MINUTE": "100000000",
+    # The fan-out scenario holds thousands of sockets for one tenant.
+    "GRAPHQL_MAX_SOCKETS_PER_TENANT": "100000",
     "LOCK_TTL_MS": "10000",
     "SWEEPER_INTERVAL_S": "2",
     "SWEEPER_MIN_AGE_S": "2",

@@ -1,17 +1,21 @@
 """The `/graphql` endpoint: HTTP (POST, and GET for queries) and `graphql-transport-ws`.
 
 Websocket clients authenticate in `connection_init` (`{"authorization": "Bearer <key>"}`); a
-bad key closes the socket with 4403 before any operation can start.
+bad key closes the socket with 4403 before any operation can start, a tenant over its
+websocket cap (or an address over its anonymous budget) with 4429, and revoking the key later
+closes it with 4401 (sockets.py).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
+from starlette.types import Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
@@ -26,11 +30,14 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
 from strawberry.types.unset import UNSET, UnsetType
 
 from app.config import Settings
-from app.errors import Unauthenticated
+from app.errors import RateLimited, Unauthenticated
+from app.graphql import ratelimit
 from app.graphql.context import Context
 from app.graphql.errors import coded_error
 from app.graphql.limits import MAX_OPERATIONS_PER_SOCKET
 from app.graphql.schema import schema
+from app.graphql.sockets import CLOSE_REVOKED, CLOSE_TOO_MANY, LiveSocket, Sockets
+from app.http import read_limited
 
 log = logging.getLogger("app.graphql")
 
@@ -38,21 +45,72 @@ PATH = "/graphql"
 
 
 class _TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
+    live: LiveSocket | None = None
+    _closing: asyncio.Task[None] | None = None
+
+    @property
+    def sockets(self) -> Sockets:
+        sockets: Sockets = self.context.request.app.state.sockets
+        return sockets
+
     async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
         payload = message.get("payload") or {}
         if not self.connection_init_received and isinstance(payload, dict):
             auth = payload.get("authorization") or payload.get("Authorization")
             self.context.authorization = auth if isinstance(auth, str) else None
             try:
-                await self.context.principal()
-            except Unauthenticated as exc:
+                principal = await self.context.principal()
+            except (Unauthenticated, RateLimited) as exc:
                 # Closing here (not in on_ws_connect) lets the client read why.
                 self.connection_init_received = True
-                await self.websocket.close(code=4403, reason=f"Forbidden: {exc.message}"[:120])
+                await ratelimit.hit(self.context.rt.redis,
+                                    ratelimit.address_identity(self.context.client_address))
+                code = 4403 if isinstance(exc, Unauthenticated) else CLOSE_TOO_MANY
+                prefix = "Forbidden" if isinstance(exc, Unauthenticated) else "Too many requests"
+                await self.websocket.close(code=code, reason=f"{prefix}: {exc.message}"[:120])
                 return
+            if principal.tenant_id is not None and principal.key_id is not None:
+                self.live = await self.sockets.open(principal.tenant_id, principal.key_id,
+                                                    self._revoked)
+                if self.live is None:
+                    self.connection_init_received = True
+                    limit = self.context.rt.settings.graphql_max_sockets_per_tenant
+                    await self.websocket.close(
+                        code=CLOSE_TOO_MANY,
+                        reason=f"Too many connections: at most {limit} per tenant"[:120])
+                    return
         await super().handle_connection_init(message)
 
+    def _revoked(self) -> None:
+        """The key was revoked (sockets.py): refuse everything, then close (not awaited here:
+        called from the hub's task, which must never wait on one socket)."""
+        if self.live is not None:
+            self.sockets.close(self.live)
+            self.live = None
+        self.context.revoke()
+        if self._closing is None:
+            self._closing = asyncio.get_running_loop().create_task(self._close_revoked())
+
+    async def _close_revoked(self) -> None:
+        for operation_id in list(self.operations):
+            await self.cleanup_operation(operation_id)
+        try:
+            await self.websocket.close(code=CLOSE_REVOKED, reason="Unauthorized: API key revoked")
+        except Exception as exc:  # the client may be gone already
+            log.debug("closing a revoked socket: %s", exc)
+
+    async def shutdown(self) -> None:
+        if self.live is not None:
+            self.sockets.close(self.live)
+            self.live = None
+        await super().shutdown()
+
     async def handle_subscribe(self, message: SubscribeMessage) -> None:
+        if self._closing is not None:
+            return
+        if self.connection_acknowledged and not await self.context.still_valid():
+            self._revoked()
+            return
         if self.connection_acknowledged and len(self.operations) >= MAX_OPERATIONS_PER_SOCKET:
             error = coded_error(
                 f"too many operations on this connection: at most {MAX_OPERATIONS_PER_SOCKET} "
@@ -66,6 +124,27 @@ class _TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
 
 class GraphQLApp(GraphQL[Context, None]):
     graphql_transport_ws_handler_class = _TransportWSHandler
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """A POST body is read here first, at most GRAPHQL_MAX_BODY_BYTES of it (413 beyond)
+        and UTF-8 only (400 otherwise), before strawberry parses it."""
+        if scope["type"] == "http" and scope.get("method") == "POST":
+            request = Request(scope, receive)
+            limit = request.app.state.runtime.settings.graphql_max_body_bytes
+            body = await read_limited(request, limit)  # ClientDisconnect: see app/http.py
+            refusal = None
+            if body is None:
+                refusal = _refusal(413, f"body larger than {limit} bytes", "PAYLOAD_TOO_LARGE")
+            else:
+                try:
+                    body.decode("utf-8")
+                except UnicodeDecodeError:
+                    refusal = _refusal(400, "body is not UTF-8 JSON", "BAD_REQUEST")
+            if refusal is not None:
+                await refusal(scope, receive, send)
+                return
+            receive = _replay(body or b"", receive)
+        await super().__call__(scope, receive, send)
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
@@ -81,6 +160,22 @@ class GraphQLApp(GraphQL[Context, None]):
             raise ConnectionRejectionError({"reason": "invalid API key"}) from None
         unset: UnsetType = UNSET
         return unset
+
+
+def _refusal(status: int, message: str, code: str) -> Response:
+    """A request refused before parsing, in the shape every GraphQL error has."""
+    return JSONResponse({"errors": [{"message": message, "extensions": {"code": code}}]},
+                        status_code=status)
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """`receive` that hands out the body already read, then defers to the real one."""
+    pending = [{"type": "http.request", "body": body, "more_body": False}]
+
+    async def replay() -> Message:
+        return pending.pop() if pending else await receive()
+
+    return replay
 
 
 def graphql_app(settings: Settings) -> GraphQLApp:

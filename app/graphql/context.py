@@ -1,7 +1,9 @@
 """The per-request (HTTP) or per-connection (websocket) context, and who is calling.
 
-Authentication is lazy and memoised: the API key is looked up once, on the first resolver that
-needs it, so a request the rate limiter refuses never reaches the database.
+Authentication is memoised: the API key is looked up once per request (once per websocket, at
+`connection_init`). The lookup is one index read; a key that is not found is remembered for a
+minute, and an address that has used up its anonymous budget is refused before any lookup
+(app/graphql/ratelimit.py).
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from starlette.websockets import WebSocket
 from strawberry.types import Info as StrawberryInfo
 
 from app.crypto import hash_api_key
-from app.errors import Unauthenticated
+from app.errors import DomainError, RateLimited, Unauthenticated
+from app.graphql import ratelimit
 from app.runtime import Runtime
 from app.tenants import repository as tenants
 
@@ -29,9 +32,10 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Principal:
-    """A tenant's API key, or the platform admin key (tenant_id None)."""
+    """A tenant's API key, or the platform admin key (tenant_id and key_id None)."""
 
     tenant_id: uuid.UUID | None
+    key_id: uuid.UUID | None = None
 
     @property
     def is_admin(self) -> bool:
@@ -47,7 +51,10 @@ def bearer_token(authorization: str | None) -> str | None:
     return token.strip()
 
 
-async def authenticate(rt: Runtime, authorization: str | None) -> Principal:
+INVALID_KEY = "invalid or revoked API key"
+
+
+async def authenticate(rt: Runtime, authorization: str | None, address: str) -> Principal:
     if not authorization:
         raise Unauthenticated("missing API key: send 'Authorization: Bearer <API key>'")
     token = bearer_token(authorization)
@@ -56,11 +63,22 @@ async def authenticate(rt: Runtime, authorization: str | None) -> Principal:
     admin = rt.settings.admin_api_key
     if admin and hmac.compare_digest(token.encode(), admin.encode()):
         return Principal(tenant_id=None)
+    key_hash = hash_api_key(token)
+    if key_hash in ratelimit.known_bad:
+        raise Unauthenticated(INVALID_KEY)
+    count, retry_after = await ratelimit.used(rt.redis, ratelimit.address_identity(address))
+    limit = rt.settings.graphql_anon_rate_per_minute
+    if count >= limit:
+        raise RateLimited(
+            f"rate limit exceeded: {limit} requests per minute without a valid API key from "
+            f"this address; retry in {retry_after}s"
+        )
     async with rt.sessions() as session:
-        tenant = await tenants.tenant_for_api_key(session, token)
-    if tenant is None:
-        raise Unauthenticated("invalid or revoked API key")
-    return Principal(tenant_id=tenant.id)
+        identity = await tenants.key_identity(session, key_hash)
+    if identity is None:
+        ratelimit.known_bad.add(key_hash)
+        raise Unauthenticated(INVALID_KEY)
+    return Principal(tenant_id=identity[0], key_id=identity[1])
 
 
 class Context:
@@ -81,27 +99,53 @@ class Context:
         self.connection_params: dict[str, Any] | None = None
         self.is_websocket = isinstance(request, WebSocket)
         # The principal once known, or why authentication failed.
-        self._auth: Principal | str | None = None
+        self._auth: Principal | DomainError | None = None
         self._auth_lock = asyncio.Lock()
         self._loaders: Loaders | None = None
 
     @property
-    def rate_key(self) -> str | None:
-        """Who the rate limit counts against: a hash of the presented key, never the key."""
-        token = bearer_token(self.authorization)
-        return hash_api_key(token)[:32] if token else None
+    def client_address(self) -> str:
+        """The caller's address as uvicorn reports it (behind a proxy: FORWARDED_ALLOW_IPS)."""
+        client = self.request.client
+        return client.host if client is not None else "unknown"
 
     async def principal(self) -> Principal:
         if self._auth is None:
             async with self._auth_lock:
                 if self._auth is None:
                     try:
-                        self._auth = await authenticate(self.rt, self.authorization)
-                    except Unauthenticated as exc:
-                        self._auth = exc.message
-        if isinstance(self._auth, str):
-            raise Unauthenticated(self._auth)
+                        self._auth = await authenticate(
+                            self.rt, self.authorization, self.client_address)
+                    except (Unauthenticated, RateLimited) as exc:
+                        self._auth = exc
+        if isinstance(self._auth, DomainError):
+            raise type(self._auth)(self._auth.message)
         return self._auth
+
+    async def still_valid(self) -> bool:
+        """For a websocket, before each operation: is the key it opened with still live?
+
+        One index read, as every HTTP request pays; it closes the window between a revocation's
+        commit and its notice reaching this process."""
+        if not isinstance(self._auth, Principal) or self._auth.key_id is None:
+            return not self.revoked
+        token = bearer_token(self.authorization)
+        if token is None:
+            return False
+        async with self.rt.sessions() as session:
+            identity = await tenants.key_identity(session, hash_api_key(token))
+        if identity is None:
+            self.revoke()
+            return False
+        return True
+
+    def revoke(self) -> None:
+        """The key this websocket authenticated with was revoked: refuse everything from now."""
+        self._auth = Unauthenticated(INVALID_KEY)
+
+    @property
+    def revoked(self) -> bool:
+        return isinstance(self._auth, Unauthenticated)
 
     @property
     def loaders(self) -> Loaders:

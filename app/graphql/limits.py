@@ -1,21 +1,21 @@
-"""What one caller may ask of the API: document limits, page sizes, a per-key request rate.
+"""What one caller may ask of the API: document limits, cost, page sizes, request rates.
 
 Chosen limits: depth 10 (the deepest useful query, conversations → edges → node → lead →
-conversation → channel → agent, is 8), 30 aliases, 2,000 tokens, 100 rows per page (see
-pagination.py), 100 operations per websocket (see app.py), and
-GRAPHQL_RATE_PER_MINUTE operations per API key (default 600), counted in Redis so every API
-process shares one budget.
+conversation → channel → agent, is 8), 30 aliases, 2,000 tokens, a cost of GRAPHQL_MAX_COST
+(cost.py), 100 rows per page (see pagination.py), 100 operations per websocket (see app.py),
+GRAPHQL_RATE_PER_MINUTE operations per tenant (default 600; all its keys together) and
+GRAPHQL_ANON_RATE_PER_MINUTE per client address without a valid key, counted in Redis so every
+API process shares one budget (ratelimit.py).
 """
 
 from __future__ import annotations
 
 import contextlib
-import time
 from collections.abc import AsyncIterator, Iterator
 from functools import lru_cache
 
-from graphql import GraphQLError, parse
-from graphql.validation import NoSchemaIntrospectionCustomRule
+from graphql import DocumentNode, GraphQLError, GraphQLSchema, parse, validate
+from graphql.validation import ASTValidationRule, NoSchemaIntrospectionCustomRule
 from starlette.responses import Response
 from strawberry.extensions import (
     AddValidationRules,
@@ -23,44 +23,71 @@ from strawberry.extensions import (
     MaxTokensLimiter,
     QueryDepthLimiter,
     SchemaExtension,
-    ValidationCache,
 )
+from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRule
+from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
 
+from app.errors import DomainError
+from app.graphql import ratelimit
 from app.graphql.context import Context
+from app.graphql.cost import operation_cost
 from app.graphql.errors import ErrorCodes, coded_error
 
 MAX_DEPTH = 10
 MAX_ALIASES = 30
 MAX_TOKENS = 2000
 MAX_OPERATIONS_PER_SOCKET = 100
-RATE_WINDOW_S = 60
+QUERY_TOO_COMPLEX = "QUERY_TOO_COMPLEX"
 
 
-def rate_key(identity: str, window: int) -> str:
-    return f"mca:rl:gql:{identity}:{window}"
+class QueryCost(SchemaExtension):
+    """Refuses an operation whose cost (cost.py) is over GRAPHQL_MAX_COST, before it runs.
+
+    Computed here rather than as a validation rule: page sizes may come from variables, and
+    validation is cached per document, whatever the variables.
+    """
+
+    def on_execute(self) -> Iterator[None]:
+        ec = self.execution_context
+        ctx = ec.context
+        if isinstance(ctx, Context) and ec.graphql_document is not None:
+            cost = operation_cost(ec.schema._schema, ec.graphql_document, ec.operation_name,
+                                  ec.variables)
+            limit = ctx.rt.settings.graphql_max_cost
+            if cost > limit:
+                raise coded_error(
+                    f"query too complex: it may resolve {cost} fields, at most {limit} are "
+                    "allowed; ask for smaller pages (first/last) or fewer nested lists",
+                    QUERY_TOO_COMPLEX, cost=cost, maxCost=limit,
+                )
+        yield
 
 
 class RateLimit(SchemaExtension):
-    """A fixed one-minute window per API key, shared by all API processes through Redis."""
+    """A fixed one-minute window per tenant, or per client address for callers without a
+    valid key, shared by all API processes through Redis (ratelimit.py)."""
 
     async def on_execute(self) -> AsyncIterator[None]:
         ctx = self.execution_context.context
-        if isinstance(ctx, Context) and (identity := ctx.rate_key) is not None:
-            now = time.time()
-            window = int(now // RATE_WINDOW_S)
-            key = rate_key(identity, window)
-            async with ctx.rt.redis.pipeline(transaction=False) as pipe:
-                pipe.incr(key)
-                pipe.expire(key, RATE_WINDOW_S * 2)
-                count, _ = await pipe.execute()
-            limit = ctx.rt.settings.graphql_rate_per_minute
-            if int(count) > limit:
-                retry_after = max(1, int((window + 1) * RATE_WINDOW_S - now))
+        if isinstance(ctx, Context):
+            try:
+                principal = await ctx.principal()
+            except DomainError:  # no key, a bad one, or an address over its budget
+                principal = None
+            settings = ctx.rt.settings
+            if principal is None:
+                identity = ratelimit.address_identity(ctx.client_address)
+                limit, per = settings.graphql_anon_rate_per_minute, "per address without a valid API key"
+            else:
+                identity = ratelimit.tenant_identity(principal.tenant_id)
+                limit, per = settings.graphql_rate_per_minute, "per tenant"
+            count, retry_after = await ratelimit.hit(ctx.rt.redis, identity)
+            if count > limit:
                 if isinstance(ctx.response, Response):
                     ctx.response.status_code = 429
                     ctx.response.headers["Retry-After"] = str(retry_after)
                 raise coded_error(
-                    f"rate limit exceeded: {limit} operations per minute per API key; "
+                    f"rate limit exceeded: {limit} operations per minute {per}; "
                     f"retry in {retry_after}s", "RATE_LIMITED", retryAfter=retry_after,
                 )
         yield
@@ -112,11 +139,30 @@ class ParserCache(SchemaExtension):
         yield
 
 
-def _validation_cache() -> ValidationCache:
-    return ValidationCache(maxsize=DOCUMENT_CACHE_SIZE)
+@lru_cache(maxsize=DOCUMENT_CACHE_SIZE)
+def _validate(schema: GraphQLSchema, document: DocumentNode,
+              rules: tuple[type[ASTValidationRule], ...], hide_suggestions: bool) -> list[GraphQLError]:
+    return validate(schema, document, (*rules, MaybeNullValidationRule, OneOfInputValidationRule),
+                    hide_suggestions=hide_suggestions)
+
+
+class ValidationCache(SchemaExtension):
+    """Validation, cached per document and rules (strawberry's own ValidationCache, plus:
+    production leaves out "Did you mean ...?" suggestions, which would spell out the schema
+    to anyone, key or not)."""
+
+    def on_validate(self) -> Iterator[None]:
+        ec = self.execution_context
+        ctx = ec.context
+        hide = isinstance(ctx, Context) and ctx.rt.settings.is_production
+        assert ec.graphql_document is not None
+        ec.pre_execution_errors = _validate(ec.schema._schema, ec.graphql_document,
+                                            tuple(ec.validation_rules), hide)
+        yield
 
 
 # Factories: strawberry makes fresh extension instances per operation from these. The caches
-# come after the limits, which set the parse options and rules they are keyed by.
-EXTENSIONS = [ErrorCodes, _tokens, IntrospectionGate, _limits, ParserCache, _validation_cache,
-              RateLimit]
+# come after the limits, which set the parse options and rules they are keyed by. The cost is
+# checked before the rate is counted: a refused operation spends no budget and no Redis call.
+EXTENSIONS = [ErrorCodes, _tokens, IntrospectionGate, _limits, ParserCache, ValidationCache,
+              QueryCost, RateLimit]

@@ -10,12 +10,14 @@ from typing import Any
 
 import strawberry
 from graphql import GraphQLError
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.tools import merge_types
 
 from app.agents.graphql import AgentMutation, AgentQuery
 from app.channels.graphql import ChannelMutation, ChannelQuery
 from app.conversations.graphql import ConversationMutation, ConversationQuery
 from app.credits.graphql import CreditMutation, CreditQuery
+from app.graphql.context import Context
 from app.graphql.errors import is_expected
 from app.graphql.hygiene import RefuseNul
 from app.graphql.limits import EXTENSIONS
@@ -32,6 +34,16 @@ Mutation = merge_types(
 )
 
 
+class Executor(StrawberryGraphQLCoreExecutionContext):
+    @classmethod
+    def build(cls, *args: Any, **kwargs: Any) -> Any:
+        # Variable values are checked here, not in validation: production leaves the "Did you
+        # mean ...?" out of those errors too (see limits.ValidationCache).
+        context = args[3] if len(args) > 3 else kwargs.get("context_value")
+        if isinstance(context, Context) and context.rt.settings.is_production:
+            kwargs["hide_suggestions"] = True
+        return super().build(*args, **kwargs)
+
 
 class Schema(strawberry.Schema):
     def process_errors(self, errors: list[GraphQLError], execution_context: Any = None) -> None:
@@ -42,5 +54,5 @@ class Schema(strawberry.Schema):
 
 schema = Schema(
     query=Query, mutation=Mutation, subscription=Subscription,
-    extensions=[*EXTENSIONS, RefuseNul],
+    extensions=[*EXTENSIONS, RefuseNul], execution_context_class=Executor,
 )

@@ -11,6 +11,10 @@ waits on a subscriber and the others are not stalled. A gap is not a loss: the s
 replays what it missed from Postgres (the source of truth) starting at the last event it
 delivered. The same marker is given to every subscription after the Redis connection had to be
 re-established, since events published while it was down never reached this process.
+
+The same connection also listens to the control topic (API key revocations): each control
+notice goes to the process's control listeners, and after a reconnect they are told that
+notices may have been missed, so they can check the source of truth themselves.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -29,11 +33,13 @@ from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 
 from app.metrics import OPEN_SUBSCRIPTIONS
-from app.realtime.topics import EVENTS_PATTERN, tenant_topic
+from app.realtime.topics import CONTROL_TOPIC, EVENTS_PATTERN, tenant_topic
 
 log = logging.getLogger("app.realtime.hub")
 
 Event = dict[str, Any]
+# A control listener gets each control notice, or None after a reconnect (notices may be lost).
+ControlListener = Callable[[Event | None], None]
 DEFAULT_QUEUE_SIZE = 1000
 # Stamped on each event when it arrives: wall-clock time for cursors, monotonic time to
 # compare with this process's own reads.
@@ -94,7 +100,12 @@ class Hub:
         self._task: asyncio.Task[None] | None = None
         # tenant id -> conversation id (None: every conversation) -> subscriptions
         self._subs: dict[str, dict[str | None, set[Subscription]]] = {}
+        self._control: list[ControlListener] = []
         self.stats = HubStats()
+
+    def add_control_listener(self, listener: ControlListener) -> None:
+        """Called (in the hub's task; it must not block) for every control notice."""
+        self._control.append(listener)
 
     @property
     def subscriber_count(self) -> int:
@@ -169,6 +180,23 @@ class Hub:
                 if sub.dropped != before:
                     self.stats.overflows += 1
 
+    def dispatch_control(self, data: bytes | None) -> None:
+        event: Event | None = None
+        if data is not None:
+            try:
+                parsed = orjson.loads(data)
+            except orjson.JSONDecodeError:
+                log.warning("ignoring a malformed control notice")
+                return
+            if not isinstance(parsed, dict):
+                return
+            event = parsed
+        for listener in self._control:
+            try:
+                listener(event)
+            except Exception:
+                log.exception("a control listener failed")
+
     def _gap_all(self, reason: str) -> None:
         for by_conv in self._subs.values():
             for subs in by_conv.values():
@@ -182,13 +210,14 @@ class Hub:
         )
         self._pubsub = self._redis.pubsub()
         await self._pubsub.psubscribe(EVENTS_PATTERN)
-        # Wait for the confirmation: only then is the pattern live on the server.
-        while True:
+        await self._pubsub.subscribe(CONTROL_TOPIC)
+        # Wait for both confirmations: only then are the pattern and the topic live.
+        pending = {"psubscribe", "subscribe"}
+        while pending:
             msg = await self._pubsub.get_message(timeout=5.0)
             if msg is None:
-                raise ConnectionError("no psubscribe confirmation from Redis")
-            if msg["type"] == "psubscribe":
-                break
+                raise ConnectionError("no subscribe confirmation from Redis")
+            pending.discard(msg["type"])
 
     async def _disconnect(self) -> None:
         if self._pubsub is not None:
@@ -209,11 +238,14 @@ class Hub:
                     self.stats.reconnects += 1
                     # Subscribed again: whatever was published meanwhile is only in Postgres.
                     self._gap_all("reconnect")
+                    self.dispatch_control(None)
                 pubsub = self._pubsub
                 assert pubsub is not None
                 msg = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
                 if msg is not None and msg["type"] == "pmessage":
                     self.dispatch(msg["channel"], msg["data"])
+                elif msg is not None and msg["type"] == "message":
+                    self.dispatch_control(msg["data"])
                 backoff = 0.1
             except asyncio.CancelledError:
                 raise

@@ -105,7 +105,8 @@
       };
       ws.onclose = function (ev) {
         if (stopped) return;
-        if (ev.code === 4403) { signOut("The API key was refused: " + (ev.reason || "forbidden")); return; }
+        // 4403: the key was refused; 4401: it was revoked while connected. Retrying cannot help.
+        if (ev.code === 4403 || ev.code === 4401) { signOut("The API key was refused: " + (ev.reason || "forbidden")); return; }
         onState("reconnecting");
         setTimeout(connect, retry);
         retry = Math.min(retry * 2, 15000);

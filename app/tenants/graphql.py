@@ -76,21 +76,26 @@ class TenantQuery:
 
 @strawberry.type
 class TenantMutation:
-    @gql.mutation("A new API key for the caller's tenant; the key is shown once.")
+    @gql.mutation("A new API key for the caller's tenant; the key is shown once. LIMIT_REACHED "
+                  "when the tenant has MAX_API_KEYS_PER_TENANT live keys.")
     async def create_api_key(self, info: Info, name: str) -> CreatedApiKey:
         tenant_id = await require_tenant(info)
         async with write(info) as session:
-            row, plain = await service.create_api_key(session, tenant_id, name)
+            row, plain = await service.create_api_key(
+                session, tenant_id, name, max_keys=info.context.rt.settings.max_api_keys_per_tenant)
         return CreatedApiKey(api_key=ApiKeyType.from_row(row), key=plain)
 
-    @gql.mutation("Revoke one of the tenant's keys; it stops working at once.")
+    @gql.mutation(
+        "Revoke one of the tenant's keys: HTTP requests with it fail at once, and websockets it "
+        "opened are closed (4401) within seconds on every API process."
+    )
     async def revoke_api_key(self, info: Info, id: strawberry.ID) -> ApiKeyType:
         tenant_id = await require_tenant(info)
         key_id = parse_id(id, "api key")
         async with write(info) as session:
             if await repository.get_api_key(session, tenant_id, key_id) is None:
                 raise NotFound("api key")
-            await repository.revoke_key(session, tenant_id, key_id)
+            await service.revoke_api_key(session, tenant_id, key_id)
             row = await repository.get_api_key(session, tenant_id, key_id)
             assert row is not None
             await session.refresh(row)

@@ -1,8 +1,9 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.crypto import hash_api_key
@@ -21,18 +22,53 @@ async def tenant_for_api_key(session: AsyncSession, key: str) -> Tenant | None:
     )
 
 
+async def key_identity(
+    session: AsyncSession, key_hash: str
+) -> tuple[uuid.UUID, uuid.UUID] | None:
+    """(tenant id, key id) of a live key, by its hash: one index read, no join (every request)."""
+    row = (await session.execute(
+        select(ApiKey.tenant_id, ApiKey.id)
+        .where(ApiKey.key_hash == key_hash, ApiKey.revoked_at.is_(None))
+    )).first()
+    return (row[0], row[1]) if row is not None else None
+
+
+async def revoked_among(session: AsyncSession, key_ids: Collection[uuid.UUID]) -> list[uuid.UUID]:
+    """Which of these keys are revoked or gone."""
+    if not key_ids:
+        return []
+    live = set((await session.scalars(
+        select(ApiKey.id).where(ApiKey.id.in_(list(key_ids)), ApiKey.revoked_at.is_(None))
+    )).all())
+    return [k for k in key_ids if k not in live]
+
+
+async def lock_tenant(session: AsyncSession, tenant_id: uuid.UUID) -> Tenant | None:
+    """The tenant row, locked until commit: serialises quota checks of one tenant."""
+    return await session.scalar(select(Tenant).where(Tenant.id == tenant_id).with_for_update())
+
+
+async def count_live_keys(session: AsyncSession, tenant_id: uuid.UUID) -> int:
+    return int(await session.scalar(
+        select(func.count()).select_from(ApiKey)
+        .where(ApiKey.tenant_id == tenant_id, ApiKey.revoked_at.is_(None))
+    ) or 0)
+
+
 async def list_tenants(session: AsyncSession) -> list[Tenant]:
     return list((await session.scalars(select(Tenant).order_by(Tenant.created_at))).all())
 
 
-async def revoke_key(session: AsyncSession, tenant_id: uuid.UUID | None, key_id: uuid.UUID) -> bool:
-    from sqlalchemy import func
-
+async def revoke_key(
+    session: AsyncSession, tenant_id: uuid.UUID | None, key_id: uuid.UUID
+) -> uuid.UUID | None:
+    """Revoke a live key (of this tenant; any tenant's for None); the key's tenant id, or None."""
     q = update(ApiKey).where(ApiKey.id == key_id, ApiKey.revoked_at.is_(None))
     if tenant_id is not None:
         q = q.where(ApiKey.tenant_id == tenant_id)
-    res = await session.execute(q.values(revoked_at=func.now()).returning(ApiKey.id))
-    return res.first() is not None
+    res = await session.execute(q.values(revoked_at=func.now()).returning(ApiKey.tenant_id))
+    row = res.first()
+    return row[0] if row is not None else None
 
 
 async def get_api_key(

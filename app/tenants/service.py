@@ -8,21 +8,32 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.credits import service as credits
 from app.crypto import hash_api_key, new_api_key
-from app.errors import BadUserInput, NotFound, ValidationFailed
+from app.effects import notify_processes
+from app.errors import BadUserInput, LimitReached, NotFound, ValidationFailed
 from app.models import ApiKey, Tenant
+from app.realtime.topics import API_KEY_REVOKED
 from app.tenants import repository
 
 MAX_NAME_CHARS = 200
 
 
 async def create_api_key(
-    session: AsyncSession, tenant_id: uuid.UUID, name: str
+    session: AsyncSession, tenant_id: uuid.UUID, name: str, *, max_keys: int | None = None
 ) -> tuple[ApiKey, str]:
-    """Returns the stored key row and the plain key, which is never retrievable again."""
+    """Returns the stored key row and the plain key, which is never retrievable again.
+
+    `max_keys`: at most this many live (unrevoked) keys per tenant; the tenant row is locked
+    first, so two concurrent creations cannot both take the last slot.
+    """
     if len(name) > MAX_NAME_CHARS:
         raise BadUserInput(f"name must be at most {MAX_NAME_CHARS} characters")
-    if await repository.get_tenant(session, tenant_id) is None:
+    if await repository.lock_tenant(session, tenant_id) is None:
         raise NotFound("tenant")
+    if max_keys is not None and await repository.count_live_keys(session, tenant_id) >= max_keys:
+        raise LimitReached(
+            f"this tenant already has {max_keys} live API keys (the most allowed); "
+            "revoke one it no longer uses first"
+        )
     plain = new_api_key()
     row = ApiKey(
         id=uuid.uuid4(), tenant_id=tenant_id, name=name or "default",
@@ -31,6 +42,19 @@ async def create_api_key(
     session.add(row)
     await session.flush()
     return row, plain
+
+
+async def revoke_api_key(
+    session: AsyncSession, tenant_id: uuid.UUID | None, key_id: uuid.UUID
+) -> bool:
+    """Revoke a key (one of this tenant's; any for None). After commit every API process is
+    told, and closes the websockets that key opened: a socket checks its key only once."""
+    owner = await repository.revoke_key(session, tenant_id, key_id)
+    if owner is None:
+        return False
+    notify_processes(session, {"type": API_KEY_REVOKED, "keyId": str(key_id),
+                               "tenantId": str(owner)})
+    return True
 
 
 async def create_tenant(

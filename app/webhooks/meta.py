@@ -21,7 +21,7 @@ from app.conversations.ingest import announce, apply_status, ingest
 from app.crypto import verify_signature
 from app.db import driver_connection, transaction
 from app.effects import Effects, flush, take
-from app.http import error_response
+from app.http import error_response, read_limited
 from app.logs import log_fields
 from app.metrics import INBOUND_MESSAGES, PENDING_MESSAGES, WEBHOOK_REQUESTS, WEBHOOK_UNKNOWN_CHANNEL
 from app.models import Message
@@ -53,20 +53,6 @@ async def verify(request: Request) -> Response:
         return PlainTextResponse(q.get("hub.challenge", ""), headers=ECHO_HEADERS)
     WEBHOOK_REQUESTS.labels("meta", "verify_refused").inc()
     return error_response(403, "verification failed", "FORBIDDEN")
-
-
-async def read_limited(request: Request, limit: int) -> bytes | None:
-    """The raw body, or None once it passes `limit` bytes (without reading the rest)."""
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        return None
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 class PendingGauge:

@@ -29,12 +29,12 @@ from app.conversations.events import message_dict
 from app.conversations.ingest import ingest_message
 from app.db import transaction
 from app.effects import flush, take
+from app.http import read_limited
 from app.logs import log_fields
 from app.metrics import INBOUND_MESSAGES
 from app.models import Contact, Conversation, Message
 from app.models.message import WITHOUT_RAW
 from app.runtime import Runtime
-from app.webhooks.meta import read_limited
 from app.webhooks.widget_guard import (
     PUBLIC_ID,
     RENEWED_TOKEN_HEADER,

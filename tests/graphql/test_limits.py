@@ -55,7 +55,7 @@ async def test_page_size_is_at_most_100(client, world, field):
     ok(await gql(client, f"{{ {field}(first: 100) {{ edges {{ cursor }} }} }}", key=world.api_key))
 
 
-async def test_rate_limit_per_key_answers_rate_limited(client, rt, world, other):
+async def test_rate_limit_per_tenant_answers_rate_limited(client, rt, world, other):
     rt.settings.graphql_rate_per_minute = 3
     try:
         for _ in range(3):
@@ -63,7 +63,7 @@ async def test_rate_limit_per_key_answers_rate_limited(client, rt, world, other)
         body = await gql(client, "{ viewer { id } }", key=world.api_key)
         assert codes(body) == ["RATE_LIMITED"] and body["_status"] == 429
         assert body["errors"][0]["extensions"]["retryAfter"] >= 1
-        # Another key has its own budget.
+        # Another tenant has its own budget.
         ok(await gql(client, "{ viewer { id } }", key=other.api_key))
     finally:
         rt.settings.graphql_rate_per_minute = 600
