@@ -6,6 +6,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+from sqlalchemy import event
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -22,7 +24,7 @@ def create_engine(settings: Settings, *, pool_size: int | None = None) -> AsyncE
     if not settings.database_url:
         raise RuntimeError("DATABASE_URL is not set")
     url, connect_args = asyncpg_url(settings.database_url)
-    return create_async_engine(
+    engine = create_async_engine(
         url,
         connect_args=connect_args,
         pool_size=pool_size or settings.db_pool_size,
@@ -31,6 +33,17 @@ def create_engine(settings: Settings, *, pool_size: int | None = None) -> AsyncE
         # connections are recycled before Neon closes idle ones instead.
         pool_recycle=240,
     )
+    dialect = engine.sync_engine.dialect
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def _discard_closed(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+        # A Postgres restart closes every pooled connection; asyncpg notices the closed socket
+        # by itself (no round trip), and the pool replaces such a connection on checkout
+        # instead of handing it out to fail. Costs a flag check per checkout, not a ping.
+        if dialect.get_driver_connection(dbapi_connection).is_closed():
+            raise DisconnectionError("connection closed by the server")
+
+    return engine
 
 
 def create_session_factory(engine: AsyncEngine) -> SessionFactory:
@@ -51,7 +64,14 @@ async def driver_connection(engine: AsyncEngine) -> AsyncIterator[Any]:
     BEGIN/COMMIT around it), with asyncpg's own prepared-statement cache."""
     async with engine.connect() as conn:
         raw = await conn.get_raw_connection()
-        yield raw.driver_connection
+        driver = raw.driver_connection
+        try:
+            yield driver
+        except BaseException:
+            if driver is not None and driver.is_closed():
+                # Dropped under us (server restart): not back into the pool.
+                await conn.invalidate()
+            raise
 
 
 async def session_driver(session: AsyncSession) -> Any:

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.config import Settings
 from app.db import SessionFactory, create_engine, create_session_factory
-from app.redis import redis_settings
+from app.redis import harden, redis_settings
 
 log = logging.getLogger("app.runtime")
 
@@ -91,6 +91,7 @@ def tune_gc() -> None:
 async def open_runtime(settings: Settings, *, pool_size: int | None = None) -> Runtime:
     engine = create_engine(settings, pool_size=pool_size)
     redis = await create_pool(redis_settings(settings))
+    harden(redis)
     http = httpx.AsyncClient(
         timeout=httpx.Timeout(settings.graph_timeout_s, connect=5.0),
         # Sends to the Graph API: one per job slot at most, each kept alive for the next.

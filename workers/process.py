@@ -17,8 +17,10 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
 
 import orjson
 from sqlalchemy import select
@@ -33,15 +35,18 @@ from app.conversations import events
 from app.conversations.service import add_message
 from app.credits import service as credits
 from app.db import driver_connection, session_driver, transaction
-from app.effects import emit, flush, take, wake_flag_key
+from app.effects import emit, flush_committed, take, wake_flag_key
 from app.locks import LeaseLost, OrderingLock
 from app.metrics import CREDITS_CONSUMED, REPLIES_SENT, STAGE_SECONDS, observe_queue_wait
 from app.models import Agent, Channel, Contact, Conversation, CreditReservation, Message
 from app.models.message import WITHOUT_RAW
+from app.outages import retry_outage
 from app.runtime import Runtime
 from workers.delivery import Delivery, deliver
 
 log = logging.getLogger("workers.process")
+
+T = TypeVar("T")
 
 MAX_BATCH = 50
 MAX_ROUNDS = 20
@@ -156,7 +161,26 @@ async def drain(rt: Runtime, lock: OrderingLock, cid: uuid.UUID, channel_id: uui
 
 
 async def _commit(rt: Runtime, session: AsyncSession) -> None:
-    await flush(take(session), rt.redis)
+    await flush_committed(take(session), rt.redis)
+
+
+async def _step(rt: Runtime, lock: OrderingLock,
+                work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    """One fenced step in a transaction of its own, committed, its effects flushed. A
+    connection lost on the way (a Postgres restart or failover) is retried on a fresh one for
+    as long as this holder's lease can last: the step's fence re-checks the lease, so a retry
+    after it lapsed ends in LeaseLost, as any late commit does. Only for steps that are safe to
+    repeat when a lost connection hid whether the commit happened: the claim (a batch already
+    `processing` resumes) and the settles (forward-only, keyed credit movements)."""
+
+    async def attempt() -> tuple[T, AsyncSession]:
+        async with transaction(rt.sessions) as session:
+            result = await work(session)
+        return result, session
+
+    result, session = await retry_outage(attempt, time.monotonic() + lock.ttl_ms / 1000)
+    await _commit(rt, session)
+    return result
 
 
 def _mark(session: AsyncSession, conv: Conversation, rows: list[Message], status: str,
@@ -180,9 +204,7 @@ class Claim:
 async def handle_batch(rt: Runtime, lock: OrderingLock, cid: uuid.UUID) -> None:
     started = time.perf_counter()
     # 1. claim the batch and reserve credits (one commit)
-    async with transaction(rt.sessions) as session:
-        claim = await _claim(session, lock, cid)
-    await _commit(rt, session)
+    claim = await _step(rt, lock, partial(_claim, lock=lock, cid=cid))
     STAGE_SECONDS.labels("claim").observe(time.perf_counter() - started)
     if claim is None:
         return
@@ -195,12 +217,14 @@ async def handle_batch(rt: Runtime, lock: OrderingLock, cid: uuid.UUID) -> None:
     except (ModelError, BreakerOpen) as exc:
         reason = exc.reason if isinstance(exc, ModelError) else "breaker_open"
         log.warning("model failed for conversation %s: %s", cid, exc)
-        async with transaction(rt.sessions) as session:
+
+        async def failed(session: AsyncSession) -> None:
             await lock.fence(session)
             _mark(session, conv, await _reload(session, rows), "failed", reason)
             await session.flush()
             await credits.release(session, key, "model failed")
-        await _commit(rt, session)
+
+        await _step(rt, lock, failed)
         return
 
     # 3. store the reply as pending: at most one per batch (unique reply_to_seq)
@@ -213,15 +237,19 @@ async def handle_batch(rt: Runtime, lock: OrderingLock, cid: uuid.UUID) -> None:
 
     # 4. send, then settle reply, batch, credits and context pointer in one commit
     result = await deliver(rt, claim.channel, contact, reply.text, str(out.id))
-    async with transaction(rt.sessions) as session:
+    sent = result.outcome in ("sent", "unknown")
+
+    async def settle(session: AsyncSession) -> None:
         await lock.fence(session)
-        if result.outcome in ("sent", "unknown"):
+        if sent:
             await _settle_sent(session, claim, out.id, reply, result.outcome, result.provider_ids)
-            REPLIES_SENT.labels(claim.channel.kind, "ai").inc()
-            CREDITS_CONSUMED.inc(claim.agent.credits_per_reply)
         else:
             await _settle_failed(session, claim, out.id, result)
-    await _commit(rt, session)
+
+    await _step(rt, lock, settle)
+    if sent:
+        REPLIES_SENT.labels(claim.channel.kind, "ai").inc()
+        CREDITS_CONSUMED.inc(claim.agent.credits_per_reply)
     STAGE_SECONDS.labels("batch_total").observe(time.perf_counter() - started)
 
 

@@ -6,6 +6,7 @@ import logging
 import re
 import time
 from collections import defaultdict
+from functools import partial
 from typing import Any
 
 import orjson
@@ -14,16 +15,17 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from app.channels.adapters import instagram, whatsapp
-from app.channels.adapters.base import ParsedWebhook
+from app.channels.adapters.base import InboundMessage, ParsedWebhook
 from app.channels.routing import ChannelRoute, route
 from app.conversations.ingest import announce, apply_status, ingest
 from app.crypto import verify_signature
 from app.db import driver_connection, transaction
-from app.effects import Effects, flush, take
+from app.effects import Effects, flush_committed, take
 from app.http import error_response
 from app.logs import log_fields
 from app.metrics import INBOUND_MESSAGES, PENDING_MESSAGES, WEBHOOK_REQUESTS, WEBHOOK_UNKNOWN_CHANNEL
 from app.models import Message
+from app.outages import StillAway, is_db_outage, retry_outage
 from app.runtime import Runtime
 
 log = logging.getLogger("app.webhooks.meta")
@@ -73,11 +75,17 @@ class PendingGauge:
         now = time.monotonic()
         if now - self.at > 1.0:
             self.at = now
-            async with rt.sessions() as session:
-                self.value = int(await session.scalar(
-                    select(func.count()).select_from(Message)
-                    .where(Message.status.in_(("received", "processing")))
-                ) or 0)
+            try:
+                async with rt.sessions() as session:
+                    self.value = int(await session.scalar(
+                        select(func.count()).select_from(Message)
+                        .where(Message.status.in_(("received", "processing")))
+                    ) or 0)
+            except Exception as exc:
+                # Postgres is away: the last count stands, and the store below rides it out.
+                if not is_db_outage(exc):
+                    raise
+                return self.value
             PENDING_MESSAGES.set(self.value)
         return self.value
 
@@ -121,41 +129,77 @@ async def receive(request: Request) -> Response:
         WEBHOOK_REQUESTS.labels("meta", "backpressure").inc()
         return error_response(503, "too much pending work; retry later", "UNAVAILABLE",
                               headers={"Retry-After": "30"})
-    result = await store(rt, kind, parsed)
+    try:
+        result = await store(rt, kind, parsed)
+    except StillAway as exc:
+        # Only after WEBHOOK_STORE_RETRY_S of trying: Meta delivers it again later.
+        WEBHOOK_REQUESTS.labels("meta", "unavailable").inc()
+        log.warning("webhook not stored: %s unreachable for %.1fs", exc.dependency,
+                    rt.settings.webhook_store_retry_s)
+        return error_response(503, f"{exc.dependency} unreachable; retry later", "UNAVAILABLE",
+                              headers={"Retry-After": str(RETRY_AFTER_OUTAGE_S)})
     WEBHOOK_REQUESTS.labels("meta", "ok").inc()
     return JSONResponse(result)
 
 
+# Meta ignores it, but other senders may not; an outage that outlasted the retries is not over
+# in a second.
+RETRY_AFTER_OUTAGE_S = 5
+
+
+async def _ingest_one(rt: Runtime, channel: ChannelRoute, msg: InboundMessage) -> Message | None:
+    async with driver_connection(rt.engine) as conn:
+        return await ingest(conn.fetchrow, channel, msg)
+
+
+async def _apply_statuses(
+    rt: Runtime, parsed: ParsedWebhook, routes: dict[str, ChannelRoute | None]
+) -> tuple[Effects, dict[str, int]]:
+    counts: dict[str, int] = defaultdict(int)
+    async with transaction(rt.sessions) as session:
+        for st in parsed.statuses:
+            channel = routes[st.account_id]
+            if channel is None:
+                counts["unknown_channel"] += 1
+                continue
+            ok = await apply_status(session, channel, st)
+            counts["statuses" if ok else "stale_statuses"] += 1
+    return take(session), counts
+
+
 async def store(rt: Runtime, kind: str, parsed: ParsedWebhook) -> dict[str, Any]:
+    """Store what the webhook carries. A dropped or refused database connection is retried
+    (fresh connection, backoff with jitter) for up to WEBHOOK_STORE_RETRY_S, inside the
+    request: a Postgres restart or failover then delays the answer instead of failing it, so
+    Meta has no reason to deliver this message again after the customer's next one. Then
+    StillAway."""
+    deadline = time.monotonic() + rt.settings.webhook_store_retry_s
     accounts = {m.account_id for m in parsed.messages} | {s.account_id for s in parsed.statuses}
-    routes: dict[str, ChannelRoute | None] = {a: await route(rt, kind, a) for a in accounts}
+    routes: dict[str, ChannelRoute | None] = {
+        a: await retry_outage(partial(route, rt, kind, a), deadline) for a in accounts
+    }
     counts: dict[str, int] = defaultdict(int)
     counts["ignored"] = parsed.ignored
     effects = Effects()
-    # Each message commits on its own, in the webhook's order: an error part-way answers 500,
-    # Meta redelivers, and what was stored is recognised by its provider id.
-    if parsed.messages:
-        async with driver_connection(rt.engine) as conn:
-            for msg in parsed.messages:
-                channel = routes[msg.account_id]
-                if channel is None:
-                    counts["unknown_channel"] += 1
-                    continue
-                row = await ingest(conn.fetchrow, channel, msg)
-                counts["stored" if row is not None else "duplicates"] += 1
-                if row is not None:
-                    announce(effects, channel, msg, row)
+    # Each message commits on its own, in the webhook's order: an error part-way answers an
+    # error, Meta redelivers, and what was stored is recognised by its provider id.
+    for msg in parsed.messages:
+        channel = routes[msg.account_id]
+        if channel is None:
+            counts["unknown_channel"] += 1
+            continue
+        row = await retry_outage(partial(_ingest_one, rt, channel, msg), deadline)
+        counts["stored" if row is not None else "duplicates"] += 1
+        if row is not None:
+            announce(effects, channel, msg, row)
     if parsed.statuses:
-        async with transaction(rt.sessions) as session:
-            for st in parsed.statuses:
-                channel = routes[st.account_id]
-                if channel is None:
-                    counts["unknown_channel"] += 1
-                    continue
-                ok = await apply_status(session, channel, st)
-                counts["statuses" if ok else "stale_statuses"] += 1
-        effects.merge(take(session))
-    await flush(effects, rt.redis)
+        status_effects, status_counts = await retry_outage(
+            partial(_apply_statuses, rt, parsed, routes), deadline)
+        effects.merge(status_effects)
+        for k, v in status_counts.items():
+            counts[k] += v
+    # Committed: with Redis away the wake-ups fall to the sweeper, and the answer is still 200.
+    await flush_committed(effects, rt.redis)
     if counts["unknown_channel"]:
         WEBHOOK_UNKNOWN_CHANNEL.labels(kind).inc(counts["unknown_channel"])
         log.warning("webhook for a channel that is not connected",
