@@ -10,10 +10,13 @@ in lock-step), and tries again. What was in flight is recovered by the lease and
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from typing import TypeVar
 
 import asyncpg
@@ -153,3 +156,41 @@ async def retry_outage(fn: Callable[[], Awaitable[T]], deadline: float) -> T:
             for name in away:
                 DEPENDENCIES.up(name)
             return result
+
+
+@dataclass
+class _Gate:
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    riders: int = 0
+
+
+class RideQueue:
+    """Callers riding out an outage, queued per key (a customer) in arrival order.
+
+    Retries with jitter race each other: two requests of one customer that both wait for the
+    database could be stored in either order once it is back. Queued here, the first to arrive
+    retries while the later ones wait, and a request arriving while any of its keys has a
+    queue joins the back of it instead of overtaking."""
+
+    def __init__(self) -> None:
+        self._gates: dict[str, _Gate] = {}
+
+    def busy(self, keys: list[str]) -> bool:
+        return any(k in self._gates for k in keys)
+
+    @asynccontextmanager
+    async def ride(self, keys: list[str]) -> AsyncIterator[None]:
+        keys = sorted(set(keys))  # one order for everyone: no deadlock between two webhooks
+        gates = [self._gates.setdefault(k, _Gate()) for k in keys]
+        for g in gates:
+            g.riders += 1
+        try:
+            async with contextlib.AsyncExitStack() as stack:
+                for g in gates:
+                    await stack.enter_async_context(g.lock)
+                yield
+        finally:
+            for k, g in zip(keys, gates, strict=True):
+                g.riders -= 1
+                if not g.riders:
+                    self._gates.pop(k, None)
