@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import asyncpg
 from sqlalchemy import event
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
@@ -65,11 +66,15 @@ async def driver_connection(engine: AsyncEngine) -> AsyncIterator[Any]:
     async with engine.connect() as conn:
         raw = await conn.get_raw_connection()
         driver = raw.driver_connection
+        assert driver is not None
         try:
             yield driver
-        except BaseException:
-            if driver is not None and driver.is_closed():
-                # Dropped under us (server restart): not back into the pool.
+        except BaseException as exc:
+            # An error the server reported leaves the connection fit for the next statement
+            # (each one commits by itself). Anything else (dropped by a server restart, a
+            # statement cancelled half-way, a protocol left mid-operation) could hand the
+            # next user a broken connection: it does not go back into the pool.
+            if driver.is_closed() or not isinstance(exc, asyncpg.PostgresError):
                 await conn.invalidate()
             raise
 

@@ -150,7 +150,8 @@ async def flush_committed(effects: Effects, queue: Any) -> bool:
         if not is_redis_outage(exc):
             raise
         DEPENDENCIES.down("redis", exc)
-        log.warning("Redis unreachable after commit: %d wake-ups and %d events left to the "
+        log.info("Redis unreachable after commit: %d wake-ups and %d events left to the "
                     "sweeper and to replays", len(effects.wakeups), len(effects.events))
         return False
+    DEPENDENCIES.up("redis")
     return True

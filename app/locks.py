@@ -80,6 +80,11 @@ class OrderingLock:
     def _ttl_s(self) -> float:
         return self.ttl_ms / 1000
 
+    @property
+    def lease_ends(self) -> float:
+        """When the Postgres lease lapses at the latest unless extended (monotonic clock)."""
+        return self._pg_extended_at + self._ttl_s
+
     async def acquire(self) -> bool:
         redis = self.rt.redis
         if not await redis.set(lock_key(self.key), self.token, nx=True, px=self.ttl_ms):
@@ -154,6 +159,10 @@ class OrderingLock:
         try:
             async with driver_connection(self.rt.engine) as conn:
                 await conn.execute(_DROP_LEASE, self.key, self.token)
+        except Exception as exc:
+            # Postgres is away: the lease lapses within LOCK_TTL_MS by itself.
+            if not is_outage(exc):
+                raise
         finally:
             try:
                 await self._eval(_RELEASE, self.token)

@@ -79,6 +79,9 @@ class BatchClaimWorker(Worker):
 
     async def _poll_iteration(self) -> None:
         try:
+            if self._outage_polls:
+                # Back? (An iteration may not touch Redis at all: say so only once it answers.)
+                await self.pool.ping()
             await super()._poll_iteration()
         except Exception as exc:
             if not is_outage(exc):

@@ -14,6 +14,7 @@ A batch found `processing` with a `pending` reply was interrupted mid-send: its 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import uuid
@@ -23,6 +24,7 @@ from functools import partial
 from typing import Any, TypeVar
 
 import orjson
+from arq.worker import Retry
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
@@ -40,7 +42,7 @@ from app.locks import LeaseLost, OrderingLock
 from app.metrics import CREDITS_CONSUMED, REPLIES_SENT, STAGE_SECONDS, observe_queue_wait
 from app.models import Agent, Channel, Contact, Conversation, CreditReservation, Message
 from app.models.message import WITHOUT_RAW
-from app.outages import retry_outage
+from app.outages import DEPENDENCIES, backoff_s, is_db_outage, retry_outage
 from app.runtime import Runtime
 from workers.delivery import Delivery, deliver
 
@@ -73,10 +75,22 @@ async def process_conversation(ctx: dict[str, Any], conversation_id: str) -> str
     flag = wake_flag_key(conversation_id)
     try:
         outcome = await _process(rt, conversation_id, flag)
+    except Exception as exc:
+        if is_db_outage(exc) and ctx.get("job_try", 1) < OUTAGE_TRIES:
+            # Postgres went away while this job held nothing (or after it let go): the same
+            # job runs again shortly, its wake flag still set.
+            DEPENDENCIES.down("postgres", exc)
+            raise Retry(defer=1 + backoff_s(ctx.get("job_try", 1), base=0.5, cap=2.0)) from exc
+        await rt.redis.delete(flag)
+        raise
     except BaseException:
         await rt.redis.delete(flag)
         raise
     return outcome
+
+
+# Runs of one job through database outages; then the sweeper takes over.
+OUTAGE_TRIES = 3
 
 
 async def _process(rt: Runtime, conversation_id: str, flag: str) -> str:
@@ -94,7 +108,7 @@ async def _process(rt: Runtime, conversation_id: str, flag: str) -> str:
             # attempt, so it sees every message committed before it.
             return "busy"
         try:
-            finished = await drain(rt, lock, cid, channel_id)
+            finished = await _drain_through_outages(rt, lock, cid, channel_id)
         except LeaseLost:
             log.warning("lost the ordering lease mid-batch; another worker takes over: %s", key)
             await rt.redis.delete(flag)
@@ -146,6 +160,28 @@ async def next_conversation(
         else:
             found = await conn.fetchval(_NEXT_IN_CONVERSATION, cid)
     return found
+
+
+async def _drain_through_outages(
+    rt: Runtime, lock: OrderingLock, cid: uuid.UUID, channel_id: uuid.UUID
+) -> bool:
+    """drain(), started again after Postgres went away mid-batch, for as long as this
+    holder's lease may still hold: the batch resumes from what was committed (a claimed batch
+    is claimed again, a reply stored before is never sent twice), and the first fence after
+    a lapse raises LeaseLost. The renewal keeps extending the lease once Postgres is back."""
+    attempt = 0
+    while True:
+        try:
+            return await drain(rt, lock, cid, channel_id)
+        except Exception as exc:
+            if not is_db_outage(exc) or lock.lost:
+                raise
+            DEPENDENCIES.down("postgres", exc)
+            wait = backoff_s(attempt, base=0.1, cap=1.0)
+            if time.monotonic() + wait >= lock.lease_ends:
+                raise
+            attempt += 1
+            await asyncio.sleep(wait)
 
 
 async def drain(rt: Runtime, lock: OrderingLock, cid: uuid.UUID, channel_id: uuid.UUID) -> bool:

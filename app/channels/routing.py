@@ -66,6 +66,7 @@ async def route(rt: Runtime, kind: str, account_id: str) -> ChannelRoute | None:
         # The cache is only a cache: with Redis away, Postgres answers (and nothing is cached).
         DEPENDENCIES.down("redis", exc)
         return await _lookup(rt, kind, account_id)
+    DEPENDENCIES.up("redis")
     if cached is not None:
         return _decode(cached)
     result = await _lookup(rt, kind, account_id)
