@@ -141,7 +141,7 @@ def supervise(
                 delay = min(cap_s, base_s * 2 ** min(c.failures, 16))
                 c.failures += 1
                 c.restart_at = now + delay
-                typer.echo(f"mca {c.name} exited with code {code}; restarting it in {delay:.0f}s",
+                typer.echo(f"mca {c.name} exited with code {code}; restarting it in {delay:.3g}s",
                            err=True)
             elif now >= c.restart_at:
                 c.proc = spawn(c.args)
