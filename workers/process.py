@@ -205,9 +205,10 @@ async def _step(rt: Runtime, lock: OrderingLock,
     """One fenced step in a transaction of its own, committed, its effects flushed. A
     connection lost on the way (a Postgres restart or failover) is retried on a fresh one for
     as long as this holder's lease can last: the step's fence re-checks the lease, so a retry
-    after it lapsed ends in LeaseLost, as any late commit does. Only for steps that are safe to
-    repeat when a lost connection hid whether the commit happened: the claim (a batch already
-    `processing` resumes) and the settles (forward-only, keyed credit movements)."""
+    after it lapsed ends in LeaseLost, as any late commit does. Each step is safe to repeat
+    when a lost connection hid whether its commit happened: the claim (a batch already
+    `processing` resumes), the store (finds its reply), the settles (forward-only, keyed credit
+    movements)."""
 
     async def attempt() -> tuple[T, AsyncSession]:
         async with transaction(rt.sessions) as session:
@@ -264,9 +265,18 @@ async def handle_batch(rt: Runtime, lock: OrderingLock, cid: uuid.UUID) -> None:
         return
 
     # 3. store the reply as pending: at most one per batch (unique reply_to_seq)
-    async with transaction(rt.sessions) as session:
-        stored = await _store_reply(session, lock, claim, reply)
-    await _commit(rt, session)
+    tries = 0
+
+    async def store(session: AsyncSession) -> tuple[Message, Contact] | None:
+        nonlocal tries
+        tries += 1
+        # Again after a lost connection: the commit may have happened. The batch's reply can
+        # only be ours (we hold its lease, and an older one was settled at the claim), not
+        # yet sent: found, it goes out now instead of becoming `unknown` unsent.
+        found = await _own_reply(session, lock, claim) if tries > 1 else None
+        return (found, claim.contact) if found else await _store_reply(session, lock, claim, reply)
+
+    stored = await _step(rt, lock, store)
     if stored is None:
         return
     out, contact = stored
@@ -441,6 +451,18 @@ FROM conv
 RETURNING id, tenant_id, conversation_id, channel_id, seq, direction, sender_role, type, text,
     status, status_reason, error_code, error_title, provider_message_id, created_at
 """
+
+
+async def _own_reply(session: AsyncSession, lock: OrderingLock, claim: Claim) -> Message | None:
+    await lock.fence(session)
+    out = await session.scalar(
+        select(Message).options(WITHOUT_RAW)
+        .where(Message.conversation_id == claim.conv.id, Message.direction == "outbound",
+               Message.reply_to_seq == claim.rows[-1].seq, Message.status == "pending")
+    )
+    if out is not None:
+        emit(session, str(out.tenant_id), events.message_created(out))
+    return out
 
 
 async def _store_reply(
