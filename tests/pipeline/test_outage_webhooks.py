@@ -144,3 +144,24 @@ async def test_a_webhook_is_stored_while_redis_is_away_and_answered_once_it_is_b
 
     replies = await wait_for(answered, timeout=30)
     assert [r["text"] for r in replies] == ["[sandbox] hola"]
+
+
+async def test_the_api_waits_for_redis_at_start_up(settings, runtime, redis_proxy):
+    await redis_proxy.down()
+    answers: list[int] = []
+
+    async def serve() -> None:
+        async with _api(settings, redis_url=redis_proxy.url) as client:
+            answers.append((await client.get("/readyz")).status_code)
+
+    starting = asyncio.create_task(serve())
+
+    async def kept_trying() -> bool:
+        # More connection attempts than arq's own few before it gives up.
+        return redis_proxy.turned_away >= 6
+
+    await wait_for(kept_trying, timeout=60)
+    assert not starting.done()  # still waiting: not exited
+    await redis_proxy.up()
+    await asyncio.wait_for(starting, timeout=60)
+    assert answers == [200]
