@@ -89,6 +89,9 @@ class Settings(BaseSettings):
     worker_metrics_port: int | None = Field(None, ge=1, le=65535)
     ordering_scope: Literal["conversation", "channel"] = "conversation"
     queue_max_pending: int = Field(100_000, ge=1)
+    # How long a webhook retries storing through a database outage before it answers 503:
+    # well inside Meta's timeout, long enough for a restart or a failover.
+    webhook_store_retry_s: float = Field(5.0, ge=0, le=15)
     # Bounds how long a dead worker's conversations wait: lease lapse + one sweep.
     lock_ttl_ms: int = Field(10_000, ge=1000)
     sweeper_interval_s: int = Field(2, ge=1, le=60)

@@ -6,6 +6,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import asyncpg
+from sqlalchemy import event
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -22,7 +25,7 @@ def create_engine(settings: Settings, *, pool_size: int | None = None) -> AsyncE
     if not settings.database_url:
         raise RuntimeError("DATABASE_URL is not set")
     url, connect_args = asyncpg_url(settings.database_url)
-    return create_async_engine(
+    engine = create_async_engine(
         url,
         connect_args=connect_args,
         pool_size=pool_size or settings.db_pool_size,
@@ -34,6 +37,17 @@ def create_engine(settings: Settings, *, pool_size: int | None = None) -> AsyncE
         # operators' words, tokens and keys, and the error ends up in a log line.
         hide_parameters=True,
     )
+    dialect = engine.sync_engine.dialect
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def _discard_closed(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+        # A Postgres restart closes every pooled connection; asyncpg notices the closed socket
+        # by itself (no round trip), and the pool replaces such a connection on checkout
+        # instead of handing it out to fail. Costs a flag check per checkout, not a ping.
+        if dialect.get_driver_connection(dbapi_connection).is_closed():
+            raise DisconnectionError("connection closed by the server")
+
+    return engine
 
 
 def create_session_factory(engine: AsyncEngine) -> SessionFactory:
@@ -54,7 +68,18 @@ async def driver_connection(engine: AsyncEngine) -> AsyncIterator[Any]:
     BEGIN/COMMIT around it), with asyncpg's own prepared-statement cache."""
     async with engine.connect() as conn:
         raw = await conn.get_raw_connection()
-        yield raw.driver_connection
+        driver = raw.driver_connection
+        assert driver is not None
+        try:
+            yield driver
+        except BaseException as exc:
+            # An error the server reported leaves the connection fit for the next statement
+            # (each one commits by itself). Anything else (dropped by a server restart, a
+            # statement cancelled half-way, a protocol left mid-operation) could hand the
+            # next user a broken connection: it does not go back into the pool.
+            if driver.is_closed() or not isinstance(exc, asyncpg.PostgresError):
+                await conn.invalidate()
+            raise
 
 
 async def session_driver(session: AsyncSession) -> Any:

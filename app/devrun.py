@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -100,6 +101,57 @@ def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
             p.wait()
 
 
+# A child that dies is started again after 1, 2, 4, ... s (at most 30 s); one that then ran
+# for a minute starts afresh from 1 s.
+RESTART_BASE_S = 1.0
+RESTART_CAP_S = 30.0
+STABLE_AFTER_S = 60.0
+
+
+@dataclass
+class Child:
+    """One supervised `mca` child process (the API, a worker)."""
+
+    name: str
+    args: list[str]
+    proc: subprocess.Popen[bytes]
+    started: float = field(default_factory=time.monotonic)
+    failures: int = 0
+    restart_at: float | None = None
+
+
+def supervise(
+    children: list[Child],
+    *,
+    until: Callable[[], bool] = lambda: False,
+    spawn: Callable[[list[str]], subprocess.Popen[bytes]] = _spawn,
+    base_s: float = RESTART_BASE_S,
+    cap_s: float = RESTART_CAP_S,
+    tick_s: float = 0.5,
+) -> None:
+    """Keep the children running until `until()` (or Ctrl-C): a child that exits, whatever
+    the reason, is started again with backoff, and each exit and restart is said on stderr."""
+    while not until():
+        now = time.monotonic()
+        for c in children:
+            code = c.proc.poll()
+            if code is None:
+                if c.failures and now - c.started >= STABLE_AFTER_S:
+                    c.failures = 0
+                continue
+            if c.restart_at is None:
+                delay = min(cap_s, base_s * 2 ** min(c.failures, 16))
+                c.failures += 1
+                c.restart_at = now + delay
+                typer.echo(f"mca {c.name} exited with code {code}; restarting it in {delay:.3g}s",
+                           err=True)
+            elif now >= c.restart_at:
+                c.proc = spawn(c.args)
+                c.started, c.restart_at = now, None
+                typer.echo(f"mca {c.name} restarted (pid {c.proc.pid})", err=True)
+        time.sleep(tick_s)
+
+
 def run_everything(settings: Settings, with_services: Callable[[Settings], Settings]) -> None:
     from app.cli import migrate_database
 
@@ -116,9 +168,10 @@ def run_everything(settings: Settings, with_services: Callable[[Settings], Setti
         typer.echo(f"OPENAI_API_KEY is not set: replies come from the SANDBOX model ({sandbox.url})")
     demo = asyncio.run(seed_demo(settings))
     base = f"http://{settings.host}:{settings.port}"
-    procs = [_spawn(["serve"]), _spawn(["worker"])]
+    children = [Child("serve", ["serve"], _spawn(["serve"])),
+                Child("worker", ["worker"], _spawn(["worker"]))]
     try:
-        _wait_ready(base, procs)
+        _wait_ready(base, [c.proc for c in children])
         typer.echo(
             "\nready\n"
             f"  API          {base}\n"
@@ -130,11 +183,8 @@ def run_everything(settings: Settings, with_services: Callable[[Settings], Setti
             f"  Admin key    {settings.admin_api_key}\n"
             "Ctrl-C stops everything.\n"
         )
-        while all(p.poll() is None for p in procs):
-            time.sleep(0.5)
-        typer.echo("a process exited; stopping everything", err=True)
-        raise typer.Exit(1)
+        supervise(children)
     finally:
-        _stop(procs)
+        _stop([c.proc for c in children])
         if sandbox is not None:
             sandbox.stop()

@@ -7,6 +7,7 @@ not happen.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import uuid4
@@ -16,6 +17,10 @@ from arq.constants import in_progress_key_prefix, job_key_prefix
 from arq.jobs import serialize_job
 from arq.utils import timestamp_ms
 from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.outages import DEPENDENCIES, is_redis_outage
+
+log = logging.getLogger("app.effects")
 
 _KEY = "mca_effects"
 
@@ -141,3 +146,21 @@ async def flush(effects: Effects, queue: Any) -> None:
         for notice in effects.control:
             pipe.publish(CONTROL_TOPIC, orjson.dumps(notice))
         await pipe.execute()
+
+
+async def flush_committed(effects: Effects, queue: Any) -> bool:
+    """flush(), for callers whose transaction has committed: when Redis is unreachable the
+    effects are dropped with a warning instead of failing the caller. Nothing is lost: the
+    rows are in Postgres, the sweeper wakes their conversations once Redis is back, and
+    subscribers replay what they missed after the hub's reconnect. False when dropped."""
+    try:
+        await flush(effects, queue)
+    except Exception as exc:
+        if not is_redis_outage(exc):
+            raise
+        DEPENDENCIES.down("redis", exc)
+        log.info("Redis unreachable after commit: %d wake-ups and %d events left to the "
+                    "sweeper and to replays", len(effects.wakeups), len(effects.events))
+        return False
+    DEPENDENCIES.up("redis")
+    return True

@@ -20,6 +20,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import driver_connection
+from app.outages import is_outage
 from app.runtime import Runtime
 
 log = logging.getLogger("app.locks")
@@ -79,12 +80,24 @@ class OrderingLock:
     def _ttl_s(self) -> float:
         return self.ttl_ms / 1000
 
+    @property
+    def lease_ends(self) -> float:
+        """When the Postgres lease lapses at the latest unless extended (monotonic clock)."""
+        return self._pg_extended_at + self._ttl_s
+
     async def acquire(self) -> bool:
         redis = self.rt.redis
         if not await redis.set(lock_key(self.key), self.token, nx=True, px=self.ttl_ms):
             return False
-        async with driver_connection(self.rt.engine) as conn:
-            taken = await conn.fetchval(_TAKE_LEASE, self.key, self.token, self._ttl_s)
+        try:
+            async with driver_connection(self.rt.engine) as conn:
+                taken = await conn.fetchval(_TAKE_LEASE, self.key, self.token, self._ttl_s)
+        except BaseException:
+            # Postgres is away: let the key go now rather than at its expiry, so the job the
+            # sweeper starts once it is back is not turned away as "busy".
+            with contextlib.suppress(Exception):
+                await self._eval(_RELEASE, self.token)
+            raise
         if taken is None:
             # Redis forgot a lock that Postgres still sees as held: the holder is alive.
             await self._eval(_RELEASE, self.token)
@@ -110,7 +123,8 @@ class OrderingLock:
         self._pg_extended_at = time.monotonic()
 
     async def renew(self) -> bool:
-        ok = await self._eval(_RENEW, self.token, str(self.ttl_ms))
+        # Postgres first: the fencing lease is what lets this holder commit, and it must not
+        # lapse because Redis is away at this moment.
         if time.monotonic() - self._pg_extended_at >= self._ttl_s / 3:
             async with driver_connection(self.rt.engine) as conn:
                 pg = await conn.fetchval(_EXTEND_LEASE, self.key, self.token, self._ttl_s)
@@ -118,8 +132,10 @@ class OrderingLock:
                 self.lost = True
                 return False
             self._pg_extended_at = time.monotonic()
+        ok = await self._eval(_RENEW, self.token, str(self.ttl_ms))
         if not ok:
-            # Redis lost the key (flush, failover) but our fencing lease is intact: restore it.
+            # Redis lost the key (flush, restart, failover) but our fencing lease is intact:
+            # restore it.
             await self.rt.redis.set(lock_key(self.key), self.token, nx=True, px=self.ttl_ms)
         return True
 
@@ -130,8 +146,10 @@ class OrderingLock:
                 if not await self.renew():
                     log.warning("ordering lease lost: %s", self.key)
                     return
-            except Exception:
-                log.exception("renewing the ordering lease failed: %s", self.key)
+            except Exception as exc:
+                if not is_outage(exc):
+                    log.exception("renewing the ordering lease failed: %s", self.key)
+                # An outage: the next renewal tries again; the fence decides at commit time.
 
     async def release(self) -> None:
         if self._renewer is not None:
@@ -141,5 +159,15 @@ class OrderingLock:
         try:
             async with driver_connection(self.rt.engine) as conn:
                 await conn.execute(_DROP_LEASE, self.key, self.token)
+        except Exception as exc:
+            # Postgres is away: the lease lapses within LOCK_TTL_MS by itself.
+            if not is_outage(exc):
+                raise
         finally:
-            await self._eval(_RELEASE, self.token)
+            try:
+                await self._eval(_RELEASE, self.token)
+            except Exception as exc:
+                # Redis is away: the key lapses within LOCK_TTL_MS by itself (or Redis came
+                # back empty and it is gone already).
+                if not is_outage(exc):
+                    raise

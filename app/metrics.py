@@ -56,6 +56,14 @@ BREAKER_OPEN = Gauge(
     ["dependency"],
 )
 
+DEPENDENCY_UP = Gauge(
+    "mca_dependency_up",
+    "0 while this process finds the dependency (postgres, redis) unreachable, else 1",
+    ["dependency"],
+)
+for _dependency in ("postgres", "redis"):
+    DEPENDENCY_UP.labels(_dependency).set(1)
+
 # Exported as 0 from the start: an alert on `mca_breaker_open == 1` cannot tell "closed" from
 # "this process never had a breaker" when the series only appears on the first trip.
 for _dependency in ("model", "graph"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 from dataclasses import dataclass, field
@@ -16,7 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.config import Settings
 from app.db import SessionFactory, create_engine, create_session_factory
-from app.redis import redis_settings
+from app.outages import DEPENDENCIES, backoff_s, is_redis_outage
+from app.redis import harden, redis_settings
 
 log = logging.getLogger("app.runtime")
 
@@ -88,9 +90,28 @@ def tune_gc() -> None:
     gc.set_threshold(*GC_THRESHOLDS)
 
 
+async def _redis_pool(settings: Settings) -> ArqRedis:
+    """The process's Redis client; a server that is away at start-up is waited for (backoff
+    with jitter), as it would be later: a process starts when its dependencies come back."""
+    attempt = 0
+    while True:
+        try:
+            redis = await create_pool(redis_settings(settings))
+        except Exception as exc:
+            if not is_redis_outage(exc) and not isinstance(exc, OSError):
+                raise
+            DEPENDENCIES.down("redis", exc)
+            await asyncio.sleep(backoff_s(attempt, base=0.5, cap=5.0))
+            attempt += 1
+        else:
+            DEPENDENCIES.up("redis")
+            harden(redis)
+            return redis
+
+
 async def open_runtime(settings: Settings, *, pool_size: int | None = None) -> Runtime:
     engine = create_engine(settings, pool_size=pool_size)
-    redis = await create_pool(redis_settings(settings))
+    redis = await _redis_pool(settings)
     http = httpx.AsyncClient(
         timeout=httpx.Timeout(settings.graph_timeout_s, connect=5.0),
         # Sends to the Graph API: one per job slot at most, each kept alive for the next.

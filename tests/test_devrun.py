@@ -48,6 +48,40 @@ def _wait_ready(proc: subprocess.Popen[bytes], log_path: Path) -> str:
     return log_path.read_text()
 
 
+def _child(runner: subprocess.Popen[bytes], command: str) -> psutil.Process | None:
+    """The runner's live `python -m app <command>` child."""
+    for c in psutil.Process(runner.pid).children():
+        try:
+            if c.cmdline()[-1:] == [command] and c.status() != psutil.STATUS_ZOMBIE:
+                return c
+        except psutil.NoSuchProcess:
+            pass
+    return None
+
+
+def test_supervise_restarts_a_dead_child_with_backoff_and_says_so(capsys):
+    from app.devrun import Child, supervise
+
+    spawned: list[subprocess.Popen[bytes]] = []
+
+    def spawn(args: list[str]) -> subprocess.Popen[bytes]:
+        spawned.append(subprocess.Popen([sys.executable, "-c", "import sys; sys.exit(3)"]))
+        return spawned[-1]
+
+    first = spawn([])
+    supervise([Child("worker", ["worker"], first)], spawn=spawn, base_s=0.05, cap_s=0.2,
+              tick_s=0.01, until=lambda: len(spawned) >= 4)
+    err = capsys.readouterr().err.splitlines()
+    # Each exit is said, with a wait that doubles up to the cap, then the restart.
+    assert [line.split(" (pid")[0] for line in err] == [
+        "mca worker exited with code 3; restarting it in 0.05s", "mca worker restarted",
+        "mca worker exited with code 3; restarting it in 0.1s", "mca worker restarted",
+        "mca worker exited with code 3; restarting it in 0.2s", "mca worker restarted",
+    ]
+    for p in spawned:
+        p.wait(10)
+
+
 def test_mca_run_reaches_ready_answers_and_stops_without_orphans(tmp_path):
     port = _free_port()
     data_dir = tmp_path / "data"
@@ -70,6 +104,19 @@ def test_mca_run_reaches_ready_answers_and_stops_without_orphans(tmp_path):
         assert viewer["data"]["viewer"]["creditBalance"] == 1000
         children = psutil.Process(proc.pid).children(recursive=True)
         assert len(children) >= 4  # postgres, valkey, the API and a worker
+
+        # A child that dies is started again, and the runner says so.
+        worker = _child(proc, "worker")
+        worker.kill()
+        deadline = time.monotonic() + 60
+        while "mca worker restarted" not in log_path.read_text() or _child(proc, "worker") is None:
+            assert proc.poll() is None, log_path.read_text()[-3000:]
+            assert time.monotonic() < deadline, log_path.read_text()[-3000:]
+            time.sleep(0.3)
+        assert "mca worker exited with code -9; restarting it in 1s" in log_path.read_text()
+        restarted = _child(proc, "worker")
+        assert restarted is not None and restarted.pid != worker.pid
+        children = psutil.Process(proc.pid).children(recursive=True)
     finally:
         proc.send_signal(signal.SIGTERM)
         try:

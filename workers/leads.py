@@ -18,7 +18,7 @@ from typing import Any
 
 from app.breaker import BreakerOpen
 from app.db import transaction
-from app.effects import flush, take
+from app.effects import flush_committed, take
 from app.leads import repository
 from app.leads.extraction import (
     DEFAULT_MODEL,
@@ -138,5 +138,5 @@ async def extract_lead(
     async with transaction(rt.sessions) as session:
         lead = await record_extraction(session, cid, expected_through=start, to_seq=through_seq,
                                        result=result, model=model)
-    await flush(take(session), rt.redis)
+    await flush_committed(take(session), rt.redis)
     return "stored" if lead is not None else "raced"

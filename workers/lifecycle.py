@@ -8,7 +8,7 @@ from typing import Any
 
 from app.conversations.lifecycle import EXPIRY_BATCH, expire_idle_contexts
 from app.db import transaction
-from app.effects import flush, take
+from app.effects import flush_committed, take
 from app.runtime import Runtime
 
 log = logging.getLogger("workers.lifecycle")
@@ -28,7 +28,7 @@ async def expire_contexts(
         async with transaction(rt.sessions) as session:
             n = await expire_idle_contexts(session, now, rt.settings.context_ttl_days, limit=batch)
         # The boundary messages are announced only once they are committed.
-        await flush(take(session), rt.redis)
+        await flush_committed(take(session), rt.redis)
         total += n
         if n < batch:
             break

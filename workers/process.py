@@ -14,13 +14,17 @@ A batch found `processing` with a `pending` reply was interrupted mid-send: its 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
 
 import orjson
+from arq.worker import Retry
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
@@ -33,15 +37,18 @@ from app.conversations import events
 from app.conversations.service import add_message
 from app.credits import service as credits
 from app.db import driver_connection, session_driver, transaction
-from app.effects import emit, flush, take, wake_flag_key
+from app.effects import emit, flush_committed, take, wake_flag_key
 from app.locks import LeaseLost, OrderingLock
 from app.metrics import CREDITS_CONSUMED, REPLIES_SENT, STAGE_SECONDS, observe_queue_wait
 from app.models import Agent, Channel, Contact, Conversation, CreditReservation, Message
 from app.models.message import WITHOUT_RAW
+from app.outages import DEPENDENCIES, backoff_s, is_db_outage, retry_outage
 from app.runtime import Runtime
 from workers.delivery import Delivery, deliver
 
 log = logging.getLogger("workers.process")
+
+T = TypeVar("T")
 
 MAX_BATCH = 50
 MAX_ROUNDS = 20
@@ -68,10 +75,22 @@ async def process_conversation(ctx: dict[str, Any], conversation_id: str) -> str
     flag = wake_flag_key(conversation_id)
     try:
         outcome = await _process(rt, conversation_id, flag)
+    except Exception as exc:
+        if is_db_outage(exc) and ctx.get("job_try", 1) < OUTAGE_TRIES:
+            # Postgres went away while this job held nothing (or after it let go): the same
+            # job runs again shortly, its wake flag still set.
+            DEPENDENCIES.down("postgres", exc)
+            raise Retry(defer=1 + backoff_s(ctx.get("job_try", 1), base=0.5, cap=2.0)) from exc
+        await rt.redis.delete(flag)
+        raise
     except BaseException:
         await rt.redis.delete(flag)
         raise
     return outcome
+
+
+# Runs of one job through database outages; then the sweeper takes over.
+OUTAGE_TRIES = 3
 
 
 async def _process(rt: Runtime, conversation_id: str, flag: str) -> str:
@@ -89,7 +108,7 @@ async def _process(rt: Runtime, conversation_id: str, flag: str) -> str:
             # attempt, so it sees every message committed before it.
             return "busy"
         try:
-            finished = await drain(rt, lock, cid, channel_id)
+            finished = await _drain_through_outages(rt, lock, cid, channel_id)
         except LeaseLost:
             log.warning("lost the ordering lease mid-batch; another worker takes over: %s", key)
             await rt.redis.delete(flag)
@@ -143,6 +162,28 @@ async def next_conversation(
     return found
 
 
+async def _drain_through_outages(
+    rt: Runtime, lock: OrderingLock, cid: uuid.UUID, channel_id: uuid.UUID
+) -> bool:
+    """drain(), started again after Postgres went away mid-batch, for as long as this
+    holder's lease may still hold: the batch resumes from what was committed (a claimed batch
+    is claimed again, a reply stored before is never sent twice), and the first fence after
+    a lapse raises LeaseLost. The renewal keeps extending the lease once Postgres is back."""
+    attempt = 0
+    while True:
+        try:
+            return await drain(rt, lock, cid, channel_id)
+        except Exception as exc:
+            if not is_db_outage(exc) or lock.lost:
+                raise
+            DEPENDENCIES.down("postgres", exc)
+            wait = backoff_s(attempt, base=0.1, cap=1.0)
+            if time.monotonic() + wait >= lock.lease_ends:
+                raise
+            attempt += 1
+            await asyncio.sleep(wait)
+
+
 async def drain(rt: Runtime, lock: OrderingLock, cid: uuid.UUID, channel_id: uuid.UUID) -> bool:
     """Answer batches until none is pending (True) or this job's share is used up (False)."""
     for i in range(BATCHES_PER_JOB):
@@ -156,7 +197,27 @@ async def drain(rt: Runtime, lock: OrderingLock, cid: uuid.UUID, channel_id: uui
 
 
 async def _commit(rt: Runtime, session: AsyncSession) -> None:
-    await flush(take(session), rt.redis)
+    await flush_committed(take(session), rt.redis)
+
+
+async def _step(rt: Runtime, lock: OrderingLock,
+                work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    """One fenced step in a transaction of its own, committed, its effects flushed. A
+    connection lost on the way (a Postgres restart or failover) is retried on a fresh one for
+    as long as this holder's lease can last: the step's fence re-checks the lease, so a retry
+    after it lapsed ends in LeaseLost, as any late commit does. Each step is safe to repeat
+    when a lost connection hid whether its commit happened: the claim (a batch already
+    `processing` resumes), the store (finds its reply), the settles (forward-only, keyed credit
+    movements)."""
+
+    async def attempt() -> tuple[T, AsyncSession]:
+        async with transaction(rt.sessions) as session:
+            result = await work(session)
+        return result, session
+
+    result, session = await retry_outage(attempt, time.monotonic() + lock.ttl_ms / 1000)
+    await _commit(rt, session)
+    return result
 
 
 def _mark(session: AsyncSession, conv: Conversation, rows: list[Message], status: str,
@@ -180,9 +241,7 @@ class Claim:
 async def handle_batch(rt: Runtime, lock: OrderingLock, cid: uuid.UUID) -> None:
     started = time.perf_counter()
     # 1. claim the batch and reserve credits (one commit)
-    async with transaction(rt.sessions) as session:
-        claim = await _claim(session, lock, cid)
-    await _commit(rt, session)
+    claim = await _step(rt, lock, partial(_claim, lock=lock, cid=cid))
     STAGE_SECONDS.labels("claim").observe(time.perf_counter() - started)
     if claim is None:
         return
@@ -195,33 +254,48 @@ async def handle_batch(rt: Runtime, lock: OrderingLock, cid: uuid.UUID) -> None:
     except (ModelError, BreakerOpen) as exc:
         reason = exc.reason if isinstance(exc, ModelError) else "breaker_open"
         log.warning("model failed for conversation %s: %s", cid, exc)
-        async with transaction(rt.sessions) as session:
+
+        async def failed(session: AsyncSession) -> None:
             await lock.fence(session)
             _mark(session, conv, await _reload(session, rows), "failed", reason)
             await session.flush()
             await credits.release(session, key, "model failed")
-        await _commit(rt, session)
+
+        await _step(rt, lock, failed)
         return
 
     # 3. store the reply as pending: at most one per batch (unique reply_to_seq)
-    async with transaction(rt.sessions) as session:
-        stored = await _store_reply(session, lock, claim, reply)
-    await _commit(rt, session)
+    tries = 0
+
+    async def store(session: AsyncSession) -> tuple[Message, Contact] | None:
+        nonlocal tries
+        tries += 1
+        # Again after a lost connection: the commit may have happened. The batch's reply can
+        # only be ours (we hold its lease, and an older one was settled at the claim), not
+        # yet sent: found, it goes out now instead of becoming `unknown` unsent.
+        found = await _own_reply(session, lock, claim) if tries > 1 else None
+        return (found, claim.contact) if found else await _store_reply(session, lock, claim, reply)
+
+    stored = await _step(rt, lock, store)
     if stored is None:
         return
     out, contact = stored
 
     # 4. send, then settle reply, batch, credits and context pointer in one commit
     result = await deliver(rt, claim.channel, contact, reply.text, str(out.id))
-    async with transaction(rt.sessions) as session:
+    sent = result.outcome in ("sent", "unknown")
+
+    async def settle(session: AsyncSession) -> None:
         await lock.fence(session)
-        if result.outcome in ("sent", "unknown"):
+        if sent:
             await _settle_sent(session, claim, out.id, reply, result.outcome, result.provider_ids)
-            REPLIES_SENT.labels(claim.channel.kind, "ai").inc()
-            CREDITS_CONSUMED.inc(claim.agent.credits_per_reply)
         else:
             await _settle_failed(session, claim, out.id, result)
-    await _commit(rt, session)
+
+    await _step(rt, lock, settle)
+    if sent:
+        REPLIES_SENT.labels(claim.channel.kind, "ai").inc()
+        CREDITS_CONSUMED.inc(claim.agent.credits_per_reply)
     STAGE_SECONDS.labels("batch_total").observe(time.perf_counter() - started)
 
 
@@ -377,6 +451,18 @@ FROM conv
 RETURNING id, tenant_id, conversation_id, channel_id, seq, direction, sender_role, type, text,
     status, status_reason, error_code, error_title, provider_message_id, created_at
 """
+
+
+async def _own_reply(session: AsyncSession, lock: OrderingLock, claim: Claim) -> Message | None:
+    await lock.fence(session)
+    out = await session.scalar(
+        select(Message).options(WITHOUT_RAW)
+        .where(Message.conversation_id == claim.conv.id, Message.direction == "outbound",
+               Message.reply_to_seq == claim.rows[-1].seq, Message.status == "pending")
+    )
+    if out is not None:
+        emit(session, str(out.tenant_id), events.message_created(out))
+    return out
 
 
 async def _store_reply(

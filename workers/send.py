@@ -18,7 +18,7 @@ from app.channels.service import mark_needs_reauth
 from app.conversations import events
 from app.credits.service import _apply as apply_credits
 from app.db import transaction
-from app.effects import emit, flush, take
+from app.effects import emit, flush_committed, take
 from app.errors import InsufficientCredits
 from app.metrics import REPLIES_SENT
 from app.models import Channel, Contact, Conversation, Message
@@ -54,7 +54,7 @@ async def send_message(ctx: dict[str, Any], message_id: str) -> str:
         if refusal is not None:
             msg.status, msg.status_reason = "failed", refusal
             emit(session, str(msg.tenant_id), events.message_status_changed(msg))
-    await flush(take(session), rt.redis)
+    await flush_committed(take(session), rt.redis)
     if refusal is not None:
         return refusal
 
@@ -79,7 +79,7 @@ async def send_message(ctx: dict[str, Any], message_id: str) -> str:
                                     "release", f"retry-release:{row.id}:{row.meta.get('retry_n')}",
                                     "retried reply not sent", row.conversation_id)
         emit(session, str(row.tenant_id), events.message_status_changed(row))
-    await flush(take(session), rt.redis)
+    await flush_committed(take(session), rt.redis)
     return row.status
 
 

@@ -16,10 +16,11 @@ from sqlalchemy import func, or_, select, update
 
 from app.conversations import events
 from app.db import transaction
-from app.effects import emit, enqueue_wakeups, flush, take
+from app.effects import emit, enqueue_wakeups, flush_committed, take
 from app.locks import live_leases
 from app.metrics import PENDING_MESSAGES
 from app.models import Message
+from app.outages import DEPENDENCIES, is_outage, which
 from app.runtime import Runtime
 from workers.process import ordering_key
 
@@ -63,10 +64,16 @@ async def sweep_forever(rt: Runtime) -> None:
         try:
             if await rt.redis.set(SWEEP_LOCK, b"1", nx=True, px=int(interval * 1000 * 0.9)):
                 await sweep({"rt": rt})
+                DEPENDENCIES.up("postgres")
+            DEPENDENCIES.up("redis")
         except asyncio.CancelledError:
             raise
-        except Exception:
-            log.exception("sweep failed")
+        except Exception as exc:
+            if is_outage(exc):
+                # Logged once per outage (and its end); the next sweep after it catches up.
+                DEPENDENCIES.down(which(exc), exc)
+            else:
+                log.exception("sweep failed")
         await asyncio.sleep(interval)
 
 
@@ -95,7 +102,7 @@ async def sweep_outbox(rt: Runtime) -> int:
         )).all()
         for m in cut_off:
             emit(session, str(m.tenant_id), events.message_status_changed(m))
-    await flush(take(session), rt.redis)
+    await flush_committed(take(session), rt.redis)
     for mid in lost:
         await rt.redis.enqueue_job("send_message", str(mid))
     return len(lost) + len(cut_off)

@@ -6,14 +6,17 @@ to a channel or its agent deletes the key after commit (see channels.service.cac
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
+from redis.exceptions import RedisError
 
 from app.channels.repository import live_channel_by_account
 from app.channels.service import cache_key
+from app.outages import DEPENDENCIES, is_redis_outage
 from app.runtime import Runtime
 
 # Unknown accounts are cached briefly too, so a flood for a stray number stays cheap.
@@ -55,9 +58,25 @@ def _decode(raw: bytes) -> ChannelRoute | None:
 
 async def route(rt: Runtime, kind: str, account_id: str) -> ChannelRoute | None:
     key = cache_key(kind, account_id)
-    cached = await rt.redis.get(key)
+    try:
+        cached = await rt.redis.get(key)
+    except Exception as exc:
+        if not is_redis_outage(exc):
+            raise
+        # The cache is only a cache: with Redis away, Postgres answers (and nothing is cached).
+        DEPENDENCIES.down("redis", exc)
+        return await _lookup(rt, kind, account_id)
+    DEPENDENCIES.up("redis")
     if cached is not None:
         return _decode(cached)
+    result = await _lookup(rt, kind, account_id)
+    ttl = rt.settings.cache_ttl_s if result is not None else NEGATIVE_TTL_S
+    with contextlib.suppress(RedisError):
+        await rt.redis.set(key, _encode(result), ex=ttl)
+    return result
+
+
+async def _lookup(rt: Runtime, kind: str, account_id: str) -> ChannelRoute | None:
     async with rt.sessions() as session:
         found = await live_channel_by_account(session, kind, account_id)
     result = None
@@ -68,6 +87,4 @@ async def route(rt: Runtime, kind: str, account_id: str) -> ChannelRoute | None:
             provider_account_id=channel.provider_account_id, status=channel.status,
             agent_id=agent.id if agent else None, settings=channel.settings or {},
         )
-    ttl = rt.settings.cache_ttl_s if result is not None else NEGATIVE_TTL_S
-    await rt.redis.set(key, _encode(result), ex=ttl)
     return result

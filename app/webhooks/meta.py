@@ -7,6 +7,7 @@ import logging
 import re
 import time
 from collections import defaultdict
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -15,16 +16,17 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from app.channels.adapters import instagram, whatsapp
-from app.channels.adapters.base import ParsedWebhook
+from app.channels.adapters.base import InboundMessage, ParsedWebhook
 from app.channels.routing import ChannelRoute, route
 from app.conversations.ingest import announce, apply_status, ingest
 from app.crypto import verify_signature
 from app.db import driver_connection, transaction
-from app.effects import Effects, flush, take
+from app.effects import Effects, flush_committed, take
 from app.http import error_response, read_limited
 from app.logs import log_fields
 from app.metrics import INBOUND_MESSAGES, PENDING_MESSAGES, WEBHOOK_REQUESTS, WEBHOOK_UNKNOWN_CHANNEL
 from app.models import Message
+from app.outages import RideQueue, StillAway, is_db_outage, is_outage, retry_outage
 from app.runtime import Runtime
 
 log = logging.getLogger("app.webhooks.meta")
@@ -66,11 +68,17 @@ class PendingGauge:
         now = time.monotonic()
         if now - self.at > 1.0:
             self.at = now
-            async with rt.sessions() as session:
-                self.value = int(await session.scalar(
-                    select(func.count()).select_from(Message)
-                    .where(Message.status.in_(("received", "processing")))
-                ) or 0)
+            try:
+                async with rt.sessions() as session:
+                    self.value = int(await session.scalar(
+                        select(func.count()).select_from(Message)
+                        .where(Message.status.in_(("received", "processing")))
+                    ) or 0)
+            except Exception as exc:
+                # Postgres is away: the last count stands, and the store below rides it out.
+                if not is_db_outage(exc):
+                    raise
+                return self.value
             PENDING_MESSAGES.set(self.value)
         return self.value
 
@@ -114,41 +122,109 @@ async def receive(request: Request) -> Response:
         WEBHOOK_REQUESTS.labels("meta", "backpressure").inc()
         return error_response(503, "too much pending work; retry later", "UNAVAILABLE",
                               headers={"Retry-After": "30"})
-    result = await store(rt, kind, parsed)
+    try:
+        result = await store(rt, kind, parsed)
+    except StillAway as exc:
+        # Only after WEBHOOK_STORE_RETRY_S of trying: Meta delivers it again later.
+        WEBHOOK_REQUESTS.labels("meta", "unavailable").inc()
+        log.warning("webhook not stored: %s unreachable for %.1fs", exc.dependency,
+                    rt.settings.webhook_store_retry_s)
+        return error_response(503, f"{exc.dependency} unreachable; retry later", "UNAVAILABLE",
+                              headers={"Retry-After": str(RETRY_AFTER_OUTAGE_S)})
     WEBHOOK_REQUESTS.labels("meta", "ok").inc()
     return JSONResponse(result)
 
 
-async def store(rt: Runtime, kind: str, parsed: ParsedWebhook) -> dict[str, Any]:
-    accounts = {m.account_id for m in parsed.messages} | {s.account_id for s in parsed.statuses}
-    routes: dict[str, ChannelRoute | None] = {a: await route(rt, kind, a) for a in accounts}
-    counts: dict[str, int] = defaultdict(int)
-    counts["ignored"] = parsed.ignored
-    effects = Effects()
-    # Each message commits on its own, in the webhook's order: an error part-way answers 500,
-    # Meta redelivers, and what was stored is recognised by its provider id.
-    if parsed.messages:
-        async with driver_connection(rt.engine) as conn:
-            for msg in parsed.messages:
-                channel = routes[msg.account_id]
-                if channel is None:
-                    counts["unknown_channel"] += 1
-                    continue
-                row = await ingest(conn.fetchrow, channel, msg)
-                counts["stored" if row is not None else "duplicates"] += 1
+# Meta ignores it, but other senders may not; an outage that outlasted the retries is not over
+# in a second.
+RETRY_AFTER_OUTAGE_S = 5
+
+
+async def _ingest_one(rt: Runtime, channel: ChannelRoute, msg: InboundMessage) -> Message | None:
+    async with driver_connection(rt.engine) as conn:
+        return await ingest(conn.fetchrow, channel, msg)
+
+
+@dataclass
+class _Storing:
+    """One webhook's store, resumable: an attempt after a lost connection carries on where
+    the last one stopped, so nothing stored before is counted or announced twice."""
+
+    rt: Runtime
+    kind: str
+    parsed: ParsedWebhook
+    routes: dict[str, ChannelRoute | None] = field(default_factory=dict)
+    done: int = 0  # messages handled
+    statuses_done: bool = False
+    counts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    effects: Effects = field(default_factory=Effects)
+
+    async def attempt(self) -> None:
+        parsed, rt = self.parsed, self.rt
+        accounts = {m.account_id for m in parsed.messages} | {s.account_id for s in parsed.statuses}
+        for a in sorted(accounts - self.routes.keys()):
+            self.routes[a] = await route(rt, self.kind, a)
+        # Each message commits on its own, in the webhook's order: an error part-way answers
+        # an error, Meta redelivers, and what was stored is recognised by its provider id.
+        while self.done < len(parsed.messages):
+            msg = parsed.messages[self.done]
+            channel = self.routes[msg.account_id]
+            if channel is None:
+                self.counts["unknown_channel"] += 1
+            else:
+                row = await _ingest_one(rt, channel, msg)
+                self.counts["stored" if row is not None else "duplicates"] += 1
                 if row is not None:
-                    announce(effects, channel, msg, row)
-    if parsed.statuses:
-        async with transaction(rt.sessions) as session:
-            for st in parsed.statuses:
-                channel = routes[st.account_id]
-                if channel is None:
-                    counts["unknown_channel"] += 1
-                    continue
-                ok = await apply_status(session, channel, st)
-                counts["statuses" if ok else "stale_statuses"] += 1
-        effects.merge(take(session))
-    await flush(effects, rt.redis)
+                    announce(self.effects, channel, msg, row)
+            self.done += 1
+        if parsed.statuses and not self.statuses_done:
+            async with transaction(rt.sessions) as session:
+                for st in parsed.statuses:
+                    channel = self.routes[st.account_id]
+                    if channel is None:
+                        self.counts["unknown_channel"] += 1
+                        continue
+                    ok = await apply_status(session, channel, st)
+                    self.counts["statuses" if ok else "stale_statuses"] += 1
+            self.effects.merge(take(session))
+            self.statuses_done = True
+
+
+def _riders(rt: Runtime) -> RideQueue:
+    queue = rt.extras.get("webhook_riders")
+    if queue is None:
+        queue = rt.extras["webhook_riders"] = RideQueue()
+    assert isinstance(queue, RideQueue)
+    return queue
+
+
+async def store(rt: Runtime, kind: str, parsed: ParsedWebhook) -> dict[str, Any]:
+    """Store what the webhook carries. A dropped or refused database connection is retried
+    (fresh connection, backoff with jitter) for up to WEBHOOK_STORE_RETRY_S, inside the
+    request: a Postgres restart or failover then delays the answer instead of failing it, so
+    Meta has no reason to deliver this message again after the customer's next one. Requests
+    riding out an outage queue per customer (RideQueue), so one customer's messages are still
+    stored in the order they arrived. Then StillAway."""
+    deadline = time.monotonic() + rt.settings.webhook_store_retry_s
+    storing = _Storing(rt, kind, parsed)
+    storing.counts["ignored"] = parsed.ignored
+    riders = _riders(rt)
+    customers = [f"{kind}:{m.account_id}:{m.external_id}" for m in parsed.messages]
+    if riders.busy(customers):
+        # An earlier message of this customer is still waiting for the database: after it.
+        async with riders.ride(customers):
+            await retry_outage(storing.attempt, deadline)
+    else:
+        try:
+            await storing.attempt()
+        except Exception as exc:
+            if not is_outage(exc):
+                raise
+            async with riders.ride(customers):
+                await retry_outage(storing.attempt, deadline)
+    counts, routes = storing.counts, storing.routes
+    # Committed: with Redis away the wake-ups fall to the sweeper, and the answer is still 200.
+    await flush_committed(storing.effects, rt.redis)
     if counts["unknown_channel"]:
         WEBHOOK_UNKNOWN_CHANNEL.labels(kind).inc(counts["unknown_channel"])
         log.warning("webhook for a channel that is not connected",
