@@ -12,6 +12,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from cryptography.fernet import Fernet
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from strawberry.http.websocket_origin import normalize_allowed_origins
 
 # Secrets that production must be given explicitly; development invents safe local values.
 PRODUCTION_REQUIRED = (
@@ -35,6 +36,12 @@ class Settings(BaseSettings):
     app_env: Literal["development", "test", "production"] = "development"
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
+    # Pages on these origins (comma-separated, e.g. a dashboard's dev server) may open the
+    # GraphQL websocket; a page served by the API itself always may.
+    dashboard_origins: str = ""
+    # Behind a reverse proxy that rewrites Host, its X-Forwarded-Host names the host the browser
+    # saw. Only a proxy can be trusted to set it, so it is off unless the deployment says so.
+    trust_forwarded_host: bool = False
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     data_dir: Path = Path(".data")
 
@@ -88,6 +95,16 @@ class Settings(BaseSettings):
             raise ValueError("must be a postgresql:// URL")
         return v
 
+    @field_validator("dashboard_origins")
+    @classmethod
+    def _check_origins(cls, v: str) -> str:
+        normalize_allowed_origins(_split(v))
+        return v
+
+    @property
+    def dashboard_origin_set(self) -> frozenset[str]:
+        return normalize_allowed_origins(_split(self.dashboard_origins))
+
     @field_validator("redis_url")
     @classmethod
     def _check_redis_url(cls, v: str | None) -> str | None:
@@ -131,6 +148,10 @@ class Settings(BaseSettings):
         self.admin_api_key = self.admin_api_key or "dev-admin-key"
         if not self.app_encryption_key:
             self.app_encryption_key = _persistent_dev_key(self.data_dir / "encryption.key")
+
+
+def _split(value: str) -> list[str]:
+    return [part.strip() for part in value.split(",") if part.strip()]
 
 
 def _persistent_dev_key(path: Path) -> str:

@@ -15,6 +15,7 @@ from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
+from strawberry.http.websocket_origin import is_same_origin
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
@@ -66,6 +67,15 @@ class _TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
 
 class GraphQLApp(GraphQL[Context, None]):
     graphql_transport_ws_handler_class = _TransportWSHandler
+    trust_forwarded_host = False
+
+    def is_websocket_origin_allowed(self, request: WebSocket, origin: str) -> bool:
+        # Called only for handshakes that are not same-origin by their Host header. A trusted
+        # proxy that rewrote Host says in X-Forwarded-Host which host the browser addressed.
+        forwarded = request.headers.get("x-forwarded-host") if self.trust_forwarded_host else None
+        if forwarded and is_same_origin(origin, forwarded.split(",")[0].strip()):
+            return True
+        return super().is_websocket_origin_allowed(request, origin)
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
@@ -84,12 +94,15 @@ class GraphQLApp(GraphQL[Context, None]):
 
 
 def graphql_app(settings: Settings) -> GraphQLApp:
-    return GraphQLApp(
+    app = GraphQLApp(
         schema,
         graphql_ide=None if settings.is_production else "graphiql",
         subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
         max_subscriptions_per_connection=MAX_OPERATIONS_PER_SOCKET,
+        allowed_origins=sorted(settings.dashboard_origin_set),
     )
+    app.trust_forwarded_host = settings.trust_forwarded_host
+    return app
 
 
 def routes(settings: Settings) -> list[BaseRoute]:
