@@ -10,8 +10,9 @@ import logging
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
+from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
@@ -76,6 +77,29 @@ class GraphQLApp(GraphQL[Context, None]):
         if forwarded and is_same_origin(origin, forwarded.split(",")[0].strip()):
             return True
         return super().is_websocket_origin_allowed(request, origin)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            await self._websocket(WebSocket(scope, receive=receive, send=send))
+        else:
+            await super().__call__(scope, receive, send)
+
+    async def _websocket(self, ws: WebSocket) -> None:
+        """A client asking only for another subprotocol (the legacy `graphql-ws`) is refused at
+        the handshake with a body that says why: accepted without a subprotocol, it would see
+        nothing but an abnormal close (1006)."""
+        if await self.pick_websocket_subprotocol(ws) is None:
+            refusal = JSONResponse(
+                {"code": "SUBPROTOCOL_NOT_ACCEPTABLE",
+                 "message": f"use the {GRAPHQL_TRANSPORT_WS_PROTOCOL} subprotocol"},
+                status_code=400,
+            )
+            if "websocket.http.response" in ws.scope.get("extensions", {}):
+                await ws.send_denial_response(refusal)
+            else:
+                await ws.close(code=4406, reason="Subprotocol not acceptable")
+            return
+        await self.run(ws)
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
