@@ -14,6 +14,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from cryptography.fernet import Fernet
 from pydantic import Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from strawberry.http.websocket_origin import normalize_allowed_origins
 
 # Secrets that production must be given explicitly; development invents safe local values.
 PRODUCTION_REQUIRED = (
@@ -55,6 +56,12 @@ class Settings(BaseSettings):
     app_env: Literal["development", "test", "production"] = "development"
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
+    # Pages on these origins (comma-separated, e.g. a dashboard's dev server) may open the
+    # GraphQL websocket; a page served by the API itself always may.
+    dashboard_origins: str = ""
+    # Behind a reverse proxy that rewrites Host, its X-Forwarded-Host names the host the browser
+    # saw. Only a proxy can be trusted to set it, so it is off unless the deployment says so.
+    trust_forwarded_host: bool = False
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     data_dir: Path = Path(".data")
 
@@ -128,6 +135,16 @@ class Settings(BaseSettings):
         if v and urlsplit(v).scheme not in {"postgres", "postgresql", "postgresql+asyncpg"}:
             raise ValueError("must be a postgresql:// URL")
         return v
+
+    @field_validator("dashboard_origins")
+    @classmethod
+    def _check_origins(cls, v: str) -> str:
+        normalize_allowed_origins(_split(v))
+        return v
+
+    @property
+    def dashboard_origin_set(self) -> frozenset[str]:
+        return normalize_allowed_origins(_split(self.dashboard_origins))
 
     @field_validator("redis_url")
     @classmethod
@@ -208,6 +225,10 @@ class Settings(BaseSettings):
             # Kept on disk so tokens encrypted in one run can be read in the next.
             self.app_encryption_key = _persistent_secret(self.data_dir / ENCRYPTION_KEY_FILE,
                                                          lambda: Fernet.generate_key().decode())
+
+
+def _split(value: str) -> list[str]:
+    return [part.strip() for part in value.split(",") if part.strip()]
 
 
 def write_private(path: Path, text: str) -> None:

@@ -388,6 +388,14 @@ async def _claim(session: AsyncSession, lock: OrderingLock, cid: uuid.UUID) -> C
         .with_for_update(of=Conversation)
     )).one()
     conv, channel, contact, agent = found
+    if agent is None and conv.agent_id is None and conv.archived_at is None:
+        # Opened before the channel had an agent: it answers with the one the channel has now
+        # (a relink archives conversations, so a live one never changes agents otherwise).
+        agent = await session.scalar(
+            select(Agent).where(Agent.channel_id == conv.channel_id, Agent.deleted_at.is_(None))
+        )
+        if agent is not None:
+            conv.agent_id = agent.id
     # Pending rows in seq order, in one query: an interrupted batch (`processing`) was claimed
     # before anything now `received` arrived, so its rows come first, and it never holds more
     # than MAX_BATCH rows.

@@ -19,6 +19,7 @@ from starlette.types import Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
+from strawberry.http.websocket_origin import is_same_origin
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
@@ -124,6 +125,38 @@ class _TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
 
 class GraphQLApp(GraphQL[Context, None]):
     graphql_transport_ws_handler_class = _TransportWSHandler
+    trust_forwarded_host = False
+
+    def is_websocket_origin_allowed(self, request: WebSocket, origin: str) -> bool:
+        # Called only for handshakes that are not same-origin by their Host header. A trusted
+        # proxy that rewrote Host says in X-Forwarded-Host which host the browser addressed.
+        forwarded = request.headers.get("x-forwarded-host") if self.trust_forwarded_host else None
+        if forwarded and is_same_origin(origin, forwarded.split(",")[0].strip()):
+            return True
+        return super().is_websocket_origin_allowed(request, origin)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            await self._websocket(WebSocket(scope, receive=receive, send=send))
+        else:
+            await super().__call__(scope, receive, send)
+
+    async def _websocket(self, ws: WebSocket) -> None:
+        """A client asking only for another subprotocol (the legacy `graphql-ws`) is refused at
+        the handshake with a body that says why: accepted without a subprotocol, it would see
+        nothing but an abnormal close (1006)."""
+        if await self.pick_websocket_subprotocol(ws) is None:
+            refusal = JSONResponse(
+                {"code": "SUBPROTOCOL_NOT_ACCEPTABLE",
+                 "message": f"use the {GRAPHQL_TRANSPORT_WS_PROTOCOL} subprotocol"},
+                status_code=400,
+            )
+            if "websocket.http.response" in ws.scope.get("extensions", {}):
+                await ws.send_denial_response(refusal)
+            else:
+                await ws.close(code=4406, reason="Subprotocol not acceptable")
+            return
+        await self.run(ws)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """A POST body is read here first, at most GRAPHQL_MAX_BODY_BYTES of it (413 beyond)
@@ -179,12 +212,15 @@ def _replay(body: bytes, receive: Receive) -> Receive:
 
 
 def graphql_app(settings: Settings) -> GraphQLApp:
-    return GraphQLApp(
+    app = GraphQLApp(
         schema,
         graphql_ide=None if settings.is_production else "graphiql",
         subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
         max_subscriptions_per_connection=MAX_OPERATIONS_PER_SOCKET,
+        allowed_origins=sorted(settings.dashboard_origin_set),
     )
+    app.trust_forwarded_host = settings.trust_forwarded_host
+    return app
 
 
 def routes(settings: Settings) -> list[BaseRoute]:

@@ -174,7 +174,9 @@ class _Stream:
             q = q.where(Message.conversation_id == self.conversation_id)
         else:
             q = q.where(Message.created_at > floor - TENANT_REPLAY_HORIZON)
-        q = q.order_by(Message.updated_at, Message.id).limit(REPLAY_LIMIT + 1)
+        # Equal stamps (one clock tick) keep the conversation's own order: a reply never
+        # replays before the message it answers.
+        q = q.order_by(Message.updated_at, Message.seq, Message.id).limit(REPLAY_LIMIT + 1)
         async with self.info.context.rt.sessions() as session:
             rows = list((await session.scalars(q)).all())
             conv = None

@@ -113,11 +113,11 @@ def hours_ago(h: float) -> datetime:
 class LiveApp:
     """The real app under uvicorn in a thread (its own loop, runtime and hub)."""
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: Any, port: int = 0) -> None:
         self.app = app
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
+        self.sock.bind(("127.0.0.1", port))
         self.sock.listen(128)
         port = int(self.sock.getsockname()[1])
         self.url = f"http://127.0.0.1:{port}"
@@ -141,6 +141,7 @@ class LiveApp:
     def stop(self) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=10)
+        self.sock.close()
 
     @property
     def subscribers(self) -> int:

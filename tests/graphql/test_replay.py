@@ -11,6 +11,7 @@ from redis.asyncio import Redis
 from app.db import transaction
 from app.effects import flush, take
 from app.models import Message
+from tests.conftest import db_rows
 from tests.graphql.helpers import add_outbound, seed_conversation, ws_session
 from tests.graphql.test_subscriptions import EVENTS, event_of
 
@@ -131,3 +132,35 @@ async def test_credit_balance_now_and_on_every_change(live, world):
                 "variables": {"t": str(world.tenant_id)}})
             assert not r.json().get("errors"), r.text
         assert (await ws.next_for(op))["payload"]["data"] == {"creditBalance": 107}
+
+
+async def test_replay_of_equal_timestamps_follows_the_conversations_order(live, rt, world,
+                                                                          test_env):
+    conv = await seed_conversation(rt, world, texts=())
+    async with ws_session(live, world.api_key) as ws:
+        op = await ws.subscribe(EVENTS, {"c": str(conv)})
+        await live.wait_subscribers(1)
+        first = await add_outbound(rt, world.tenant_id, conv, status="pending", text="first")
+        await set_status(rt, first, "sent", publish=True)
+        cursor = event_of(await ws.next_for(op))["cursor"]
+
+    # Offline: a question and its answer stamped alike (one clock tick), the answer's id the
+    # smaller: id order would show the answer before the question.
+    await add_outbound(rt, world.tenant_id, conv, text="question", role="customer")
+    await add_outbound(rt, world.tenant_id, conv, text="answer")
+    db = test_env["DATABASE_URL"]
+    await db_rows(db, "UPDATE messages SET id = 'ffffffff-ffff-4fff-bfff-ffffffffffff', "
+                      "direction = 'inbound', status = 'answered' WHERE text = 'question'")
+    await db_rows(db, "UPDATE messages SET id = '00000000-0000-4000-8000-000000000000' "
+                      "WHERE text = 'answer'")
+    await db_rows(db, "UPDATE messages SET updated_at = now() WHERE text IN ('question', 'answer')")
+
+    async with ws_session(live, world.api_key) as ws:
+        op = await ws.subscribe(EVENTS, {"c": str(conv), "after": cursor})
+        texts = []
+        while True:
+            ev = event_of(await ws.next_for(op))
+            if ev["__typename"] == "ConversationUpdated":
+                break
+            texts.append(ev["message"].get("text"))
+        assert [t for t in texts if t in ("question", "answer")] == ["question", "answer"]
