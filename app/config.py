@@ -80,6 +80,14 @@ class Settings(BaseSettings):
     widget_rate_per_minute: int = Field(20, ge=1)
     widget_max_message_chars: int = Field(2000, ge=1, le=4096)
     graphql_rate_per_minute: int = Field(600, ge=1)
+    # Event webhooks to tenants' systems: how long a delivery is retried, when an endpoint
+    # failing all along is disabled, and whether endpoints may be private addresses (unset:
+    # only outside production, so tests and local receivers work).
+    webhook_retry_for_s: int = Field(86_400, ge=1)
+    webhook_disable_after_s: int = Field(86_400, ge=1)
+    webhook_allow_private: bool | None = None
+    # The first retry of a failed delivery waits this long; each next one twice as long (1 h max).
+    webhook_backoff_base_s: float = Field(10.0, gt=0, le=3600)
 
     @field_validator("database_url")
     @classmethod
@@ -116,6 +124,19 @@ class Settings(BaseSettings):
     @property
     def is_production(self) -> bool:
         return self.app_env == "production"
+
+    @property
+    def webhooks_may_reach_private(self) -> bool:
+        if self.webhook_allow_private is None:
+            return not self.is_production
+        return self.webhook_allow_private
+
+    @property
+    def encryption_key(self) -> str:
+        """APP_ENCRYPTION_KEY; always set once start-up validation and development defaults ran."""
+        if not self.app_encryption_key:
+            raise ConfigError("APP_ENCRYPTION_KEY is not set")
+        return self.app_encryption_key
 
     @property
     def sandbox_model(self) -> bool:

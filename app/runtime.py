@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.config import Settings
 from app.db import SessionFactory, create_engine, create_session_factory
+from app.integrations import outbox
 from app.redis import redis_settings
 
 log = logging.getLogger("app.runtime")
@@ -89,6 +90,8 @@ def tune_gc() -> None:
 
 
 async def open_runtime(settings: Settings, *, pool_size: int | None = None) -> Runtime:
+    # Every commit in this process writes the webhook deliveries its changes cause.
+    outbox.install()
     engine = create_engine(settings, pool_size=pool_size)
     redis = await create_pool(redis_settings(settings))
     http = httpx.AsyncClient(
