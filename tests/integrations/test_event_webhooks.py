@@ -180,8 +180,9 @@ async def test_an_endpoint_failing_for_long_is_disabled(fast_retries, client, ru
     assert ep["deliveries"][0]["lastStatusCode"] == 500
     # Switched back on, the delivery is re-sent by hand and arrives.
     receiver.status = 200
-    ok(await gql(client, "mutation($id: ID!) { updateWebhookEndpoint(id: $id, input: {enabled: true}) { enabled } }",
-                 {"id": ep["id"]}, key=world.api_key))
+    ok(await gql(client, "mutation($id: ID!) { updateWebhookEndpoint(id: $id, "
+                         "input: {enabled: true}) { enabled } }", {"id": ep["id"]},
+                 key=world.api_key))
     ok(await gql(client, "mutation($id: ID!) { redeliverWebhook(deliveryId: $id) { status } }",
                  {"id": ep["deliveries"][0]["id"]}, key=world.api_key))
     await wait_for(lambda: _async(receiver.accepted("message.received")), timeout=15)
