@@ -177,3 +177,9 @@ class IntegrationMutation:
         async with write(info) as session:
             row = await service.redeliver(session, tenant_id, parse_id(delivery_id, "delivery"))
         return DeliveryType.from_row(row)
+
+    @gql.mutation("credits.low fires once when the balance falls to this many credits (null: never).")
+    async def set_credits_low_threshold(self, info: Info, threshold: int | None) -> int | None:
+        tenant_id = await require_tenant(info)
+        async with write(info) as session:
+            return await service.set_credits_low_threshold(session, tenant_id, threshold)

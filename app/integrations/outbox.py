@@ -40,6 +40,13 @@ ON CONFLICT (endpoint_id, event_id) DO NOTHING
 _HAS_ENDPOINTS = text(
     "SELECT EXISTS (SELECT 1 FROM webhook_endpoints WHERE tenant_id = CAST(:t AS uuid) AND enabled)"
 )
+# The balance moved: arm or re-arm credits.low. A row comes back only when the flag flips.
+_CREDITS_LOW = text("""
+UPDATE tenants SET credits_low_notified = (credit_balance <= credits_low_threshold)
+WHERE id = CAST(:t AS uuid) AND credits_low_threshold IS NOT NULL
+  AND credits_low_notified <> (credit_balance <= credits_low_threshold)
+RETURNING credit_balance, credits_low_threshold, credits_low_notified
+""")
 _LEAD = text("""
 SELECT id, conversation_id, name, email, company, intent, urgency, budget, fit, engagement,
        demo_at, demo_timezone, notification, created_at
@@ -101,9 +108,19 @@ def _pending(session: Session) -> list[tuple[str, WebhookEvent]]:
     realtime = effects.events[effects.outbox_seen:]
     effects.outbox_seen = len(effects.events)
     out: list[tuple[str, WebhookEvent]] = session.info.pop(_EXTRA, [])
+    balance_moved: set[str] = set()
     for tenant_id, rt_event in realtime:
+        if rt_event.get("type") == "CreditBalance":
+            balance_moved.add(tenant_id)
         for ev in from_realtime(rt_event):
             out.append((tenant_id, ev))
+    for tenant_id in balance_moved:
+        if _has_endpoints(session, tenant_id):
+            row = session.execute(_CREDITS_LOW, {"t": tenant_id}).mappings().first()
+            if row is not None and row["credits_low_notified"]:
+                out.append((tenant_id, WebhookEvent(EventType.CREDITS_LOW, uuid.uuid4(), {
+                    "balance": int(row["credit_balance"]),
+                    "threshold": int(row["credits_low_threshold"])})))
     return out
 
 

@@ -15,7 +15,7 @@ from app.errors import NotFound, ValidationFailed
 from app.integrations import repository
 from app.integrations.events import EventType
 from app.integrations.outbox import forget_tenant
-from app.models import EventDelivery, WebhookEndpoint
+from app.models import EventDelivery, Tenant, WebhookEndpoint
 
 MAX_ENDPOINTS_PER_TENANT = 10
 MAX_URL_CHARS = 2048
@@ -112,6 +112,21 @@ async def redeliver(session: AsyncSession, tenant_id: uuid.UUID, delivery_id: uu
     await session.flush()
     await session.refresh(row)
     return row
+
+
+async def set_credits_low_threshold(
+    session: AsyncSession, tenant_id: uuid.UUID, threshold: int | None
+) -> int | None:
+    if threshold is not None and not 0 <= threshold <= 10**12:
+        raise ValidationFailed("threshold must be between 0 and 10^12 credits")
+    tenant = await session.get(Tenant, tenant_id, with_for_update=True)
+    if tenant is None:
+        raise NotFound("tenant")
+    tenant.credits_low_threshold = threshold
+    # Armed again: a balance already below the new threshold fires at its next movement.
+    tenant.credits_low_notified = False
+    await session.flush()
+    return threshold
 
 
 async def _endpoint(session: AsyncSession, tenant_id: uuid.UUID, endpoint_id: uuid.UUID) -> WebhookEndpoint:

@@ -1,4 +1,4 @@
-"""event webhooks: endpoints and their delivery outbox
+"""event webhooks: endpoints, their delivery outbox, the credits-low threshold
 
 Revision ID: 0003_event_webhooks
 Revises: 0002
@@ -18,6 +18,8 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    op.add_column('tenants', sa.Column('credits_low_threshold', sa.BigInteger(), nullable=True))
+    op.add_column('tenants', sa.Column('credits_low_notified', sa.Boolean(), server_default=sa.text('false'), nullable=False))
     op.create_table(
         'webhook_endpoints',
         sa.Column('id', sa.UUID(), nullable=False),
@@ -67,3 +69,5 @@ def downgrade() -> None:
     op.drop_table('event_deliveries')
     op.drop_index(op.f('ix_webhook_endpoints_tenant_id'), table_name='webhook_endpoints')
     op.drop_table('webhook_endpoints')
+    op.drop_column('tenants', 'credits_low_notified')
+    op.drop_column('tenants', 'credits_low_threshold')

@@ -254,3 +254,32 @@ async def _conversation(client: Any, world: Any) -> str | None:
                         key=world.api_key))
     edges = data["conversations"]["edges"]
     return str(edges[0]["node"]["id"]) if edges else None
+
+
+async def test_credits_low_fires_once_per_crossing(client, runtime, worker, graph, receiver):
+    world = await make_world(runtime, credits=3)
+    await _endpoint(client, world, receiver.url, ["CREDITS_LOW"])
+    ok(await gql(client, "mutation { setCreditsLowThreshold(threshold: 1) }", key=world.api_key))
+    for text in ("uno", "dos", "tres"):
+        await _post(client, world.account_id, text)
+        # One turn at a time: each reply debits one credit (3 -> 2 -> 1 -> 0).
+        await wait_for(lambda t=text: _sent(graph, world, t), timeout=15)
+    low = await wait_for(lambda: _async(receiver.accepted("credits.low")), timeout=15)
+    assert [e["data"] for e in low] == [{"balance": 1, "threshold": 1}]
+    await wait_for(lambda: _async(len(receiver.requests) == 1 or None))
+    assert len(receiver.accepted("credits.low")) == 1
+
+
+async def test_an_expired_token_tells_the_tenant(client, runtime, worker, graph, receiver):
+    world = await make_world(runtime)
+    await _endpoint(client, world, receiver.url, ["CHANNEL_NEEDS_REAUTH"])
+    await graph.script([{"status": 401, "code": 190, "title": "Access token has expired"}])
+    await _post(client, world.account_id, "hola")
+    [event] = await wait_for(lambda: _async(receiver.accepted("channel.needs_reauth")), timeout=15)
+    assert event["data"]["channel"]["id"] == str(world.channel_id)
+    assert event["data"]["channel"]["providerAccountId"] == world.account_id
+
+
+async def _sent(graph: Any, world: Any, text: str) -> bool:
+    sends = await graph.requests(account_id=world.account_id)
+    return any(s["json"]["text"]["body"] == f"[sandbox] {text}" for s in sends)
