@@ -9,14 +9,14 @@ from enum import Enum
 import orjson
 import strawberry
 
-from app.errors import ValidationFailed
+from app.errors import NotFound, ValidationFailed
 from app.graphql import fields as gql
 from app.graphql.context import Info
 from app.graphql.permissions import parse_id, require_tenant
 from app.graphql.writes import read, write
 from app.integrations import repository, service
 from app.integrations.events import EventType
-from app.models import EventDelivery, WebhookEndpoint
+from app.models import EventDelivery, Tenant, WebhookEndpoint
 
 WebhookEventType = strawberry.enum(EventType, name="WebhookEventType",
                                    description="What a tenant's endpoint can be told about.")
@@ -183,3 +183,14 @@ class IntegrationMutation:
         tenant_id = await require_tenant(info)
         async with write(info) as session:
             return await service.set_credits_low_threshold(session, tenant_id, threshold)
+
+    @gql.mutation("Whether a top-up answers the customers skipped for lack of credits whose reply "
+                  "window is still open (on by default).")
+    async def set_answer_after_top_up(self, info: Info, enabled: bool) -> bool:
+        tenant_id = await require_tenant(info)
+        async with write(info) as session:
+            tenant = await session.get(Tenant, tenant_id, with_for_update=True)
+            if tenant is None:
+                raise NotFound("tenant")
+            tenant.answer_after_top_up = enabled
+        return enabled

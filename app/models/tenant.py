@@ -23,4 +23,6 @@ class Tenant(Base):
     # credits.low fires once when the balance falls to this; the flag re-arms above it.
     credits_low_threshold: Mapped[int | None] = mapped_column(BigInteger)
     credits_low_notified: Mapped[bool] = mapped_column(default=False, server_default="false")
+    # After a top-up, answer the customers skipped for no_credits whose window is still open.
+    answer_after_top_up: Mapped[bool] = mapped_column(default=True, server_default="true")
     created_at: Mapped[datetime] = created_at()

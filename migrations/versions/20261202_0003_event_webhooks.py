@@ -20,6 +20,7 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     op.add_column('tenants', sa.Column('credits_low_threshold', sa.BigInteger(), nullable=True))
     op.add_column('tenants', sa.Column('credits_low_notified', sa.Boolean(), server_default=sa.text('false'), nullable=False))
+    op.add_column('tenants', sa.Column('answer_after_top_up', sa.Boolean(), server_default=sa.text('true'), nullable=False))
     op.create_table(
         'webhook_endpoints',
         sa.Column('id', sa.UUID(), nullable=False),
@@ -69,5 +70,6 @@ def downgrade() -> None:
     op.drop_table('event_deliveries')
     op.drop_index(op.f('ix_webhook_endpoints_tenant_id'), table_name='webhook_endpoints')
     op.drop_table('webhook_endpoints')
+    op.drop_column('tenants', 'answer_after_top_up')
     op.drop_column('tenants', 'credits_low_notified')
     op.drop_column('tenants', 'credits_low_threshold')
