@@ -22,11 +22,12 @@ from app.graphql.subscriptions import Subscription
 from app.integrations.graphql import IntegrationMutation, IntegrationQuery
 from app.leads.graphql import LeadQuery
 from app.tenants.graphql import TenantMutation, TenantQuery
+from app.usage.graphql import UsageQuery
 
 Query = merge_types(
     "Query",
     (TenantQuery, ChannelQuery, AgentQuery, ConversationQuery, CreditQuery, LeadQuery,
-     IntegrationQuery),
+     IntegrationQuery, UsageQuery),
 )
 Mutation = merge_types(
     "Mutation",
