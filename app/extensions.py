@@ -14,12 +14,14 @@ def extra_routes(settings: Settings) -> list[BaseRoute]:
 
     from app import web
     from app.graphql.app import routes as graphql_routes
+    from app.leads.export import leads_csv
     from app.metrics import metrics
     from app.webhooks import meta, widget
 
     return [
         *graphql_routes(settings),
         Route("/metrics", metrics, methods=["GET"]),
+        Route("/export/leads.csv", leads_csv, methods=["GET"]),
         Route("/webhooks/meta", meta.verify, methods=["GET"]),
         Route("/webhooks/meta", meta.receive, methods=["POST"]),
         *widget.routes(),
