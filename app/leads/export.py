@@ -44,7 +44,8 @@ ORDER BY l.conversation_id, l.created_at DESC, l.id DESC
 
 def _filters(params: Any) -> tuple[str, dict[str, Any]]:
     """SQL conditions for the query string; ValueError names a bad one."""
-    sql, values = [], {}
+    sql: list[str] = []
+    values: dict[str, Any] = {}
     if (channel := params.get("channelId")) is not None:
         values["channel_id"] = uuid.UUID(channel)
         sql.append("c.channel_id = :channel_id")
@@ -56,8 +57,8 @@ def _filters(params: Any) -> tuple[str, dict[str, Any]]:
             values[column] = value
             sql.append(f"l.{column} >= :{column}")
     if (after := params.get("updatedAfter")) is not None:
-        values["after"] = datetime.fromisoformat(after)
-        if values["after"].tzinfo is None:
+        values["after"] = when = datetime.fromisoformat(after)
+        if when.tzinfo is None:
             raise ValueError("updatedAfter needs a time zone")
         sql.append("l.created_at > :after")
     if (has_email := params.get("hasEmail")) is not None:
