@@ -128,6 +128,14 @@ class Settings(BaseSettings):
     graphql_max_body_bytes: int = Field(1_048_576, ge=1024, le=50 * 1_048_576)
     max_api_keys_per_tenant: int = Field(20, ge=1, le=10_000)
     graphql_max_sockets_per_tenant: int = Field(50, ge=1, le=100_000)
+    # Event webhooks to tenants' systems: how long a delivery is retried, when an endpoint
+    # failing all along is disabled, and whether endpoints may be private addresses (unset:
+    # only outside production, so tests and local receivers work).
+    webhook_retry_for_s: int = Field(86_400, ge=1)
+    webhook_disable_after_s: int = Field(86_400, ge=1)
+    webhook_allow_private: bool | None = None
+    # The first retry of a failed delivery waits this long; each next one twice as long (1 h max).
+    webhook_backoff_base_s: float = Field(10.0, gt=0, le=3600)
 
     @field_validator("database_url")
     @classmethod
@@ -201,6 +209,19 @@ class Settings(BaseSettings):
     @property
     def allowed_models(self) -> tuple[str, ...]:
         return tuple(self.agent_models.split(","))
+
+    @property
+    def webhooks_may_reach_private(self) -> bool:
+        if self.webhook_allow_private is None:
+            return not self.is_production
+        return self.webhook_allow_private
+
+    @property
+    def encryption_key(self) -> str:
+        """APP_ENCRYPTION_KEY; always set once start-up validation and development defaults ran."""
+        if not self.app_encryption_key:
+            raise ConfigError("APP_ENCRYPTION_KEY is not set")
+        return self.app_encryption_key
 
     @property
     def sandbox_model(self) -> bool:

@@ -31,6 +31,8 @@ class Effects:
     events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # (tenant_id, event)
     cache_invalidations: list[str] = field(default_factory=list)  # redis keys
     control: list[dict[str, Any]] = field(default_factory=list)  # notices to every API process
+    # How many of `events` the webhook outbox has written (app/integrations/outbox.py).
+    outbox_seen: int = 0
 
     def wake(self, conversation_id: str) -> None:
         if conversation_id not in self.wakeups:

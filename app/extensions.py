@@ -14,6 +14,7 @@ def extra_routes(settings: Settings) -> list[BaseRoute]:
 
     from app import web
     from app.graphql.app import routes as graphql_routes
+    from app.leads.export import leads_csv
     from app.metrics import metrics, serves_metrics
     from app.webhooks import meta, widget
 
@@ -22,6 +23,7 @@ def extra_routes(settings: Settings) -> list[BaseRoute]:
     return [
         *graphql_routes(settings),
         *metric_routes,
+        Route("/export/leads.csv", leads_csv, methods=["GET"]),
         Route("/webhooks/meta", meta.verify, methods=["GET"]),
         Route("/webhooks/meta", meta.receive, methods=["POST"]),
         *widget.routes(),

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.config import Settings
 from app.db import SessionFactory, create_engine, create_session_factory
+from app.integrations import outbox
 from app.outages import DEPENDENCIES, backoff_s, is_redis_outage
 from app.redis import harden, redis_settings
 
@@ -110,6 +111,8 @@ async def _redis_pool(settings: Settings) -> ArqRedis:
 
 
 async def open_runtime(settings: Settings, *, pool_size: int | None = None) -> Runtime:
+    # Every commit in this process writes the webhook deliveries its changes cause.
+    outbox.install()
     engine = create_engine(settings, pool_size=pool_size)
     redis = await _redis_pool(settings)
     http = httpx.AsyncClient(

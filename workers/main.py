@@ -12,6 +12,7 @@ from arq.utils import timestamp_ms
 from arq.worker import Worker
 
 from app.config import Settings
+from app.integrations.delivery import deliver_forever
 from app.metrics import start_worker_metrics
 from app.outages import DEPENDENCIES, backoff_s, is_outage, which
 from app.redis import harden, redis_settings
@@ -129,6 +130,7 @@ def build_worker(settings: Settings, **overrides: Any) -> Worker:
     async def startup(ctx: dict[str, Any]) -> None:
         ctx["rt"] = rt = await open_runtime(settings, pool_size=min(settings.db_pool_size, 20))
         ctx["sweeper"] = asyncio.create_task(sweep_forever(rt))
+        ctx["event_delivery"] = asyncio.create_task(deliver_forever(rt))
         if settings.worker_metrics_port is not None:
             # Workers have no HTTP server of their own: the same metrics, on a side port.
             ctx["metrics_server"] = start_worker_metrics(settings.worker_metrics_port)
@@ -141,11 +143,12 @@ def build_worker(settings: Settings, **overrides: Any) -> Worker:
             await asyncio.to_thread(server.shutdown)
             server.server_close()
         # Idempotent: tests call it again when arq's close() stopped before its hook.
-        task = ctx.pop("sweeper", None)
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        for name in ("sweeper", "event_delivery"):
+            task = ctx.pop(name, None)
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         rt = ctx.pop("rt", None)
         if rt is not None:
             await rt.close()

@@ -22,6 +22,8 @@ from app.errors import (
     NotFound,
     ValidationFailed,
 )
+from app.integrations import outbox
+from app.integrations.events import EventType, WebhookEvent
 from app.models import Channel
 from app.models.channel import CHANNEL_KINDS, CHANNEL_STATUSES
 
@@ -205,4 +207,9 @@ async def mark_needs_reauth(session: AsyncSession, channel_id: uuid.UUID) -> Cha
         channel.status = "needs_reauth"
         await session.flush()
         invalidate(session, cache_key(channel.kind, channel.provider_account_id))
+        outbox.record(session, channel.tenant_id, WebhookEvent(
+            EventType.CHANNEL_NEEDS_REAUTH, uuid.uuid4(),
+            {"channel": {"id": str(channel.id), "kind": channel.kind,
+                         "providerAccountId": channel.provider_account_id,
+                         "displayName": channel.display_name}}))
     return channel

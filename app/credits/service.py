@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.credits.topup import answer_skipped
 from app.effects import emit
 from app.errors import Conflict, InsufficientCredits, NotFound, ValidationFailed
 from app.models import CreditLedgerEntry, CreditReservation, Tenant
@@ -78,6 +79,8 @@ async def grant(
     balance = await _apply(
         session, tenant_id, amount, "grant", key or f"grant:{uuid.uuid4()}", reason
     )
+    if balance is not None:
+        await answer_skipped(session, tenant_id)
     if balance is None:
         current = await session.scalar(select(Tenant.credit_balance).where(Tenant.id == tenant_id))
         return int(current or 0)

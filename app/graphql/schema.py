@@ -22,15 +22,20 @@ from app.graphql.errors import is_expected
 from app.graphql.hygiene import RefuseNul
 from app.graphql.limits import EXTENSIONS
 from app.graphql.subscriptions import Subscription
+from app.integrations.graphql import IntegrationMutation, IntegrationQuery
 from app.leads.graphql import LeadQuery
 from app.tenants.graphql import TenantMutation, TenantQuery
+from app.usage.graphql import UsageQuery
 
 Query = merge_types(
-    "Query", (TenantQuery, ChannelQuery, AgentQuery, ConversationQuery, CreditQuery, LeadQuery)
+    "Query",
+    (TenantQuery, ChannelQuery, AgentQuery, ConversationQuery, CreditQuery, LeadQuery,
+     IntegrationQuery, UsageQuery),
 )
 Mutation = merge_types(
     "Mutation",
-    (ChannelMutation, AgentMutation, ConversationMutation, TenantMutation, CreditMutation),
+    (ChannelMutation, AgentMutation, ConversationMutation, TenantMutation, CreditMutation,
+     IntegrationMutation),
 )
 
 

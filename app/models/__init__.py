@@ -8,6 +8,7 @@ from app.models.contact import Contact
 from app.models.conversation import Conversation
 from app.models.conversation_archive import ConversationArchive
 from app.models.credit import CreditLedgerEntry, CreditReservation
+from app.models.event_hook import EventDelivery, WebhookEndpoint
 from app.models.lead import Lead
 from app.models.message import Message
 from app.models.ordering_lease import OrderingLease
@@ -23,8 +24,10 @@ __all__ = [
     "ConversationArchive",
     "CreditLedgerEntry",
     "CreditReservation",
+    "EventDelivery",
     "Lead",
     "Message",
     "OrderingLease",
     "Tenant",
+    "WebhookEndpoint",
 ]

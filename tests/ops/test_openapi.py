@@ -66,6 +66,7 @@ class Target:
     whatsapp_account: str
     instagram_account: str
     verify_token: str
+    api_key: str
 
 
 @pytest.fixture
@@ -90,7 +91,7 @@ async def target(live: LiveServer, runtime: Any, settings: Any) -> Target:
         other_token = (await http.post(f"/widget/{other.account_id}/session")).json()["token"]
     assert settings.meta_verify_token
     return Target(live.url, chat.account_id, token, other_token, wa.account_id, ig.account_id,
-                  settings.meta_verify_token)
+                  settings.meta_verify_token, wa.api_key)
 
 
 def _sign(raw: bytes) -> str:
@@ -134,6 +135,9 @@ def prepare(case: Any, t: Target, data: st.DataObject) -> dict[str, Any]:
             case.headers.pop("Origin", None)
         elif origin == ORIGIN:
             case.headers["Origin"] = ORIGIN
+    elif path.startswith("/export/"):
+        if data.draw(st.sampled_from([True, True, True, False]), label="tenant key"):
+            case.headers["Authorization"] = f"Bearer {t.api_key}"
     elif path == "/webhooks/meta" and case.method.upper() == "GET":
         if data.draw(st.booleans(), label="valid handshake"):
             case.query = {**(case.query or {}), "hub.mode": "subscribe",
