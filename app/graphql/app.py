@@ -135,12 +135,6 @@ class GraphQLApp(GraphQL[Context, None]):
             return True
         return super().is_websocket_origin_allowed(request, origin)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "websocket":
-            await self._websocket(WebSocket(scope, receive=receive, send=send))
-        else:
-            await super().__call__(scope, receive, send)
-
     async def _websocket(self, ws: WebSocket) -> None:
         """A client asking only for another subprotocol (the legacy `graphql-ws`) is refused at
         the handshake with a body that says why: accepted without a subprotocol, it would see
@@ -160,7 +154,11 @@ class GraphQLApp(GraphQL[Context, None]):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """A POST body is read here first, at most GRAPHQL_MAX_BODY_BYTES of it (413 beyond)
-        and UTF-8 only (400 otherwise), before strawberry parses it."""
+        and UTF-8 only (400 otherwise), before strawberry parses it. A websocket handshake is
+        checked for its subprotocol first (_websocket)."""
+        if scope["type"] == "websocket":
+            await self._websocket(WebSocket(scope, receive=receive, send=send))
+            return
         if scope["type"] == "http" and scope.get("method") == "POST":
             request = Request(scope, receive)
             limit = request.app.state.runtime.settings.graphql_max_body_bytes

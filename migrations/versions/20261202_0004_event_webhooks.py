@@ -1,7 +1,7 @@
 """event webhooks: endpoints, their delivery outbox, the credits-low threshold
 
-Revision ID: 0003_event_webhooks
-Revises: 0002
+Revision ID: 0004
+Revises: 0003
 Create Date: 2026-12-02 14:00:00
 """
 
@@ -11,8 +11,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision: str = '0003_event_webhooks'
-down_revision: str | None = '0002'
+revision: str = '0004'
+down_revision: str | None = '0003'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
