@@ -21,9 +21,9 @@ ROOT = Path(__file__).resolve().parent.parent
 TEST_ENV = {
     "APP_ENV": "test",
     "LOG_LEVEL": "INFO",
-    "META_APP_SECRET": "test-app-secret",
+    "META_APP_SECRET": "test-app-secret-0000",
     "META_VERIFY_TOKEN": "test-verify-token",
-    "ADMIN_API_KEY": "test-admin-key",
+    "ADMIN_API_KEY": "test-admin-key-0000",
     "APP_ENCRYPTION_KEY": Fernet.generate_key().decode(),
     "OPENAI_API_KEY": "test-openai-key",
     "OPENAI_MAX_RETRIES": "2",

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 FIXTURES = Path(__file__).parent / "fixtures"
-SECRET = "test-app-secret"
+SECRET = "test-app-secret-0000"
 
 
 def fixture(name: str) -> dict[str, Any]:

@@ -127,7 +127,7 @@ async def test_credit_balance_now_and_on_every_change(live, world):
         op = await ws.subscribe("subscription { creditBalance }")
         assert (await ws.next_for(op))["payload"]["data"] == {"creditBalance": 100}
         async with httpx.AsyncClient(base_url=live.url) as http:
-            r = await http.post("/graphql", headers={"Authorization": "Bearer test-admin-key"}, json={
+            r = await http.post("/graphql", headers={"Authorization": "Bearer test-admin-key-0000"}, json={
                 "query": 'mutation($t: ID!) { grantCredits(tenantId: $t, amount: 7, reason: "x") { id } }',
                 "variables": {"t": str(world.tenant_id)}})
             assert not r.json().get("errors"), r.text

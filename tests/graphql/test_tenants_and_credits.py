@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from tests.graphql.helpers import codes, gql, ok
 
-ADMIN = "test-admin-key"
+ADMIN = "test-admin-key-0000"
 
 
 async def test_viewer_is_the_keys_tenant(client, world, other):

@@ -18,7 +18,7 @@ NUL_TEXT = SECRET + "\x00"
 
 def operations(world, conversation_id) -> list[tuple[str, str, dict, str]]:
     """(document, key, variables, the argument the error must name)."""
-    tenant, admin = world.api_key, "test-admin-key"
+    tenant, admin = world.api_key, "test-admin-key-0000"
     return [
         ("query($s: String) { conversations(filter: {search: $s}) { edges { cursor } } }",
          tenant, {"s": NUL_TEXT}, "$s"),

@@ -109,7 +109,7 @@ async def test_free_text_of_tenants_keys_and_channels_is_bounded(client, world):
         ("mutation($n: String!) { createApiKey(name: $n) { key } }", {"n": LONG}, world.api_key,
          "name"),
         ("mutation($n: String!) { createTenant(name: $n) { apiKey } }", {"n": LONG},
-         "test-admin-key", "name"),
+         "test-admin-key-0000", "name"),
         ("mutation($id: ID!, $n: String) { updateChannel(id: $id, input: {displayName: $n}) { id } }",
          {"id": str(world.channel_id), "n": LONG}, world.api_key, "displayName"),
         ("mutation($n: String!) { createChannel(input: {kind: WEBCHAT, displayName: $n}) { id } }",
@@ -117,7 +117,7 @@ async def test_free_text_of_tenants_keys_and_channels_is_bounded(client, world):
         ("mutation($o: [String!]) { createChannel(input: {kind: WEBCHAT, allowedOrigins: $o}) { id } }",
          {"o": ["https://" + "a" * 400 + ".example"]}, world.api_key, "allowedOrigins"),
         ("mutation($t: ID!, $r: String!) { grantCredits(tenantId: $t, amount: 5, reason: $r) { id } }",
-         {"t": str(world.tenant_id), "r": "r" * 501}, "test-admin-key", "reason"),
+         {"t": str(world.tenant_id), "r": "r" * 501}, "test-admin-key-0000", "reason"),
     ):
         body = await gql(client, document, variables, key=key)
         assert codes(body) == ["BAD_USER_INPUT"], (document, body)
