@@ -88,6 +88,7 @@ def live(settings: Any, clean: None) -> Iterator[LiveApp]:
         server.stop()
 
 
+@pytest.mark.timeout(300)
 async def test_a_hundred_thousand_leads_stream_in_bounded_memory(live, runtime, test_env):
     world = await make_world(runtime)
     await db_rows(test_env["DATABASE_URL"], SEED, world.tenant_id, world.channel_id, 100_000)

@@ -34,7 +34,7 @@ async def _agent(test_env, world):
     ({"creditsPerReply": -5}, "creditsPerReply"),
     ({"model": "gpt-4-32k-my-own-finetune"}, "model"),
     ({"model": ""}, "model"),
-    ({"instructions": "x" * 2_000_000}, "instructions"),
+    ({"instructions": "x" * 20_001}, "instructions"),
     ({"name": "n" * 201}, "name"),
     ({"promptId": "p" * 201}, "promptId"),
     ({"promptVersion": "v" * 51}, "promptVersion"),
