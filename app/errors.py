@@ -44,3 +44,10 @@ class Forbidden(DomainError):
 
 class RateLimited(DomainError):
     code = "RATE_LIMITED"
+
+
+class AgentPromptImmutable(DomainError):
+    """What an agent tells the model (its prompt, model, instructions) is fixed: the
+    conversations it holds were built on it. A new prompt is a new agent."""
+
+    code = "AGENT_PROMPT_IMMUTABLE"

@@ -25,6 +25,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
+from app.agents.variables import CallContext
 from app.ai.responses import ModelError, ModelReply, generate_reply
 from app.breaker import BreakerOpen
 from app.channels.adapters.registry import window_open
@@ -36,7 +37,7 @@ from app.db import driver_connection, session_driver, transaction
 from app.effects import emit, flush, take, wake_flag_key
 from app.locks import LeaseLost, OrderingLock
 from app.metrics import CREDITS_CONSUMED, REPLIES_SENT, STAGE_SECONDS, observe_queue_wait
-from app.models import Agent, Channel, Contact, Conversation, CreditReservation, Message
+from app.models import Agent, Channel, Contact, Conversation, CreditReservation, Message, Tenant
 from app.models.message import WITHOUT_RAW
 from app.runtime import Runtime
 from workers.delivery import Delivery, deliver
@@ -175,6 +176,12 @@ class Claim:
     contact: Contact
     rows: list[Message]
     key: str
+    business_name: str
+
+    def call_context(self) -> CallContext:
+        return CallContext(customer_name=self.contact.profile_name or "",
+                           channel_kind=self.channel.kind,
+                           business_name=self.channel.display_name or self.business_name)
 
 
 async def handle_batch(rt: Runtime, lock: OrderingLock, cid: uuid.UUID) -> None:
@@ -191,7 +198,7 @@ async def handle_batch(rt: Runtime, lock: OrderingLock, cid: uuid.UUID) -> None:
 
     # 2. the model call, outside any transaction
     try:
-        reply = await generate_reply(rt, claim.agent, conv, rows)
+        reply = await generate_reply(rt, claim.agent, conv, rows, claim.call_context())
     except (ModelError, BreakerOpen) as exc:
         reason = exc.reason if isinstance(exc, ModelError) else "breaker_open"
         log.warning("model failed for conversation %s: %s", cid, exc)
@@ -306,14 +313,15 @@ async def _claim(session: AsyncSession, lock: OrderingLock, cid: uuid.UUID) -> C
     # One round trip for everything the batch needs besides its rows; only the conversation
     # row is locked (FOR UPDATE OF), as _lock_conversation does.
     found = (await session.execute(
-        select(Conversation, Channel, Contact, Agent)
+        select(Conversation, Channel, Contact, Agent, Tenant.name)
         .join(Channel, Channel.id == Conversation.channel_id)
         .join(Contact, Contact.id == Conversation.contact_id)
+        .join(Tenant, Tenant.id == Conversation.tenant_id)
         .outerjoin(Agent, Agent.id == Conversation.agent_id)
         .where(Conversation.id == cid)
         .with_for_update(of=Conversation)
     )).one()
-    conv, channel, contact, agent = found
+    conv, channel, contact, agent, business_name = found
     # Pending rows in seq order, in one query: an interrupted batch (`processing`) was claimed
     # before anything now `received` arrived, so its rows come first, and it never holds more
     # than MAX_BATCH rows.
@@ -359,7 +367,7 @@ async def _claim(session: AsyncSession, lock: OrderingLock, cid: uuid.UUID) -> C
             emit(session, str(conv.tenant_id), {"type": "CreditBalance",
                                                 "tenantId": str(conv.tenant_id),
                                                 "balance": balance})
-    return Claim(conv, agent, channel, contact, rows, key)
+    return Claim(conv, agent, channel, contact, rows, key, business_name)
 
 
 # The reply at the conversation's next seq, while the conversation is still the AI's and open.

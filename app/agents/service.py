@@ -8,10 +8,11 @@ from sqlalchemy import func
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.agents import repository
+from app.agents.variables import validate_time_zone, validate_variables
 from app.channels import repository as channels
 from app.channels.service import cache_key
 from app.effects import invalidate
-from app.errors import NotFound, ValidationFailed
+from app.errors import AgentPromptImmutable, NotFound, ValidationFailed
 from app.models import Agent, Channel
 
 
@@ -38,15 +39,25 @@ async def create_agent(
     *,
     channel_id: uuid.UUID,
     name: str,
-    model: str,
+    model: str | None,
     instructions: str = "",
     prompt_id: str | None = None,
     prompt_version: str | None = None,
     credits_per_reply: int = 1,
+    prompt_variables: list[tuple[str, str]] | None = None,
+    time_zone: str = "UTC",
 ) -> Agent:
     from app.conversations.service import archive_channel_conversations
 
     _validate(name, model, credits_per_reply)
+    model = (model or "").strip() or None
+    if model is None and not prompt_id:
+        # Nothing else would name a model for the call.
+        raise ValidationFailed("model: required unless a promptId is given")
+    variables = validate_variables(prompt_variables or [])
+    if variables and not prompt_id:
+        raise ValidationFailed("promptVariables: only a dashboard prompt (promptId) uses them")
+    zone = validate_time_zone(time_zone)
     channel = await channels.get_channel(session, tenant_id, channel_id, for_update=True)
     if channel is None:
         raise NotFound("channel")
@@ -56,8 +67,9 @@ async def create_agent(
         await archive_channel_conversations(session, channel, reason="agent_replaced")
     agent = Agent(
         id=uuid.uuid4(), tenant_id=tenant_id, channel_id=channel.id, name=name.strip()[:200],
-        model=model.strip()[:100], instructions=instructions or "", prompt_id=prompt_id or None,
-        prompt_version=prompt_version or None, credits_per_reply=credits_per_reply,
+        model=model[:100] if model else None, instructions=instructions or "",
+        prompt_id=prompt_id or None, prompt_version=prompt_version or None,
+        credits_per_reply=credits_per_reply, prompt_variables=variables, time_zone=zone,
     )
     session.add(agent)
     await session.flush()
@@ -76,28 +88,51 @@ async def update_agent(
     prompt_id: str | None = None,
     prompt_version: str | None = None,
     credits_per_reply: int | None = None,
+    time_zone: str | None = None,
 ) -> Agent:
+    """Name, price and time zone change in place; the prompt does not (see _refuse_new_prompt).
+    """
     _validate(name, model, credits_per_reply)
     agent = await repository.get_agent(session, tenant_id, agent_id)
     if agent is None:
         raise NotFound("agent")
+    _refuse_new_prompt(agent, model=model, instructions=instructions, prompt_id=prompt_id,
+                       prompt_version=prompt_version)
     if name is not None:
         agent.name = name.strip()[:200]
-    if model is not None:
-        agent.model = model.strip()[:100]
-    if instructions is not None:
-        agent.instructions = instructions
-    if prompt_id is not None:
-        agent.prompt_id = prompt_id or None
-    if prompt_version is not None:
-        agent.prompt_version = prompt_version or None
     if credits_per_reply is not None:
         agent.credits_per_reply = credits_per_reply
+    if time_zone is not None:
+        agent.time_zone = validate_time_zone(time_zone)
     await session.flush()
     channel = await session.get(Channel, agent.channel_id)
     if channel is not None:
         invalidate(session, cache_key(channel.kind, channel.provider_account_id))
     return agent
+
+
+def _refuse_new_prompt(
+    agent: Agent, *, model: str | None, instructions: str | None, prompt_id: str | None,
+    prompt_version: str | None,
+) -> None:
+    """A different prompt, model or instructions would answer conversations whose context the
+    old ones built: that is a new agent, which createAgent makes and archives for. Sending the
+    current value again is no change and is accepted."""
+    # (field, value asked for, as it would be stored, current value)
+    asked = [
+        ("model", model, (model or "").strip()[:100] or None, agent.model),
+        ("instructions", instructions, instructions, agent.instructions),
+        ("promptId", prompt_id, prompt_id or None, agent.prompt_id),
+        ("promptVersion", prompt_version, prompt_version or None, agent.prompt_version),
+    ]
+    changed = [field for field, value, stored, current in asked
+               if value is not None and stored != current]
+    if changed:
+        raise AgentPromptImmutable(
+            f"{', '.join(changed)} cannot change in place: a new prompt is a new agent. "
+            "Create one with createAgent on the same channel; it retires this agent and "
+            "archives the channel's conversations in the same transaction."
+        )
 
 
 async def delete_agent(session: AsyncSession, tenant_id: uuid.UUID, agent_id: uuid.UUID) -> None:

@@ -10,12 +10,14 @@ from __future__ import annotations
 import hashlib
 import logging
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import openai
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.agents.variables import CallContext, prompt_variables
 from app.ai.guard import ModelError, accept, guarded
 from app.metrics import MODEL_ERRORS
 from app.models import Agent, Conversation, Message
@@ -69,16 +71,23 @@ async def history_input(
     ]
 
 
-def _request(agent: Agent, conversation: Conversation, items: list[dict[str, str]]) -> dict[str, Any]:
+def _request(
+    agent: Agent, conversation: Conversation, items: list[dict[str, str]], ctx: CallContext
+) -> dict[str, Any]:
     req: dict[str, Any] = {
-        "model": agent.model,
         "input": items,
         "metadata": {"conversation_id": str(conversation.id), "tenant_id": str(agent.tenant_id)},
         "safety_identifier": hashlib.sha256(str(conversation.contact_id).encode()).hexdigest()[:64],
         "store": True,
     }
+    if agent.model:
+        # Only when the agent names one: a model sent here overrides the prompt's own.
+        req["model"] = agent.model
     if agent.prompt_id:
-        prompt: dict[str, Any] = {"id": agent.prompt_id}
+        prompt: dict[str, Any] = {
+            "id": agent.prompt_id,
+            "variables": prompt_variables(agent, ctx, datetime.now(UTC)),
+        }
         if agent.prompt_version:
             prompt["version"] = agent.prompt_version
         req["prompt"] = prompt
@@ -93,6 +102,7 @@ async def generate_reply(
     agent: Agent,
     conversation: Conversation,
     batch: list[Message],
+    ctx: CallContext,
 ) -> ModelReply:
     turn = [{"role": "user", "content": m.text or ""} for m in batch]
     handed_back = conversation.handed_back_at is not None
@@ -103,7 +113,7 @@ async def generate_reply(
         if chain:
             try:
                 response = await rt.openai.responses.create(
-                    **_request(agent, conversation, turn), previous_response_id=chain
+                    **_request(agent, conversation, turn, ctx), previous_response_id=chain
                 )
             except openai.APIStatusError as exc:
                 if not _is_chain_missing(exc):
@@ -115,7 +125,7 @@ async def generate_reply(
             async with rt.sessions() as session:
                 history = await history_input(session, conversation, batch[0].seq)
             response = await rt.openai.responses.create(
-                **_request(agent, conversation, [*history, *turn])
+                **_request(agent, conversation, [*history, *turn], ctx)
             )
     usage = accept(b, response)
     text = response.output_text.strip()
@@ -123,8 +133,9 @@ async def generate_reply(
         b.failure()
         MODEL_ERRORS.labels("empty").inc()
         raise ModelError("model_empty", "no text in the response (refusal or incomplete)")
-    return ModelReply(text=text, response_id=response.id, model=str(response.model or agent.model),
-                      usage=usage, sandbox=rt.settings.sandbox_model)
+    return ModelReply(text=text, response_id=response.id,
+                      model=str(response.model or agent.model or ""), usage=usage,
+                      sandbox=rt.settings.sandbox_model)
 
 
 __all__ = ["HANDBACK_NOTE", "ModelError", "ModelReply", "generate_reply", "history_input"]

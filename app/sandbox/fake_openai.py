@@ -120,7 +120,8 @@ def create_app(latency_ms: float = 0, latency_jitter_ms: float = 0) -> Starlette
             record["status"] = status
             return error_response(status, entry, **fields)
 
-        if not isinstance(body, dict) or not body.get("model"):
+        # A dashboard prompt carries its model: only a request without either lacks one.
+        if not isinstance(body, dict) or not (body.get("model") or body.get("prompt")):
             return error(400, message="Missing required parameter: 'model'.", param="model")
         entry = state.fail_all or (state.fail.pop(0) if state.fail else None)
         if entry is not None and int(entry.get("status", 500)) >= 400:

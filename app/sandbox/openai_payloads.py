@@ -98,6 +98,9 @@ def error_response(status: int, entry: Json | None = None, **fields: Any) -> JSO
     return JSONResponse(body, status_code=status, headers=headers)
 
 
+PROMPT_MODEL = "gpt-4.1-prompt"
+
+
 def response_object(body: Json, rid: str, output: list[Json], usage: Json) -> Json:
     conversation = body.get("conversation")
     if isinstance(conversation, str):
@@ -107,7 +110,8 @@ def response_object(body: Json, rid: str, output: list[Json], usage: Json) -> Js
         "object": "response",
         "created_at": int(time.time()),
         "status": "completed",
-        "model": body.get("model"),
+        # A dashboard prompt names its own model when the request names none.
+        "model": body.get("model") or (PROMPT_MODEL if body.get("prompt") else None),
         "error": None,
         "incomplete_details": None,
         "instructions": body.get("instructions"),
