@@ -30,7 +30,7 @@ from app.ai.responses import ModelError, ModelReply, generate_reply
 from app.breaker import BreakerOpen
 from app.channels.adapters.registry import window_open
 from app.channels.service import mark_needs_reauth
-from app.conversations import events
+from app.conversations import events, retry
 from app.conversations.service import add_message
 from app.credits import service as credits
 from app.db import driver_connection, session_driver, transaction
@@ -57,8 +57,17 @@ def ordering_key(rt: Runtime, conversation_id: uuid.UUID, channel_id: uuid.UUID)
     return f"c:{conversation_id}"
 
 
-def batch_key(conversation_id: uuid.UUID, last_seq: int) -> str:
+def batch_key(conversation_id: uuid.UUID, last_seq: int, attempt: int = 0) -> str:
+    """The reservation key of the batch ending at `last_seq`. A retried turn reserves under a
+    key of its own per attempt: the failed attempt's reservation was released, and a key
+    reserved before moves no credits (app/conversations/retry.py)."""
+    if attempt:
+        return f"{conversation_id}:{last_seq}:r{attempt}"
     return f"{conversation_id}:{last_seq}"
+
+
+def _key_of(cid: uuid.UUID, rows: list[Message]) -> str:
+    return batch_key(cid, rows[-1].seq, retry.attempt_of(rows[-1].meta))
 
 
 async def process_conversation(ctx: dict[str, Any], conversation_id: str) -> str:
@@ -204,7 +213,11 @@ async def handle_batch(rt: Runtime, lock: OrderingLock, cid: uuid.UUID) -> None:
         log.warning("model failed for conversation %s: %s", cid, exc)
         async with transaction(rt.sessions) as session:
             await lock.fence(session)
-            _mark(session, conv, await _reload(session, rows), "failed", reason)
+            failed = await _reload(session, rows)
+            for m in failed:
+                # Which rows a retry puts back together (retryMessage).
+                m.meta = {**m.meta, retry.BATCH: key}
+            _mark(session, conv, failed, "failed", reason)
             await session.flush()
             await credits.release(session, key, "model failed")
         await _commit(rt, session)
@@ -339,7 +352,7 @@ async def _claim(session: AsyncSession, lock: OrderingLock, cid: uuid.UUID) -> C
         rows = pending
         if not rows:
             return None
-    key = batch_key(cid, rows[-1].seq)
+    key = _key_of(cid, rows)
     skip = _skip_reason(conv, agent, channel)
     if skip is not None:
         await credits.release(session, key)
@@ -451,7 +464,7 @@ async def _settle_interrupted(
 ) -> bool:
     """A previous holder died mid-batch. True when the batch is settled here; False to redo
     the model call (no reply was stored, so nothing can have been sent)."""
-    key = batch_key(conv.id, rows[-1].seq)
+    key = _key_of(conv.id, rows)
     reply = await session.scalar(
         select(Message).where(Message.conversation_id == conv.id,
                               Message.reply_to_seq == rows[-1].seq).with_for_update()

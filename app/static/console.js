@@ -11,7 +11,7 @@
 
   var KEY_STORE = "mca-console-key";
   var $ = function (id) { return document.getElementById(id); };
-  var MESSAGE_FIELDS = "id conversationId seq direction senderRole type text status statusReason errorCode errorTitle createdAt";
+  var MESSAGE_FIELDS = "id conversationId seq direction senderRole type text status statusReason errorCode errorTitle retryable createdAt";
   var CONV_FIELDS = "id mode archived lastActivityAt replyWindowClosesAt channel { id kind displayName } " +
     "contact { id externalId profileName waId } lastMessage { " + MESSAGE_FIELDS + " }";
   var KIND_LABEL = { WHATSAPP: "WhatsApp", INSTAGRAM: "Instagram", WEBCHAT: "Web chat" };
@@ -281,8 +281,29 @@
     meta.appendChild(el("span", "time", when(m.createdAt)));
     meta.appendChild(statusLine(m));
     if (m.status === "FAILED" && m.errorTitle) meta.appendChild(el("span", "err", m.errorTitle));
+    if (m.retryable) {
+      // A failed reply is sent again; failed customer messages are answered again, together.
+      var again = el("button", "retry ghost", "Retry");
+      again.type = "button";
+      again.title = m.direction === "INBOUND" ? "Ask the AI again (charged once, when it answers)" : "Send this reply again";
+      again.addEventListener("click", function () { retry(m.id, again); });
+      meta.appendChild(again);
+    }
     item.appendChild(meta);
     return item;
+  }
+
+  async function retry(id, button) {
+    button.disabled = true;
+    say($("thread-error"), "");
+    try {
+      var data = await gql("mutation Retry($id: ID!) { retryMessage(id: $id) { " + MESSAGE_FIELDS + " } }", { id: id });
+      // The rest of an inbound batch, and later statuses, arrive as live events.
+      upsertMessage(data.retryMessage);
+    } catch (e) {
+      button.disabled = false;
+      handle(e, $("thread-error"));
+    }
   }
 
   async function setMode(mode) {
