@@ -202,7 +202,9 @@ async def handle_batch(rt: Runtime, lock: OrderingLock, cid: uuid.UUID) -> None:
     STAGE_SECONDS.labels("claim").observe(time.perf_counter() - started)
     if claim is None:
         return
-    observe_queue_wait(claim.rows[0].created_at)
+    if not retry.attempt_of(claim.rows[0].meta):
+        # A retried turn waited for an operator, not for the queue.
+        observe_queue_wait(claim.rows[0].created_at)
     conv, rows, key = claim.conv, claim.rows, claim.key
 
     # 2. the model call, outside any transaction

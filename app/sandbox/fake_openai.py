@@ -3,7 +3,8 @@
 Replies are deterministic so tests can assert on them: the text is ``"[sandbox] "`` plus the
 user texts of this request's own ``input`` joined by ``" | "`` (chain history is not echoed),
 which shows which inbound messages a reply covered and in which order. The real ``openai``
-SDK talks to it unchanged (external-apis.md C6).
+SDK talks to it unchanged (external-apis.md C6). A request needs a ``model`` unless it names a
+dashboard ``prompt``, whose model (``gpt-4.1-prompt`` here) then answers.
 
 Admin endpoints (tests and workers live in other processes, so all control is HTTP):
 

@@ -3,9 +3,11 @@ agent's variables and the platform's own; `model` only when the agent names one.
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
+from app.sandbox.openai_payloads import PROMPT_MODEL
 from tests.conftest import wait_for
 from tests.factories import make_world
 from tests.graphql.helpers import codes, gql, ok
@@ -52,8 +54,10 @@ async def test_every_model_call_carries_the_prompt_and_its_variables(
     await _post(client, world, "Hola")
     await wait_for(lambda: _sent(db, 1), timeout=8)
     await _post(client, world, "¿Abren mañana?")  # the second turn chains onto the first
-    await wait_for(lambda: _sent(db, 2), timeout=8)
+    replies = await wait_for(lambda: _sent(db, 2), timeout=8)
     dates |= _local_dates(ZONE)
+    # The prompt's own model answered (the fake names it when the request names none).
+    assert {json.loads(r["meta"])["model"] for r in replies} == {PROMPT_MODEL}
 
     calls = [r["body"] for r in await model.requests() if r["status"] == 200]
     assert len(calls) == 2 and "previous_response_id" in calls[1]
