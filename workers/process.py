@@ -415,6 +415,7 @@ async def _store_reply(
     if row is not None:
         out = _as_message(row)
         emit(session, str(out.tenant_id), events.message_created(out))
+        await _hand_off(session, claim, reply)
         # The contact was read with the claim: its address is what we send to.
         return out, claim.contact
     conv = await _lock_conversation(session, claim.conv.id)
@@ -429,8 +430,31 @@ async def _store_reply(
         session, conv, direction="outbound", sender_role="ai", type="text", text=reply.text,
         status="pending", reply_to_seq=claim.rows[-1].seq, meta=meta,
     )
+    await _hand_off(session, claim, reply)
     # The contact was read with the claim: its address (external id, wa id) is what we send to.
     return out, claim.contact
+
+
+# The agent asked for a person: the conversation is the operators' from the commit that stores
+# the agent's last message; later customer messages wait for them (human_mode).
+_HANDOFF = """
+UPDATE conversations SET mode = 'human', handoff_requested_at = now(), handoff_reason = $2
+WHERE id = $1 AND mode = 'ai' AND archived_at IS NULL
+RETURNING tenant_id
+"""
+
+
+async def _hand_off(session: AsyncSession, claim: Claim, reply: ModelReply) -> None:
+    if reply.handoff_reason is None:
+        return
+    row = await (await session_driver(session)).fetchrow(
+        _HANDOFF, claim.conv.id, reply.handoff_reason)
+    if row is not None:
+        emit(session, str(row["tenant_id"]), {
+            "type": "ConversationUpdated", "conversationId": str(claim.conv.id),
+            "change": "handoff_requested", "mode": "human", "archived": False,
+            "reason": reply.handoff_reason,
+        })
 
 
 async def _reload(session: AsyncSession, rows: list[Message]) -> list[Message]:

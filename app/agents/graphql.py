@@ -57,6 +57,10 @@ class AgentType:
     ))
     time_zone: str = strawberry.field(description="IANA time zone of `local_date`.")
     credits_per_reply: int
+    handoff_enabled: bool = strawberry.field(description=(
+        "The model may hand the conversation to a person (mode HUMAN) when the customer asks "
+        "for one or it cannot help."
+    ))
     created_at: datetime
     updated_at: datetime
     channel_pk: strawberry.Private[uuid.UUID]
@@ -70,7 +74,8 @@ class AgentType:
             prompt_variables=[PromptVariableType(name=str(k), value=str(v))
                               for k, v in sorted(row.prompt_variables.items())],
             time_zone=row.time_zone, credits_per_reply=row.credits_per_reply,
-            created_at=row.created_at, updated_at=row.updated_at, channel_pk=row.channel_id,
+            handoff_enabled=row.handoff_enabled, created_at=row.created_at,
+            updated_at=row.updated_at, channel_pk=row.channel_id,
         )
 
     @strawberry.field
@@ -102,6 +107,7 @@ class CreateAgentInput:
     time_zone: str = strawberry.field(default="UTC", description=(
         "IANA time zone (e.g. America/Mexico_City) of the `local_date` prompt variable."
     ))
+    handoff_enabled: bool = True
 
 
 @strawberry.input
@@ -113,6 +119,7 @@ class UpdateAgentInput:
     prompt_version: str | None = strawberry.field(default=None, description=_IMMUTABLE)
     credits_per_reply: int | None = None
     time_zone: str | None = None
+    handoff_enabled: bool | None = None
 
 
 @strawberry.type
@@ -149,7 +156,7 @@ class AgentMutation:
                 prompt_id=input.prompt_id, prompt_version=input.prompt_version,
                 credits_per_reply=input.credits_per_reply,
                 prompt_variables=[(v.name, v.value) for v in input.prompt_variables or []],
-                time_zone=input.time_zone,
+                time_zone=input.time_zone, handoff_enabled=input.handoff_enabled,
             )
             await session.refresh(row)
         return AgentType.from_row(row)
@@ -165,7 +172,7 @@ class AgentMutation:
                 session, tenant_id, parse_id(id, "agent"), name=input.name, model=input.model,
                 instructions=input.instructions, prompt_id=input.prompt_id,
                 prompt_version=input.prompt_version, credits_per_reply=input.credits_per_reply,
-                time_zone=input.time_zone,
+                time_zone=input.time_zone, handoff_enabled=input.handoff_enabled,
             )
             await session.refresh(row)
         return AgentType.from_row(row)

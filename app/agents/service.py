@@ -46,6 +46,7 @@ async def create_agent(
     credits_per_reply: int = 1,
     prompt_variables: list[tuple[str, str]] | None = None,
     time_zone: str = "UTC",
+    handoff_enabled: bool = True,
 ) -> Agent:
     from app.conversations.service import archive_channel_conversations
 
@@ -70,6 +71,7 @@ async def create_agent(
         model=model[:100] if model else None, instructions=instructions or "",
         prompt_id=prompt_id or None, prompt_version=prompt_version or None,
         credits_per_reply=credits_per_reply, prompt_variables=variables, time_zone=zone,
+        handoff_enabled=handoff_enabled,
     )
     session.add(agent)
     await session.flush()
@@ -89,9 +91,10 @@ async def update_agent(
     prompt_version: str | None = None,
     credits_per_reply: int | None = None,
     time_zone: str | None = None,
+    handoff_enabled: bool | None = None,
 ) -> Agent:
-    """Name, price and time zone change in place; the prompt does not (see _refuse_new_prompt).
-    """
+    """Name, price, time zone and hand-off change in place; the prompt does not (see
+    _refuse_new_prompt)."""
     _validate(name, model, credits_per_reply)
     agent = await repository.get_agent(session, tenant_id, agent_id)
     if agent is None:
@@ -104,6 +107,8 @@ async def update_agent(
         agent.credits_per_reply = credits_per_reply
     if time_zone is not None:
         agent.time_zone = validate_time_zone(time_zone)
+    if handoff_enabled is not None:
+        agent.handoff_enabled = handoff_enabled
     await session.flush()
     channel = await session.get(Channel, agent.channel_id)
     if channel is not None:

@@ -8,6 +8,7 @@ A failed generation can come back with HTTP 200, so `status` is checked, not onl
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -32,6 +33,28 @@ HANDBACK_NOTE = (
 )
 
 
+HANDOFF_TOOL_NAME = "request_human"
+# Offered on every turn of an agent with hand-off on (a Responses API function tool).
+HANDOFF_TOOL: dict[str, Any] = {
+    "type": "function",
+    "name": HANDOFF_TOOL_NAME,
+    "description": (
+        "Hand the conversation to a human operator of the business. Call it when the customer "
+        "asks for a person, or when you cannot help them. Also write a short message telling "
+        "the customer that a person will follow up here."
+    ),
+    "parameters": {
+        "type": "object",
+        "properties": {"reason": {"type": "string", "description": "Why a person is needed."}},
+        "required": ["reason"],
+        "additionalProperties": False,
+    },
+    "strict": True,
+}
+# Said to the customer when the model asked for a person without saying anything itself.
+HANDOFF_FALLBACK_TEXT = "I'm passing you to a member of our team; they will reply here shortly."
+
+
 @dataclass
 class ModelReply:
     text: str
@@ -39,6 +62,22 @@ class ModelReply:
     model: str
     usage: dict[str, int]
     sandbox: bool
+    # Set when the model called the hand-off tool: the conversation goes to an operator.
+    handoff_reason: str | None = None
+
+
+def handoff_reason(output: Any) -> str | None:
+    """The reason of a hand-off tool call in a response's output items, if there is one."""
+    for item in output or []:
+        if getattr(item, "type", None) == "function_call" \
+                and getattr(item, "name", None) == HANDOFF_TOOL_NAME:
+            try:
+                args = json.loads(getattr(item, "arguments", "") or "{}")
+            except ValueError:
+                args = {}
+            reason = args.get("reason") if isinstance(args, dict) else None
+            return str(reason or "the model asked for a person")[:500]
+    return None
 
 
 def _is_chain_missing(exc: openai.APIStatusError) -> bool:
@@ -94,6 +133,8 @@ def _request(
     if agent.instructions:
         # Instructions are not carried along a previous_response_id chain: send every turn.
         req["instructions"] = agent.instructions
+    if agent.handoff_enabled:
+        req["tools"] = [HANDOFF_TOOL]
     return req
 
 
@@ -129,13 +170,16 @@ async def generate_reply(
             )
     usage = accept(b, response)
     text = response.output_text.strip()
+    handoff = handoff_reason(response.output)
+    if handoff is not None and not text:
+        text = HANDOFF_FALLBACK_TEXT
     if not text:
         b.failure()
         MODEL_ERRORS.labels("empty").inc()
         raise ModelError("model_empty", "no text in the response (refusal or incomplete)")
     return ModelReply(text=text, response_id=response.id,
                       model=str(response.model or agent.model or ""), usage=usage,
-                      sandbox=rt.settings.sandbox_model)
+                      sandbox=rt.settings.sandbox_model, handoff_reason=handoff)
 
 
-__all__ = ["HANDBACK_NOTE", "ModelError", "ModelReply", "generate_reply", "history_input"]
+__all__ = ["HANDBACK_NOTE", "HANDOFF_TOOL", "ModelError", "ModelReply", "generate_reply", "history_input"]

@@ -164,6 +164,11 @@ class ConversationType:
         "When the customer last wrote."
     ))
     created_at: datetime
+    handoff_requested_at: datetime | None = strawberry.field(description=(
+        "Set when the agent handed the conversation to a person: waiting for an operator until "
+        "one answers or hands it back."
+    ))
+    handoff_reason: str | None
     row: strawberry.Private[Conversation]
     # Related rows a page loaded for all its nodes at once (see _prefetch): their fields then
     # resolve without a coroutine per node. None: each field loads its own.
@@ -175,7 +180,8 @@ class ConversationType:
             id=strawberry.ID(str(row.id)), mode=ConversationMode(row.mode),
             archived=row.archived_at is not None, archived_at=row.archived_at,
             last_activity_at=row.last_activity_at, last_inbound_at=row.last_inbound_at,
-            created_at=row.created_at, row=row, related=related,
+            created_at=row.created_at, handoff_requested_at=row.handoff_requested_at,
+            handoff_reason=row.handoff_reason, row=row, related=related,
         )
 
     # channel, contact and last_message return their value when the page prefetched it, else

@@ -75,6 +75,10 @@ async def send_operator_message(
     # Refused here, before anything is stored or sent, rather than failed later by Meta.
     check_window(channel.kind, conv.last_inbound_at)
     conv = await set_mode(session, tenant_id, conv.id, "human")
+    if conv.handoff_requested_at is not None:
+        # An operator answered: the customer is no longer waiting for one.
+        conv.handoff_requested_at = None
+        conv.handoff_reason = None
     msg = await add_message(
         session, conv, direction="outbound", sender_role="operator", type="text", text=text,
         status="pending",

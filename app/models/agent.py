@@ -50,6 +50,8 @@ class Agent(Base):
     # IANA name: the day `local_date` names is the business's day, not the server's.
     time_zone: Mapped[str] = mapped_column(String(64), default="UTC", server_default="UTC")
     credits_per_reply: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    # The model is offered a tool to hand the conversation to a person (app/ai/responses.py).
+    handoff_enabled: Mapped[bool] = mapped_column(default=True, server_default="true")
     created_at: Mapped[datetime] = created_at()
     updated_at: Mapped[datetime] = updated_at()
     deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

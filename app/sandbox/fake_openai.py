@@ -38,6 +38,7 @@ from app.sandbox.openai_payloads import (
     Json,
     approx_tokens,
     error_response,
+    handoff_call,
     input_items,
     new_id,
     response_object,
@@ -178,7 +179,11 @@ def create_app(latency_ms: float = 0, latency_jitter_ms: float = 0) -> Starlette
             "total_tokens": in_tokens + out_tokens,
         }
         rid = new_id("resp")
-        response = response_object(body, rid, [message], usage)
+        output: list[Json] = [message]
+        call = handoff_call(body, turn_texts(items))
+        if call is not None:
+            output.append(call)
+        response = response_object(body, rid, output, usage)
         record["status"] = 200
         record["response_id"] = rid
         if entry is not None and entry.get("failed"):
@@ -197,7 +202,7 @@ def create_app(latency_ms: float = 0, latency_jitter_ms: float = 0) -> Starlette
             response.update(
                 status="incomplete", incomplete_details={"reason": str(entry["incomplete"])}
             )
-        full_history = [*history, *items, message]
+        full_history = [*history, *items, *output]
         if body.get("store", True):
             state.responses[rid] = response
             state.histories[rid] = full_history
