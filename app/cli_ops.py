@@ -236,7 +236,8 @@ def _print_channels(channels: list[dict[str, Any]]) -> None:
                    "Agent"):
         table.add_column(header, no_wrap=header in ("Channel id", "Tenant id", "Account"))
     for c in channels:
-        agent = f"{c['agent']} ({c['model']})" if c["agent"] else "-"
+        # A prompt-only agent has no model of its own: its dashboard prompt names one.
+        agent = f"{c['agent']} ({c['model'] or 'prompt'})" if c["agent"] else "-"
         table.add_row(c["id"], c["tenant"], c["tenant_id"], c["kind"], c["provider_account_id"],
                       c["display_name"] or "-", c["status"], agent)
     # Piped output (grep, a file) gets full-width lines instead of an 80-column wrap.

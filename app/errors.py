@@ -62,3 +62,8 @@ class LimitReached(DomainError):
     """A per-tenant quota (API keys, websockets) is used up; freeing one allows another."""
 
     code = "LIMIT_REACHED"
+class AgentPromptImmutable(DomainError):
+    """What an agent tells the model (its prompt, model, instructions) is fixed: the
+    conversations it holds were built on it. A new prompt is a new agent."""
+
+    code = "AGENT_PROMPT_IMMUTABLE"

@@ -110,7 +110,8 @@ async def extract_lead(
         ]
         previous = await repository.latest_lead(session, conv.tenant_id, cid)
         agent = await session.get(Agent, conv.agent_id) if conv.agent_id else None
-        model = agent.model if agent is not None else DEFAULT_MODEL
+        # A prompt-only agent names no model here (its prompt does): the default extracts.
+        model = (agent.model if agent is not None else None) or DEFAULT_MODEL
         tenant_id = conv.tenant_id
 
     if not any(m.seq > start for m in messages):

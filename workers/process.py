@@ -29,18 +29,19 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
+from app.agents.variables import CallContext
 from app.ai.responses import ModelError, ModelReply, generate_reply
 from app.breaker import BreakerOpen
 from app.channels.adapters.registry import window_open
 from app.channels.service import mark_needs_reauth
-from app.conversations import events
+from app.conversations import events, retry
 from app.conversations.service import add_message
 from app.credits import service as credits
 from app.db import driver_connection, session_driver, transaction
 from app.effects import emit, flush_committed, take, wake_flag_key
 from app.locks import LeaseLost, OrderingLock
 from app.metrics import CREDITS_CONSUMED, REPLIES_SENT, STAGE_SECONDS, observe_queue_wait
-from app.models import Agent, Channel, Contact, Conversation, CreditReservation, Message
+from app.models import Agent, Channel, Contact, Conversation, CreditReservation, Message, Tenant
 from app.models.message import WITHOUT_RAW
 from app.outages import DEPENDENCIES, backoff_s, is_db_outage, retry_outage
 from app.runtime import Runtime
@@ -63,8 +64,17 @@ def ordering_key(rt: Runtime, conversation_id: uuid.UUID, channel_id: uuid.UUID)
     return f"c:{conversation_id}"
 
 
-def batch_key(conversation_id: uuid.UUID, last_seq: int) -> str:
+def batch_key(conversation_id: uuid.UUID, last_seq: int, attempt: int = 0) -> str:
+    """The reservation key of the batch ending at `last_seq`. A retried turn reserves under a
+    key of its own per attempt: the failed attempt's reservation was released, and a key
+    reserved before moves no credits (app/conversations/retry.py)."""
+    if attempt:
+        return f"{conversation_id}:{last_seq}:r{attempt}"
     return f"{conversation_id}:{last_seq}"
+
+
+def _key_of(cid: uuid.UUID, rows: list[Message]) -> str:
+    return batch_key(cid, rows[-1].seq, retry.attempt_of(rows[-1].meta))
 
 
 async def process_conversation(ctx: dict[str, Any], conversation_id: str) -> str:
@@ -236,6 +246,12 @@ class Claim:
     contact: Contact
     rows: list[Message]
     key: str
+    business_name: str
+
+    def call_context(self) -> CallContext:
+        return CallContext(customer_name=self.contact.profile_name or "",
+                           channel_kind=self.channel.kind,
+                           business_name=self.channel.display_name or self.business_name)
 
 
 async def handle_batch(rt: Runtime, lock: OrderingLock, cid: uuid.UUID) -> None:
@@ -245,19 +261,25 @@ async def handle_batch(rt: Runtime, lock: OrderingLock, cid: uuid.UUID) -> None:
     STAGE_SECONDS.labels("claim").observe(time.perf_counter() - started)
     if claim is None:
         return
-    observe_queue_wait(claim.rows[0].created_at)
+    if not retry.attempt_of(claim.rows[0].meta):
+        # A retried turn waited for an operator, not for the queue.
+        observe_queue_wait(claim.rows[0].created_at)
     conv, rows, key = claim.conv, claim.rows, claim.key
 
     # 2. the model call, outside any transaction
     try:
-        reply = await generate_reply(rt, claim.agent, conv, rows)
+        reply = await generate_reply(rt, claim.agent, conv, rows, claim.call_context())
     except (ModelError, BreakerOpen) as exc:
         reason = exc.reason if isinstance(exc, ModelError) else "breaker_open"
         log.warning("model failed for conversation %s: %s", cid, exc)
 
         async def failed(session: AsyncSession) -> None:
             await lock.fence(session)
-            _mark(session, conv, await _reload(session, rows), "failed", reason)
+            failed = await _reload(session, rows)
+            for m in failed:
+                # Which rows a retry puts back together (retryMessage).
+                m.meta = {**m.meta, retry.BATCH: key}
+            _mark(session, conv, failed, "failed", reason)
             await session.flush()
             await credits.release(session, key, "model failed")
 
@@ -380,14 +402,15 @@ async def _claim(session: AsyncSession, lock: OrderingLock, cid: uuid.UUID) -> C
     # One round trip for everything the batch needs besides its rows; only the conversation
     # row is locked (FOR UPDATE OF), as _lock_conversation does.
     found = (await session.execute(
-        select(Conversation, Channel, Contact, Agent)
+        select(Conversation, Channel, Contact, Agent, Tenant.name)
         .join(Channel, Channel.id == Conversation.channel_id)
         .join(Contact, Contact.id == Conversation.contact_id)
+        .join(Tenant, Tenant.id == Conversation.tenant_id)
         .outerjoin(Agent, Agent.id == Conversation.agent_id)
         .where(Conversation.id == cid)
         .with_for_update(of=Conversation)
     )).one()
-    conv, channel, contact, agent = found
+    conv, channel, contact, agent, business_name = found
     if agent is None and conv.agent_id is None and conv.archived_at is None:
         # Opened before the channel had an agent: it answers with the one the channel has now
         # (a relink archives conversations, so a live one never changes agents otherwise).
@@ -413,7 +436,7 @@ async def _claim(session: AsyncSession, lock: OrderingLock, cid: uuid.UUID) -> C
         rows = pending
         if not rows:
             return None
-    key = batch_key(cid, rows[-1].seq)
+    key = _key_of(cid, rows)
     skip = _skip_reason(conv, agent, channel)
     if skip is not None:
         await credits.release(session, key)
@@ -441,7 +464,7 @@ async def _claim(session: AsyncSession, lock: OrderingLock, cid: uuid.UUID) -> C
             emit(session, str(conv.tenant_id), {"type": "CreditBalance",
                                                 "tenantId": str(conv.tenant_id),
                                                 "balance": balance})
-    return Claim(conv, agent, channel, contact, rows, key)
+    return Claim(conv, agent, channel, contact, rows, key, business_name)
 
 
 # The reply at the conversation's next seq, while the conversation is still the AI's and open.
@@ -486,6 +509,7 @@ async def _store_reply(
     if row is not None:
         out = _as_message(row)
         emit(session, str(out.tenant_id), events.message_created(out))
+        await _hand_off(session, claim, reply)
         # The contact was read with the claim: its address is what we send to.
         return out, claim.contact
     conv = await _lock_conversation(session, claim.conv.id)
@@ -500,8 +524,31 @@ async def _store_reply(
         session, conv, direction="outbound", sender_role="ai", type="text", text=reply.text,
         status="pending", reply_to_seq=claim.rows[-1].seq, meta=meta,
     )
+    await _hand_off(session, claim, reply)
     # The contact was read with the claim: its address (external id, wa id) is what we send to.
     return out, claim.contact
+
+
+# The agent asked for a person: the conversation is the operators' from the commit that stores
+# the agent's last message; later customer messages wait for them (human_mode).
+_HANDOFF = """
+UPDATE conversations SET mode = 'human', handoff_requested_at = now(), handoff_reason = $2
+WHERE id = $1 AND mode = 'ai' AND archived_at IS NULL
+RETURNING tenant_id
+"""
+
+
+async def _hand_off(session: AsyncSession, claim: Claim, reply: ModelReply) -> None:
+    if reply.handoff_reason is None:
+        return
+    row = await (await session_driver(session)).fetchrow(
+        _HANDOFF, claim.conv.id, reply.handoff_reason)
+    if row is not None:
+        emit(session, str(row["tenant_id"]), {
+            "type": "ConversationUpdated", "conversationId": str(claim.conv.id),
+            "change": "handoff_requested", "mode": "human", "archived": False,
+            "reason": reply.handoff_reason,
+        })
 
 
 async def _reload(session: AsyncSession, rows: list[Message]) -> list[Message]:
@@ -537,7 +584,7 @@ async def _settle_interrupted(
 ) -> bool:
     """A previous holder died mid-batch. True when the batch is settled here; False to redo
     the model call (no reply was stored, so nothing can have been sent)."""
-    key = batch_key(conv.id, rows[-1].seq)
+    key = _key_of(conv.id, rows)
     reply = await session.scalar(
         select(Message).where(Message.conversation_id == conv.id,
                               Message.reply_to_seq == rows[-1].seq).with_for_update()

@@ -20,17 +20,47 @@ if TYPE_CHECKING:
     from app.channels.graphql import ChannelType
 
 
+@strawberry.type(name="PromptVariable")
+class PromptVariableType:
+    name: str
+    value: str
+
+
+@strawberry.input
+class PromptVariableInput:
+    name: str = strawberry.field(description="Letters, digits and _, at most 64 characters.")
+    value: str = strawberry.field(description="At most 1,000 characters.")
+
+
+_IMMUTABLE = (
+    "Fixed for the agent's life: a different value is refused with AGENT_PROMPT_IMMUTABLE "
+    "(a new prompt is a new agent: createAgent). The current value is accepted."
+)
+
+
 @strawberry.type(name="Agent")
 class AgentType:
     id: strawberry.ID
     name: str
-    model: str
+    model: str | None = strawberry.field(description=(
+        "Sent with every model call when set; null: the dashboard prompt's own model answers."
+    ))
     instructions: str
     prompt_id: str | None = strawberry.field(description=(
         "An OpenAI dashboard prompt used instead of `instructions`."
     ))
     prompt_version: str | None
+    prompt_variables: list[PromptVariableType] = strawberry.field(description=(
+        "The agent's own prompt variables, sent with the platform's (customer_name, "
+        "channel_kind, business_name, local_date) as `prompt.variables` on every model call. "
+        "By name."
+    ))
+    time_zone: str = strawberry.field(description="IANA time zone of `local_date`.")
     credits_per_reply: int
+    handoff_enabled: bool = strawberry.field(description=(
+        "The model may hand the conversation to a person (mode HUMAN) when the customer asks "
+        "for one or it cannot help."
+    ))
     created_at: datetime
     updated_at: datetime
     channel_pk: strawberry.Private[uuid.UUID]
@@ -40,8 +70,12 @@ class AgentType:
         return cls(
             id=strawberry.ID(str(row.id)), name=row.name, model=row.model,
             instructions=row.instructions, prompt_id=row.prompt_id,
-            prompt_version=row.prompt_version, credits_per_reply=row.credits_per_reply,
-            created_at=row.created_at, updated_at=row.updated_at, channel_pk=row.channel_id,
+            prompt_version=row.prompt_version,
+            prompt_variables=[PromptVariableType(name=str(k), value=str(v))
+                              for k, v in sorted(row.prompt_variables.items())],
+            time_zone=row.time_zone, credits_per_reply=row.credits_per_reply,
+            handoff_enabled=row.handoff_enabled, created_at=row.created_at,
+            updated_at=row.updated_at, channel_pk=row.channel_id,
         )
 
     @strawberry.field
@@ -67,23 +101,36 @@ CREDITS_HELP = (
 class CreateAgentInput:
     channel_id: strawberry.ID
     name: str = strawberry.field(description=f"At most {service.MAX_NAME_CHARS} characters.")
-    model: str = strawberry.field(description=MODEL_HELP)
+    model: str | None = strawberry.field(default=None, description=(
+        MODEL_HELP + " Required without a promptId; with one, leave it out to use the prompt's "
+        "own model."
+    ))
     instructions: str = strawberry.field(default="", description=INSTRUCTIONS_HELP)
     prompt_id: str | None = None
     prompt_version: str | None = None
     credits_per_reply: int | None = strawberry.field(default=None, description=(
         CREDITS_HELP + " Defaults to the minimum."
     ))
+    prompt_variables: list[PromptVariableInput] | None = strawberry.field(
+        default=None, description="Needs a promptId. At most 20; names of the platform's own "
+        "(customer_name, channel_kind, business_name, local_date) are refused.",
+    )
+    time_zone: str = strawberry.field(default="UTC", description=(
+        "IANA time zone (e.g. America/Mexico_City) of the `local_date` prompt variable."
+    ))
+    handoff_enabled: bool = True
 
 
 @strawberry.input
 class UpdateAgentInput:
     name: str | None = None
-    model: str | None = strawberry.field(default=None, description=MODEL_HELP)
-    instructions: str | None = strawberry.field(default=None, description=INSTRUCTIONS_HELP)
-    prompt_id: str | None = strawberry.field(default=None, description='"" clears it.')
-    prompt_version: str | None = strawberry.field(default=None, description='"" clears it.')
+    model: str | None = strawberry.field(default=None, description=_IMMUTABLE)
+    instructions: str | None = strawberry.field(default=None, description=_IMMUTABLE)
+    prompt_id: str | None = strawberry.field(default=None, description=_IMMUTABLE)
+    prompt_version: str | None = strawberry.field(default=None, description=_IMMUTABLE)
     credits_per_reply: int | None = strawberry.field(default=None, description=CREDITS_HELP)
+    time_zone: str | None = None
+    handoff_enabled: bool | None = None
 
 
 @strawberry.type
@@ -108,8 +155,8 @@ class AgentQuery:
 @strawberry.type
 class AgentMutation:
     @gql.mutation(
-        "Give a channel its agent. If the channel already had one, that agent is retired and "
-        "the channel's conversations are archived, in the same transaction."
+        "Give a channel its agent, or a new prompt: if the channel already had one, that agent "
+        "is retired and the channel's conversations are archived, in the same transaction."
     )
     async def create_agent(self, info: Info, input: CreateAgentInput) -> AgentType:
         tenant_id = await require_tenant(info)
@@ -119,11 +166,16 @@ class AgentMutation:
                 channel_id=parse_id(input.channel_id, "channel"), name=input.name,
                 model=input.model, instructions=input.instructions, prompt_id=input.prompt_id,
                 prompt_version=input.prompt_version, credits_per_reply=input.credits_per_reply,
+                prompt_variables=[(v.name, v.value) for v in input.prompt_variables or []],
+                time_zone=input.time_zone, handoff_enabled=input.handoff_enabled,
             )
             await session.refresh(row)
         return AgentType.from_row(row)
 
-    @strawberry.mutation
+    @gql.mutation(
+        "Rename the agent, change its price or time zone, in place. Its prompt, model and "
+        "instructions are fixed: a change is AGENT_PROMPT_IMMUTABLE (use createAgent)."
+    )
     async def update_agent(self, info: Info, id: strawberry.ID, input: UpdateAgentInput) -> AgentType:
         tenant_id = await require_tenant(info)
         async with write(info) as session:
@@ -132,6 +184,7 @@ class AgentMutation:
                 name=input.name, model=input.model, instructions=input.instructions,
                 prompt_id=input.prompt_id, prompt_version=input.prompt_version,
                 credits_per_reply=input.credits_per_reply,
+                time_zone=input.time_zone, handoff_enabled=input.handoff_enabled,
             )
             await session.refresh(row)
         return AgentType.from_row(row)

@@ -8,11 +8,12 @@ from sqlalchemy import func
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.agents import repository
+from app.agents.variables import validate_time_zone, validate_variables
 from app.channels import repository as channels
 from app.channels.service import cache_key
 from app.config import Settings
 from app.effects import invalidate
-from app.errors import BadUserInput, NotFound, ValidationFailed
+from app.errors import AgentPromptImmutable, BadUserInput, NotFound, ValidationFailed
 from app.models import Agent, Channel
 
 MAX_NAME_CHARS = 200
@@ -37,7 +38,7 @@ def _validate(
     if name is not None and not name.strip():
         raise ValidationFailed("name must not be empty")
     _check_length("name", name, MAX_NAME_CHARS)
-    if model is not None and model.strip() not in settings.allowed_models:
+    if model is not None and model.strip() and model.strip() not in settings.allowed_models:
         raise BadUserInput(f"model must be one of: {', '.join(settings.allowed_models)}")
     _check_length("instructions", instructions, MAX_INSTRUCTIONS_CHARS)
     _check_length("promptId", prompt_id, MAX_PROMPT_ID_CHARS)
@@ -62,17 +63,28 @@ async def create_agent(
     *,
     channel_id: uuid.UUID,
     name: str,
-    model: str,
+    model: str | None,
     instructions: str = "",
     prompt_id: str | None = None,
     prompt_version: str | None = None,
     credits_per_reply: int | None = None,
+    prompt_variables: list[tuple[str, str]] | None = None,
+    time_zone: str = "UTC",
+    handoff_enabled: bool = True,
 ) -> Agent:
     """`credits_per_reply`: the platform's minimum when not given."""
     from app.conversations.service import archive_channel_conversations
 
     _validate(settings, name=name, model=model, instructions=instructions, prompt_id=prompt_id,
               prompt_version=prompt_version, credits_per_reply=credits_per_reply)
+    model = (model or "").strip() or None
+    if model is None and not prompt_id:
+        # Nothing else would name a model for the call.
+        raise ValidationFailed("model: required unless a promptId is given")
+    variables = validate_variables(prompt_variables or [])
+    if variables and not prompt_id:
+        raise ValidationFailed("promptVariables: only a dashboard prompt (promptId) uses them")
+    zone = validate_time_zone(time_zone)
     channel = await channels.get_channel(session, tenant_id, channel_id, for_update=True)
     if channel is None:
         raise NotFound("channel")
@@ -82,11 +94,12 @@ async def create_agent(
         await archive_channel_conversations(session, channel, reason="agent_replaced")
     agent = Agent(
         id=uuid.uuid4(), tenant_id=tenant_id, channel_id=channel.id, name=name.strip(),
-        model=model.strip(), instructions=instructions or "", prompt_id=prompt_id or None,
-        prompt_version=prompt_version or None,
+        model=model, instructions=instructions or "",
+        prompt_id=prompt_id or None, prompt_version=prompt_version or None,
         credits_per_reply=(
             settings.min_credits_per_reply if credits_per_reply is None else credits_per_reply
         ),
+        prompt_variables=variables, time_zone=zone, handoff_enabled=handoff_enabled,
     )
     session.add(agent)
     await session.flush()
@@ -106,29 +119,55 @@ async def update_agent(
     prompt_id: str | None = None,
     prompt_version: str | None = None,
     credits_per_reply: int | None = None,
+    time_zone: str | None = None,
+    handoff_enabled: bool | None = None,
 ) -> Agent:
+    """Name, price, time zone and hand-off change in place; the prompt does not (see
+    _refuse_new_prompt)."""
     _validate(settings, name=name, model=model, instructions=instructions, prompt_id=prompt_id,
               prompt_version=prompt_version, credits_per_reply=credits_per_reply)
     agent = await repository.get_agent(session, tenant_id, agent_id)
     if agent is None:
         raise NotFound("agent")
+    _refuse_new_prompt(agent, model=model, instructions=instructions, prompt_id=prompt_id,
+                       prompt_version=prompt_version)
     if name is not None:
         agent.name = name.strip()
-    if model is not None:
-        agent.model = model.strip()
-    if instructions is not None:
-        agent.instructions = instructions
-    if prompt_id is not None:
-        agent.prompt_id = prompt_id or None
-    if prompt_version is not None:
-        agent.prompt_version = prompt_version or None
     if credits_per_reply is not None:
         agent.credits_per_reply = credits_per_reply
+    if time_zone is not None:
+        agent.time_zone = validate_time_zone(time_zone)
+    if handoff_enabled is not None:
+        agent.handoff_enabled = handoff_enabled
     await session.flush()
     channel = await session.get(Channel, agent.channel_id)
     if channel is not None:
         invalidate(session, cache_key(channel.kind, channel.provider_account_id))
     return agent
+
+
+def _refuse_new_prompt(
+    agent: Agent, *, model: str | None, instructions: str | None, prompt_id: str | None,
+    prompt_version: str | None,
+) -> None:
+    """A different prompt, model or instructions would answer conversations whose context the
+    old ones built: that is a new agent, which createAgent makes and archives for. Sending the
+    current value again is no change and is accepted."""
+    # (field, value asked for, as it would be stored, current value)
+    asked = [
+        ("model", model, (model or "").strip() or None, agent.model),
+        ("instructions", instructions, instructions, agent.instructions),
+        ("promptId", prompt_id, prompt_id or None, agent.prompt_id),
+        ("promptVersion", prompt_version, prompt_version or None, agent.prompt_version),
+    ]
+    changed = [field for field, value, stored, current in asked
+               if value is not None and stored != current]
+    if changed:
+        raise AgentPromptImmutable(
+            f"{', '.join(changed)} cannot change in place: a new prompt is a new agent. "
+            "Create one with createAgent on the same channel; it retires this agent and "
+            "archives the channel's conversations in the same transaction."
+        )
 
 
 async def delete_agent(session: AsyncSession, tenant_id: uuid.UUID, agent_id: uuid.UUID) -> None:
@@ -138,7 +177,8 @@ async def delete_agent(session: AsyncSession, tenant_id: uuid.UUID, agent_id: uu
     if agent is None:
         raise NotFound("agent")
     channel = await channels.get_channel(session, tenant_id, agent.channel_id, for_update=True)
-    assert channel is not None
+    if channel is None:
+        raise NotFound("channel")
     await archive_channel_conversations(session, channel, reason="agent_deleted")
     agent.deleted_at = func.now()
     await session.flush()

@@ -8,14 +8,17 @@ A failed generation can come back with HTTP 200, so `status` is checked, not onl
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import openai
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.agents.variables import CallContext, prompt_variables
 from app.ai.guard import ModelError, accept, guarded
 from app.metrics import MODEL_ERRORS
 from app.models import Agent, Conversation, Message
@@ -30,6 +33,28 @@ HANDBACK_NOTE = (
 )
 
 
+HANDOFF_TOOL_NAME = "request_human"
+# Offered on every turn of an agent with hand-off on (a Responses API function tool).
+HANDOFF_TOOL: dict[str, Any] = {
+    "type": "function",
+    "name": HANDOFF_TOOL_NAME,
+    "description": (
+        "Hand the conversation to a human operator of the business. Call it when the customer "
+        "asks for a person, or when you cannot help them. Also write a short message telling "
+        "the customer that a person will follow up here."
+    ),
+    "parameters": {
+        "type": "object",
+        "properties": {"reason": {"type": "string", "description": "Why a person is needed."}},
+        "required": ["reason"],
+        "additionalProperties": False,
+    },
+    "strict": True,
+}
+# Said to the customer when the model asked for a person without saying anything itself.
+HANDOFF_FALLBACK_TEXT = "I'm passing you to a member of our team; they will reply here shortly."
+
+
 @dataclass
 class ModelReply:
     text: str
@@ -37,6 +62,22 @@ class ModelReply:
     model: str
     usage: dict[str, int]
     sandbox: bool
+    # Set when the model called the hand-off tool: the conversation goes to an operator.
+    handoff_reason: str | None = None
+
+
+def handoff_reason(output: Any) -> str | None:
+    """The reason of a hand-off tool call in a response's output items, if there is one."""
+    for item in output or []:
+        if getattr(item, "type", None) == "function_call" \
+                and getattr(item, "name", None) == HANDOFF_TOOL_NAME:
+            try:
+                args = json.loads(getattr(item, "arguments", "") or "{}")
+            except ValueError:
+                args = {}
+            reason = args.get("reason") if isinstance(args, dict) else None
+            return str(reason or "the model asked for a person")[:500]
+    return None
 
 
 def _is_chain_missing(exc: openai.APIStatusError) -> bool:
@@ -69,22 +110,31 @@ async def history_input(
     ]
 
 
-def _request(agent: Agent, conversation: Conversation, items: list[dict[str, str]]) -> dict[str, Any]:
+def _request(
+    agent: Agent, conversation: Conversation, items: list[dict[str, str]], ctx: CallContext
+) -> dict[str, Any]:
     req: dict[str, Any] = {
-        "model": agent.model,
         "input": items,
         "metadata": {"conversation_id": str(conversation.id), "tenant_id": str(agent.tenant_id)},
         "safety_identifier": hashlib.sha256(str(conversation.contact_id).encode()).hexdigest()[:64],
         "store": True,
     }
+    if agent.model:
+        # Only when the agent names one: a model sent here overrides the prompt's own.
+        req["model"] = agent.model
     if agent.prompt_id:
-        prompt: dict[str, Any] = {"id": agent.prompt_id}
+        prompt: dict[str, Any] = {
+            "id": agent.prompt_id,
+            "variables": prompt_variables(agent, ctx, datetime.now(UTC)),
+        }
         if agent.prompt_version:
             prompt["version"] = agent.prompt_version
         req["prompt"] = prompt
     if agent.instructions:
         # Instructions are not carried along a previous_response_id chain: send every turn.
         req["instructions"] = agent.instructions
+    if agent.handoff_enabled:
+        req["tools"] = [HANDOFF_TOOL]
     return req
 
 
@@ -93,6 +143,7 @@ async def generate_reply(
     agent: Agent,
     conversation: Conversation,
     batch: list[Message],
+    ctx: CallContext,
 ) -> ModelReply:
     turn = [{"role": "user", "content": m.text or ""} for m in batch]
     handed_back = conversation.handed_back_at is not None
@@ -103,7 +154,7 @@ async def generate_reply(
         if chain:
             try:
                 response = await rt.openai.responses.create(
-                    **_request(agent, conversation, turn), previous_response_id=chain
+                    **_request(agent, conversation, turn, ctx), previous_response_id=chain
                 )
             except openai.APIStatusError as exc:
                 if not _is_chain_missing(exc):
@@ -115,16 +166,20 @@ async def generate_reply(
             async with rt.sessions() as session:
                 history = await history_input(session, conversation, batch[0].seq)
             response = await rt.openai.responses.create(
-                **_request(agent, conversation, [*history, *turn])
+                **_request(agent, conversation, [*history, *turn], ctx)
             )
     usage = accept(b, response)
     text = response.output_text.strip()
+    handoff = handoff_reason(response.output)
+    if handoff is not None and not text:
+        text = HANDOFF_FALLBACK_TEXT
     if not text:
         b.failure()
         MODEL_ERRORS.labels("empty").inc()
         raise ModelError("model_empty", "no text in the response (refusal or incomplete)")
-    return ModelReply(text=text, response_id=response.id, model=str(response.model or agent.model),
-                      usage=usage, sandbox=rt.settings.sandbox_model)
+    return ModelReply(text=text, response_id=response.id,
+                      model=str(response.model or agent.model or ""), usage=usage,
+                      sandbox=rt.settings.sandbox_model, handoff_reason=handoff)
 
 
-__all__ = ["HANDBACK_NOTE", "ModelError", "ModelReply", "generate_reply", "history_input"]
+__all__ = ["HANDBACK_NOTE", "HANDOFF_TOOL", "ModelError", "ModelReply", "generate_reply", "history_input"]

@@ -14,7 +14,7 @@ from sqlalchemy import Select, or_, select, tuple_
 from strawberry.types.nodes import SelectedField
 
 from app.channels.adapters.registry import reply_window_closes_at
-from app.conversations import outbox, service
+from app.conversations import outbox, retry, service
 from app.errors import NotFound, ValidationFailed
 from app.graphql import fields as gql
 from app.graphql.context import Info
@@ -113,6 +113,14 @@ class MessageType:
     provider_message_id: str | None
     created_at: datetime
 
+    @gql.field(
+        "retryMessage may retry it: a FAILED outbound message, or a FAILED inbound one whose "
+        "model call failed (statusReason model_error, model_unreachable, model_failed, "
+        "model_empty, breaker_open)."
+    )
+    def retryable(self) -> bool:
+        return retry.is_retryable(self.direction.value, self.status.value, self.status_reason)
+
     @classmethod
     def from_row(cls, m: Message) -> MessageType:
         return cls(
@@ -158,6 +166,11 @@ class ConversationType:
         "When the customer last wrote."
     ))
     created_at: datetime
+    handoff_requested_at: datetime | None = strawberry.field(description=(
+        "Set when the agent handed the conversation to a person: waiting for an operator until "
+        "one answers or hands it back."
+    ))
+    handoff_reason: str | None
     row: strawberry.Private[Conversation]
     # Related rows a page loaded for all its nodes at once (see _prefetch): their fields then
     # resolve without a coroutine per node. None: each field loads its own.
@@ -169,7 +182,8 @@ class ConversationType:
             id=strawberry.ID(str(row.id)), mode=ConversationMode(row.mode),
             archived=row.archived_at is not None, archived_at=row.archived_at,
             last_activity_at=row.last_activity_at, last_inbound_at=row.last_inbound_at,
-            created_at=row.created_at, row=row, related=related,
+            created_at=row.created_at, handoff_requested_at=row.handoff_requested_at,
+            handoff_reason=row.handoff_reason, row=row, related=related,
         )
 
     # channel, contact and last_message return their value when the page prefetched it, else
@@ -442,9 +456,13 @@ class ConversationMutation:
             )
         return MessageType.from_row(msg)
 
-    @gql.mutation("Send a FAILED outbound message again (same message).")
+    @gql.mutation(
+        "Retry a FAILED message (see Message.retryable). Outbound: sent again, as the same "
+        "message. Inbound, when its model call failed: its whole batch goes back to RECEIVED "
+        "and is answered again, in order, charged once when the reply is sent."
+    )
     async def retry_message(self, info: Info, id: strawberry.ID) -> MessageType:
         tenant_id = await require_tenant(info)
         async with write(info) as session:
-            msg = await outbox.retry_message(session, tenant_id, parse_id(id, "message"))
+            msg = await retry.retry_failed(session, tenant_id, parse_id(id, "message"))
         return MessageType.from_row(msg)

@@ -27,7 +27,7 @@ SEND_JOB = "send_message"
 _PENDING_SENDS = "mca_outbox_sends"
 
 
-def _check_window(kind: str, last_inbound_at: datetime | None) -> None:
+def check_window(kind: str, last_inbound_at: datetime | None) -> None:
     # Meta accepts free-form replies only within 24 hours of the customer's last message.
     if window_open(kind, last_inbound_at):
         return
@@ -40,7 +40,7 @@ def _check_window(kind: str, last_inbound_at: datetime | None) -> None:
     )
 
 
-async def _open_conversation(
+async def writable_conversation(
     session: AsyncSession, tenant_id: uuid.UUID, conversation_id: uuid.UUID
 ) -> tuple[Conversation, Channel]:
     conv = await get_conversation(session, tenant_id, conversation_id, for_update=True)
@@ -71,10 +71,14 @@ async def send_operator_message(
         raise ValidationFailed("text must not be empty")
     if len(text) > MAX_TEXT_CHARS:
         raise BadUserInput(f"text must be at most {MAX_TEXT_CHARS} characters")
-    conv, channel = await _open_conversation(session, tenant_id, conversation_id)
+    conv, channel = await writable_conversation(session, tenant_id, conversation_id)
     # Refused here, before anything is stored or sent, rather than failed later by Meta.
-    _check_window(channel.kind, conv.last_inbound_at)
+    check_window(channel.kind, conv.last_inbound_at)
     conv = await set_mode(session, tenant_id, conv.id, "human")
+    if conv.handoff_requested_at is not None:
+        # An operator answered: the customer is no longer waiting for one.
+        conv.handoff_requested_at = None
+        conv.handoff_reason = None
     msg = await add_message(
         session, conv, direction="outbound", sender_role="operator", type="text", text=text,
         status="pending",
@@ -99,8 +103,8 @@ async def retry_message(
             f"only a failed outbound message can be retried (this one is {msg.direction}, "
             f"{msg.status})"
         )
-    conv, channel = await _open_conversation(session, tenant_id, msg.conversation_id)
-    _check_window(channel.kind, conv.last_inbound_at)
+    conv, channel = await writable_conversation(session, tenant_id, msg.conversation_id)
+    check_window(channel.kind, conv.last_inbound_at)
     msg.status = "pending"
     msg.status_reason = msg.error_code = msg.error_title = None
     if msg.sender_role == "ai":

@@ -184,6 +184,9 @@ async def set_mode(
     if conv.mode != mode:
         if mode == "ai":
             conv.handed_back_at = func.now()
+            # Handed back: nobody is waiting for an operator any more.
+            conv.handoff_requested_at = None
+            conv.handoff_reason = None
         conv.mode = mode
         await session.flush()
         await session.refresh(conv)

@@ -78,6 +78,15 @@ def from_realtime(event: dict[str, Any]) -> list[WebhookEvent]:
     if kind == "ConversationUpdated" and event.get("change") == "mode":
         return [WebhookEvent(EventType.CONVERSATION_MODE_CHANGED, uuid.uuid4(), {
             "conversation": {"id": event.get("conversationId"), "mode": event.get("mode")}})]
+    if kind == "ConversationUpdated" and event.get("change") == "handoff_requested":
+        # The agent handed the conversation to a person: its mode changed too.
+        conversation = {"id": event.get("conversationId"), "mode": event.get("mode")}
+        return [
+            WebhookEvent(EventType.CONVERSATION_HANDOFF_REQUESTED, uuid.uuid4(),
+                         {"conversation": conversation, "reason": event.get("reason")}),
+            WebhookEvent(EventType.CONVERSATION_MODE_CHANGED, uuid.uuid4(),
+                         {"conversation": conversation}),
+        ]
     if kind == "ConversationUpdated" and event.get("change") == "lead":
         return [WebhookEvent(EventType.LEAD_UPDATED, uuid.uuid4(), {
             "conversation": {"id": event.get("conversationId")},

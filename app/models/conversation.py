@@ -54,6 +54,10 @@ class Conversation(Base):
     context_start_seq: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     # Set when an operator hands back to the AI, so the next model turn is told.
     handed_back_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The agent asked for a person (its hand-off tool): waiting for an operator until one
+    # answers or hands the conversation back.
+    handoff_requested_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    handoff_reason: Mapped[str | None] = mapped_column(String(500))
     last_seq: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     last_inbound_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     last_activity_at: Mapped[datetime] = mapped_column(

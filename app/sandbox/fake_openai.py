@@ -3,7 +3,8 @@
 Replies are deterministic so tests can assert on them: the text is ``"[sandbox] "`` plus the
 user texts of this request's own ``input`` joined by ``" | "`` (chain history is not echoed),
 which shows which inbound messages a reply covered and in which order. The real ``openai``
-SDK talks to it unchanged (external-apis.md C6).
+SDK talks to it unchanged (external-apis.md C6). A request needs a ``model`` unless it names a
+dashboard ``prompt``, whose model (``gpt-4.1-prompt`` here) then answers.
 
 Admin endpoints (tests and workers live in other processes, so all control is HTTP):
 
@@ -37,6 +38,7 @@ from app.sandbox.openai_payloads import (
     Json,
     approx_tokens,
     error_response,
+    handoff_call,
     input_items,
     new_id,
     response_object,
@@ -120,7 +122,8 @@ def create_app(latency_ms: float = 0, latency_jitter_ms: float = 0) -> Starlette
             record["status"] = status
             return error_response(status, entry, **fields)
 
-        if not isinstance(body, dict) or not body.get("model"):
+        # A dashboard prompt carries its model: only a request without either lacks one.
+        if not isinstance(body, dict) or not (body.get("model") or body.get("prompt")):
             return error(400, message="Missing required parameter: 'model'.", param="model")
         entry = state.fail_all or (state.fail.pop(0) if state.fail else None)
         if entry is not None and int(entry.get("status", 500)) >= 400:
@@ -176,7 +179,11 @@ def create_app(latency_ms: float = 0, latency_jitter_ms: float = 0) -> Starlette
             "total_tokens": in_tokens + out_tokens,
         }
         rid = new_id("resp")
-        response = response_object(body, rid, [message], usage)
+        output: list[Json] = [message]
+        call = handoff_call(body, turn_texts(items))
+        if call is not None:
+            output.append(call)
+        response = response_object(body, rid, output, usage)
         record["status"] = 200
         record["response_id"] = rid
         if entry is not None and entry.get("failed"):
@@ -195,7 +202,7 @@ def create_app(latency_ms: float = 0, latency_jitter_ms: float = 0) -> Starlette
             response.update(
                 status="incomplete", incomplete_details={"reason": str(entry["incomplete"])}
             )
-        full_history = [*history, *items, message]
+        full_history = [*history, *items, *output]
         if body.get("store", True):
             state.responses[rid] = response
             state.histories[rid] = full_history

@@ -98,6 +98,9 @@ def error_response(status: int, entry: Json | None = None, **fields: Any) -> JSO
     return JSONResponse(body, status_code=status, headers=headers)
 
 
+PROMPT_MODEL = "gpt-4.1-prompt"
+
+
 def response_object(body: Json, rid: str, output: list[Json], usage: Json) -> Json:
     conversation = body.get("conversation")
     if isinstance(conversation, str):
@@ -107,7 +110,8 @@ def response_object(body: Json, rid: str, output: list[Json], usage: Json) -> Js
         "object": "response",
         "created_at": int(time.time()),
         "status": "completed",
-        "model": body.get("model"),
+        # A dashboard prompt names its own model when the request names none.
+        "model": body.get("model") or (PROMPT_MODEL if body.get("prompt") else None),
         "error": None,
         "incomplete_details": None,
         "instructions": body.get("instructions"),
@@ -183,3 +187,25 @@ def _string_from_schema(schema: Json) -> str:
     text = "sandbox".ljust(int(schema.get("minLength", 0)), "x")
     max_len = schema.get("maxLength")
     return text[: int(max_len)] if max_len is not None else text
+
+
+HANDOFF_TOOL = "request_human"
+_ASKS_FOR_A_PERSON = ("human", "a person", "real person", "persona", "humano", "agente")
+
+
+def handoff_call(body: Json, texts: list[str]) -> Json | None:
+    """The sandbox model asks for a person the way a real one would: it calls the hand-off
+    tool when it is offered and the customer's last words ask for a human."""
+    tools = body.get("tools") or []
+    offered = any(isinstance(t, dict) and t.get("name") == HANDOFF_TOOL for t in tools)
+    last = (texts[-1] if texts else "").lower()
+    if not offered or not any(word in last for word in _ASKS_FOR_A_PERSON):
+        return None
+    return {
+        "type": "function_call",
+        "id": new_id("fc"),
+        "call_id": new_id("call"),
+        "name": HANDOFF_TOOL,
+        "arguments": json.dumps({"reason": "the customer asked for a person"}),
+        "status": "completed",
+    }

@@ -11,8 +11,9 @@
 
   var KEY_STORE = "mca-console-key";
   var $ = function (id) { return document.getElementById(id); };
-  var MESSAGE_FIELDS = "id conversationId seq direction senderRole type text status statusReason errorCode errorTitle createdAt";
-  var CONV_FIELDS = "id mode archived lastActivityAt replyWindowClosesAt channel { id kind displayName } " +
+  var MESSAGE_FIELDS = "id conversationId seq direction senderRole type text status statusReason errorCode errorTitle retryable createdAt";
+  var CONV_FIELDS = "id mode archived lastActivityAt replyWindowClosesAt handoffRequestedAt handoffReason " +
+    "channel { id kind displayName } " +
     "contact { id externalId profileName waId } lastMessage { " + MESSAGE_FIELDS + " }";
   var KIND_LABEL = { WHATSAPP: "WhatsApp", INSTAGRAM: "Instagram", WEBCHAT: "Web chat" };
   var ROLE_LABEL = { CUSTOMER: "Customer", AI: "AI", OPERATOR: "Operator", SYSTEM: "System" };
@@ -140,12 +141,16 @@
       if (ev.__typename === "MessageCreated" || (conv.lastMessage && conv.lastMessage.id === ev.message.id)) {
         conv.lastMessage = ev.message;
         if (ev.__typename === "MessageCreated") conv.lastActivityAt = ev.message.createdAt;
+        if (ev.__typename === "MessageCreated" && ev.message.senderRole === "OPERATOR") conv.handoffRequestedAt = null;
         renderList();
       }
     } else if (ev.__typename === "ConversationUpdated") {
       var c = state.convs.get(ev.conversationId);
       if (!c || ev.archived) { refreshList(); return; }
       if (ev.mode) c.mode = ev.mode;
+      // The agent asked for a person; a hand-back or an operator's answer ends the wait.
+      if (ev.change === "handoff_requested") c.handoffRequestedAt = new Date().toISOString();
+      if (ev.change === "mode" && ev.mode === "AI") c.handoffRequestedAt = null;
       renderList();
       if (ev.conversationId === state.openId) renderHead(c);
     } else if (ev.__typename === "EventsMissed") {
@@ -192,6 +197,9 @@
       var mid = el("div", "conv-mid");
       mid.appendChild(el("span", "kind kind-" + c.channel.kind.toLowerCase(), KIND_LABEL[c.channel.kind] || c.channel.kind));
       mid.appendChild(el("span", "mode-badge mode-" + c.mode.toLowerCase(), c.mode));
+      if (c.handoffRequestedAt && c.mode === "HUMAN") {
+        mid.appendChild(el("span", "mode-badge waiting", "Waiting for an operator"));
+      }
       var last = c.lastMessage;
       var preview = el("div", "conv-preview", last ? (last.direction === "OUTBOUND" ? ROLE_LABEL[last.senderRole] + ": " : "") + (last.text || "[" + last.type + "]") : "");
       item.appendChild(top);
@@ -230,7 +238,10 @@
     $("contact-name").textContent = contactName(conv);
     $("contact-meta").textContent = (KIND_LABEL[conv.channel.kind] || conv.channel.kind) + " · " + conv.channel.displayName;
     var mode = $("mode");
-    mode.textContent = conv.mode === "HUMAN" ? "Operator in charge" : "AI in charge";
+    mode.textContent = conv.mode === "HUMAN"
+      ? (conv.handoffRequestedAt ? "Waiting for an operator" + (conv.handoffReason ? ": " + conv.handoffReason : "")
+        : "Operator in charge")
+      : "AI in charge";
     mode.className = "mode mode-" + conv.mode.toLowerCase();
     show($("take-over"), conv.mode === "AI");
     show($("hand-back"), conv.mode === "HUMAN");
@@ -282,8 +293,29 @@
     meta.appendChild(el("span", "time", when(m.createdAt)));
     meta.appendChild(statusLine(m));
     if (m.status === "FAILED" && m.errorTitle) meta.appendChild(el("span", "err", m.errorTitle));
+    if (m.retryable) {
+      // A failed reply is sent again; failed customer messages are answered again, together.
+      var again = el("button", "retry ghost", "Retry");
+      again.type = "button";
+      again.title = m.direction === "INBOUND" ? "Ask the AI again (charged once, when it answers)" : "Send this reply again";
+      again.addEventListener("click", function () { retry(m.id, again); });
+      meta.appendChild(again);
+    }
     item.appendChild(meta);
     return item;
+  }
+
+  async function retry(id, button) {
+    button.disabled = true;
+    say($("thread-error"), "");
+    try {
+      var data = await gql("mutation Retry($id: ID!) { retryMessage(id: $id) { " + MESSAGE_FIELDS + " } }", { id: id });
+      // The rest of an inbound batch, and later statuses, arrive as live events.
+      upsertMessage(data.retryMessage);
+    } catch (e) {
+      button.disabled = false;
+      handle(e, $("thread-error"));
+    }
   }
 
   async function setMode(mode) {

@@ -105,9 +105,9 @@ async def test_agent_lifecycle_and_replacement_archives_conversations(client, rt
     assert codes(gone) == ["NOT_FOUND"]
 
     updated = ok(await gql(client, """mutation($id: ID!) {
-      updateAgent(id: $id, input: {name: "Support 2", promptId: "", creditsPerReply: 3}) {
+      updateAgent(id: $id, input: {name: "Support 2", promptId: "pmpt_1", creditsPerReply: 3}) {
         name promptId creditsPerReply } }""", {"id": created["id"]}, key=world.api_key))["updateAgent"]
-    assert updated == {"name": "Support 2", "promptId": None, "creditsPerReply": 3}
+    assert updated == {"name": "Support 2", "promptId": "pmpt_1", "creditsPerReply": 3}
     body = await gql(client, """mutation($id: ID!) {
         updateAgent(id: $id, input: {creditsPerReply: -1}) { id } }""",
                      {"id": created["id"]}, key=world.api_key)

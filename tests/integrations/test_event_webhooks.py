@@ -283,3 +283,14 @@ async def test_an_expired_token_tells_the_tenant(client, runtime, worker, graph,
 async def _sent(graph: Any, world: Any, text: str) -> bool:
     sends = await graph.requests(account_id=world.account_id)
     return any(s["json"]["text"]["body"] == f"[sandbox] {text}" for s in sends)
+
+
+async def test_the_agent_asking_for_a_person_tells_the_tenant(client, runtime, worker, graph,
+                                                              receiver):
+    world = await make_world(runtime)
+    await _endpoint(client, world, receiver.url, ["CONVERSATION_HANDOFF_REQUESTED"])
+    await _post(client, world.account_id, "Can I speak to a human?")
+    [event] = await wait_for(lambda: _async(receiver.accepted("conversation.handoff_requested")),
+                             timeout=15)
+    assert event["data"]["conversation"]["mode"] == "human"
+    assert event["data"]["reason"] == "the customer asked for a person"

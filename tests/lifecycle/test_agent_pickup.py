@@ -29,7 +29,8 @@ async def test_a_conversation_without_an_agent_picks_up_the_channels_new_agent(
                                     "AND status='skipped' AND status_reason='no_agent'"), timeout=10)
 
     async with transaction(runtime.sessions) as s:
-        agent = await create_agent(s, world.tenant_id, channel_id=world.channel_id, name="Sales",
+        agent = await create_agent(s, runtime.settings, world.tenant_id,
+                                   channel_id=world.channel_id, name="Sales",
                                    model="gpt-4.1-mini", instructions="Be brief.")
     await flush(take(s), runtime.redis)
 
