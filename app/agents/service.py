@@ -38,7 +38,7 @@ def _validate(
     if name is not None and not name.strip():
         raise ValidationFailed("name must not be empty")
     _check_length("name", name, MAX_NAME_CHARS)
-    if model is not None and model.strip() and model.strip() not in settings.allowed_models:
+    if model is not None and model.strip() not in settings.allowed_models:
         raise BadUserInput(f"model must be one of: {', '.join(settings.allowed_models)}")
     _check_length("instructions", instructions, MAX_INSTRUCTIONS_CHARS)
     _check_length("promptId", prompt_id, MAX_PROMPT_ID_CHARS)

@@ -34,7 +34,7 @@ async def test_update_refuses_a_new_prompt_and_keeps_name_and_price_editable(
                           ({"promptVersion": "7"}, "promptVersion"),
                           ({"model": "gpt-4.1"}, "model"),
                           ({"instructions": "Be verbose."}, "instructions"),
-                          ({"name": "Renamed", "model": "o4"}, "model")):
+                          ({"name": "Renamed", "model": "gpt-4o"}, "model")):
         body = await gql(client, UPDATE, {"id": agent_id, "input": change}, key=world.api_key)
         assert codes(body) == ["AGENT_PROMPT_IMMUTABLE"], (change, body)
         assert body["data"] is None
