@@ -21,8 +21,10 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
+
+from redis.exceptions import RedisError
 
 from app.realtime.hub import Event, Hub
 from app.realtime.topics import API_KEY_REVOKED
@@ -57,10 +59,7 @@ class LiveSocket:
     tenant_id: uuid.UUID
     key_id: uuid.UUID
     on_revoked: Callable[[], None]
-    id: str = ""
-
-    def __post_init__(self) -> None:
-        self.id = uuid.uuid4().hex
+    id: str = field(default_factory=lambda: uuid.uuid4().hex)  # its member in Redis
 
 
 class Sockets:
@@ -82,10 +81,6 @@ class Sockets:
                 await self._heartbeat
             self._heartbeat = None
 
-    def count(self, tenant_id: uuid.UUID) -> int:
-        """The tenant's sockets on this process."""
-        return len(self._by_tenant.get(tenant_id, ()))
-
     async def open(self, tenant_id: uuid.UUID, key_id: uuid.UUID,
                    on_revoked: Callable[[], None]) -> LiveSocket | None:
         """Register a socket; None when the tenant already has its most sockets (all processes)."""
@@ -96,8 +91,8 @@ class Sockets:
             added = await redis.eval(
                 _OPEN, 1, sockets_key(tenant_id), str(now),
                 str(self.rt.settings.graphql_max_sockets_per_tenant),
-                str(now + SOCKET_TTL_S), sock.id, str(SOCKET_TTL_S * 2000))
-        except (OSError, ConnectionError) as exc:
+                str(now + SOCKET_TTL_S), sock.id, str(SOCKET_TTL_S * 2000))  # key TTL: ms
+        except (OSError, RedisError) as exc:
             # Without Redis the cap cannot be counted; dashboards matter more than the cap.
             log.warning("websocket cap not checked (Redis: %s)", exc)
             added = 1
@@ -135,7 +130,7 @@ class Sockets:
             await asyncio.sleep(HEARTBEAT_S)
             try:
                 await self.renew()
-            except (OSError, ConnectionError) as exc:
+            except Exception as exc:  # the loop must outlive any one failure
                 log.warning("could not renew this process's websockets in Redis: %s", exc)
 
     def revoke(self, key_id: uuid.UUID) -> int:

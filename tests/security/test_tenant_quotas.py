@@ -26,7 +26,9 @@ from websockets.exceptions import ConnectionClosed
 from app.db import transaction
 from app.graphql.sockets import SOCKET_TTL_S, sockets_key
 from app.tenants.service import create_api_key
+from tests.cli.test_operator_cli import assert_error, mca
 from tests.conftest import wait_for
+from tests.factories import make_world
 from tests.graphql.helpers import PROTOCOL, WS, codes, gql, ok, ws_session
 
 MINT = 'mutation { createApiKey(name: "more") { key apiKey { id } } }'
@@ -179,3 +181,13 @@ async def test_a_process_keeps_its_sockets_counted_while_they_are_open(app, rt, 
         return await rt.redis.zscore(key, sock.id) is None
 
     await wait_for(gone)
+
+
+async def test_the_cli_keeps_the_same_key_cap(runtime):
+    world = await make_world(runtime)
+    r = await mca("apikey", "create", "--tenant", str(world.tenant_id), "--name", "ci",
+                  MAX_API_KEYS_PER_TENANT="1")
+    assert_error(r, "already has 1 live API keys")
+    r = await mca("apikey", "create", "--tenant", str(world.tenant_id), "--name", "ci",
+                  MAX_API_KEYS_PER_TENANT="2")
+    assert r.code == 0, r.err
