@@ -142,8 +142,8 @@ async def receive(request: Request) -> Response:
     return JSONResponse(result)
 
 
-# Meta ignores it, but other senders may not; an outage that outlasted the retries is not over
-# in a second.
+# Whether Meta honours Retry-After is not documented (it redelivers on its own schedule);
+# other senders may. An outage that outlasted the retries is not over in a second.
 RETRY_AFTER_OUTAGE_S = 5
 
 
