@@ -165,18 +165,15 @@ class _Gate:
 
 
 class RideQueue:
-    """Callers riding out an outage, queued per key (a customer) in arrival order.
+    """One caller at a time per key (a customer), in arrival order.
 
     Retries with jitter race each other: two requests of one customer that both wait for the
-    database could be stored in either order once it is back. Queued here, the first to arrive
-    retries while the later ones wait, and a request arriving while any of its keys has a
-    queue joins the back of it instead of overtaking."""
+    database (or for a Redis that does not answer) could be stored in either order once it is
+    back. Queued here, the first to arrive goes first and the later ones wait behind it.
+    Uncontended, entering costs a dict entry and a free lock."""
 
     def __init__(self) -> None:
         self._gates: dict[str, _Gate] = {}
-
-    def busy(self, keys: list[str]) -> bool:
-        return any(k in self._gates for k in keys)
 
     @asynccontextmanager
     async def ride(self, keys: list[str]) -> AsyncIterator[None]:

@@ -26,7 +26,7 @@ from app.http import error_response, read_limited
 from app.logs import log_fields
 from app.metrics import INBOUND_MESSAGES, PENDING_MESSAGES, WEBHOOK_REQUESTS, WEBHOOK_UNKNOWN_CHANNEL
 from app.models import Message
-from app.outages import RideQueue, StillAway, is_db_outage, is_outage, retry_outage
+from app.outages import RideQueue, StillAway, is_db_outage, retry_outage
 from app.runtime import Runtime
 
 log = logging.getLogger("app.webhooks.meta")
@@ -135,8 +135,8 @@ async def receive(request: Request) -> Response:
     return JSONResponse(result)
 
 
-# Meta ignores it, but other senders may not; an outage that outlasted the retries is not over
-# in a second.
+# Whether Meta honours Retry-After is not documented (it redelivers on its own schedule);
+# other senders may. An outage that outlasted the retries is not over in a second.
 RETRY_AFTER_OUTAGE_S = 5
 
 
@@ -202,26 +202,17 @@ async def store(rt: Runtime, kind: str, parsed: ParsedWebhook) -> dict[str, Any]
     """Store what the webhook carries. A dropped or refused database connection is retried
     (fresh connection, backoff with jitter) for up to WEBHOOK_STORE_RETRY_S, inside the
     request: a Postgres restart or failover then delays the answer instead of failing it, so
-    Meta has no reason to deliver this message again after the customer's next one. Requests
-    riding out an outage queue per customer (RideQueue), so one customer's messages are still
-    stored in the order they arrived. Then StillAway."""
+    Meta has no reason to deliver this message again after the customer's next one. Then
+    StillAway."""
     deadline = time.monotonic() + rt.settings.webhook_store_retry_s
     storing = _Storing(rt, kind, parsed)
     storing.counts["ignored"] = parsed.ignored
-    riders = _riders(rt)
     customers = [f"{kind}:{m.account_id}:{m.external_id}" for m in parsed.messages]
-    if riders.busy(customers):
-        # An earlier message of this customer is still waiting for the database: after it.
-        async with riders.ride(customers):
-            await retry_outage(storing.attempt, deadline)
-    else:
-        try:
-            await storing.attempt()
-        except Exception as exc:
-            if not is_outage(exc):
-                raise
-            async with riders.ride(customers):
-                await retry_outage(storing.attempt, deadline)
+    # One customer's webhooks are stored one at a time, in arrival order: an earlier message
+    # still retrying (the database, or a Redis that does not answer) is never overtaken by a
+    # later one. Uncontended, this costs nothing; customers do not wait for each other.
+    async with _riders(rt).ride(customers):
+        await retry_outage(storing.attempt, deadline)
     counts, routes = storing.counts, storing.routes
     # Committed: with Redis away the wake-ups fall to the sweeper, and the answer is still 200.
     await flush_committed(storing.effects, rt.redis)
