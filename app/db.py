@@ -27,6 +27,7 @@ def create_engine(settings: Settings, *, pool_size: int | None = None) -> AsyncE
         connect_args=connect_args,
         pool_size=pool_size or settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
+        pool_timeout=settings.db_pool_timeout_s,
         # No pre-ping (a SELECT 1 on every checkout, the hot path's costliest statement):
         # connections are recycled before Neon closes idle ones instead.
         pool_recycle=240,

@@ -16,12 +16,13 @@ def extra_routes(settings: Settings) -> list[BaseRoute]:
     from app.graphql.app import routes as graphql_routes
     from app.metrics import metrics
     from app.webhooks import meta, widget
+    from app.webhooks.admission import admitted
 
     return [
         *graphql_routes(settings),
         Route("/metrics", metrics, methods=["GET"]),
         Route("/webhooks/meta", meta.verify, methods=["GET"]),
-        Route("/webhooks/meta", meta.receive, methods=["POST"]),
+        Route("/webhooks/meta", admitted("meta")(meta.receive), methods=["POST"]),
         *widget.routes(),
         *web.routes(),
     ]
@@ -29,6 +30,10 @@ def extra_routes(settings: Settings) -> list[BaseRoute]:
 
 async def on_startup(app: Starlette, runtime: Runtime) -> None:
     from app.realtime.hub import Hub
+    from app.webhooks.admission import Admission
+
+    # Bounded ingest (Meta webhook, widget message): at capacity, 503 + Retry-After at once.
+    app.state.admission = Admission.from_settings(runtime.settings)
 
     # The process's one Redis pub/sub connection, shared by every subscription (GraphQL, widget).
     assert runtime.settings.redis_url

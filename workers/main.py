@@ -12,7 +12,7 @@ from arq.worker import Worker
 
 from app.config import Settings
 from app.metrics import start_worker_metrics
-from app.redis import redis_settings
+from app.redis import create_redis, redis_settings
 from app.runtime import open_runtime, tune_gc
 from workers.process import process_conversation
 from workers.send import send_message
@@ -44,7 +44,17 @@ class BatchClaimWorker(Worker):
     """arq's worker, starting jobs with one Redis round trip per poll instead of three per
     queued job. arq keeps running jobs in the queue until they finish and checks each listed
     id in turn, one round trip after another; with hundreds of conversations in flight that
-    sequential scan, not CPU, capped how fast jobs started."""
+    sequential scan, not CPU, capped how fast jobs started.
+
+    Its Redis client is the blocking pool of `app.redis.create_redis` (callers past the pool's
+    size wait for a connection instead of failing), opened when the worker starts."""
+
+    mca_settings: Settings | None = None
+
+    async def main(self) -> None:
+        if self._pool is None and self.mca_settings is not None:
+            self._pool = await create_redis(self.mca_settings)
+        await super().main()
 
     async def start_jobs(self, job_ids: list[bytes]) -> None:
         ids = [j for j in (b.decode() for b in job_ids) if j not in self.tasks]
@@ -79,6 +89,8 @@ def _cron_jobs(settings: Settings) -> list[Any]:
 
 def build_worker(settings: Settings, **overrides: Any) -> Worker:
     async def startup(ctx: dict[str, Any]) -> None:
+        # A fixed-size pool (no overflow): jobs hold a connection only for their statements,
+        # never through a model call or a send, so a few connections serve every job slot.
         ctx["rt"] = rt = await open_runtime(settings, pool_size=min(settings.db_pool_size, 20))
         ctx["sweeper"] = asyncio.create_task(sweep_forever(rt))
         if settings.worker_metrics_port is not None:
@@ -119,17 +131,15 @@ def build_worker(settings: Settings, **overrides: Any) -> Worker:
         "job_completion_wait": 20,
     }
     options.update(overrides)
-    return BatchClaimWorker(**options)
+    worker = BatchClaimWorker(**options)
+    worker.mca_settings = settings
+    return worker
 
 
 def run_worker(settings: Settings) -> None:
-    # uvloop (shipped with uvicorn[standard], which the API already runs on) makes every
-    # socket round trip of a job cheaper; plain asyncio where it is not installed.
-    try:
-        import uvloop
-    except ImportError:  # pragma: no cover - a dependency of uvicorn[standard]
-        asyncio.run(_run(settings))
-        return
+    # uvloop, as in the API: every socket round trip of a job costs less CPU.
+    import uvloop
+
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         runner.run(_run(settings))
 
