@@ -47,6 +47,10 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(10, ge=1, le=500)
     db_max_overflow: int = Field(0, ge=0, le=500)
     db_pool_timeout_s: float = Field(5.0, gt=0, le=60)
+    # Each worker's fixed pool. 10 was too few for 200 job slots on a busy machine: with the
+    # event loop slowed, each transaction held its connection longer, and jobs timed out
+    # waiting for one.
+    worker_db_pool_size: int = Field(20, ge=1, le=500)
     redis_max_connections: int = Field(100, ge=4, le=10000)
     # A caller waits this long for a free Redis connection, then fails (instead of every call
     # past the pool's size failing at once with "Too many connections").
@@ -56,7 +60,7 @@ class Settings(BaseSettings):
     # most INGEST_MAX_WAIT_MS; everything past that gets 503 + Retry-After at once.
     ingest_concurrency: int = Field(0, ge=0, le=500)
     ingest_max_queued: int = Field(100, ge=0, le=100_000)
-    ingest_max_wait_ms: int = Field(200, ge=0, le=30_000)
+    ingest_max_wait_ms: int = Field(1000, ge=0, le=30_000)
 
     openai_api_key: str | None = None
     openai_base_url: str | None = None

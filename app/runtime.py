@@ -87,8 +87,9 @@ def tune_gc() -> None:
     gc.set_threshold(*GC_THRESHOLDS)
 
 
-async def open_runtime(settings: Settings, *, pool_size: int | None = None) -> Runtime:
-    engine = create_engine(settings, pool_size=pool_size)
+async def open_runtime(settings: Settings, *, pool_size: int | None = None,
+                       pool_timeout: float | None = None) -> Runtime:
+    engine = create_engine(settings, pool_size=pool_size, pool_timeout=pool_timeout)
     redis = await create_redis(settings)
     http = httpx.AsyncClient(
         timeout=httpx.Timeout(settings.graph_timeout_s, connect=5.0),

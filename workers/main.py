@@ -40,6 +40,10 @@ return claimed
 """
 
 
+# How long a job waits for a pooled Postgres connection before it fails.
+WORKER_POOL_TIMEOUT_S = 30.0
+
+
 class BatchClaimWorker(Worker):
     """arq's worker, starting jobs with one Redis round trip per poll instead of three per
     queued job. arq keeps running jobs in the queue until they finish and checks each listed
@@ -91,7 +95,10 @@ def build_worker(settings: Settings, **overrides: Any) -> Worker:
     async def startup(ctx: dict[str, Any]) -> None:
         # A fixed-size pool (no overflow): jobs hold a connection only for their statements,
         # never through a model call or a send, so a few connections serve every job slot.
-        ctx["rt"] = rt = await open_runtime(settings, pool_size=min(settings.db_pool_size, 20))
+        # A job waits for one rather than fail: a failed job is retried, more work for the
+        # same connections (the job slots already bound how many wait).
+        ctx["rt"] = rt = await open_runtime(settings, pool_size=settings.worker_db_pool_size,
+                                            pool_timeout=WORKER_POOL_TIMEOUT_S)
         ctx["sweeper"] = asyncio.create_task(sweep_forever(rt))
         if settings.worker_metrics_port is not None:
             # Workers have no HTTP server of their own: the same metrics, on a side port.
