@@ -52,9 +52,6 @@ class Settings(BaseSettings):
     # waiting for one.
     worker_db_pool_size: int = Field(20, ge=1, le=500)
     redis_max_connections: int = Field(100, ge=4, le=10000)
-    # A caller waits this long for a free Redis connection, then fails (instead of every call
-    # past the pool's size failing at once with "Too many connections").
-    redis_pool_timeout_s: float = Field(5.0, gt=0, le=60)
     # Admission to the ingest endpoints (Meta webhook, widget message), per API process: this
     # many stores at once (0: DB_POOL_SIZE), at most INGEST_MAX_QUEUED more waiting, each at
     # most INGEST_MAX_WAIT_MS; everything past that gets 503 + Retry-After at once.

@@ -9,13 +9,14 @@ from typing import Any
 
 import httpx
 import httpx2
+from arq import create_pool
 from arq.connections import ArqRedis
 from openai import AsyncOpenAI, DefaultAsyncHttpxClient
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.config import Settings
 from app.db import SessionFactory, create_engine, create_session_factory
-from app.redis import create_redis
+from app.redis import redis_settings
 
 log = logging.getLogger("app.runtime")
 
@@ -90,7 +91,7 @@ def tune_gc() -> None:
 async def open_runtime(settings: Settings, *, pool_size: int | None = None,
                        pool_timeout: float | None = None) -> Runtime:
     engine = create_engine(settings, pool_size=pool_size, pool_timeout=pool_timeout)
-    redis = await create_redis(settings)
+    redis = await create_pool(redis_settings(settings))
     http = httpx.AsyncClient(
         timeout=httpx.Timeout(settings.graph_timeout_s, connect=5.0),
         # Sends to the Graph API: one per job slot at most, each kept alive for the next

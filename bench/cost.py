@@ -86,6 +86,9 @@ def run_once(services: Any) -> dict[str, Any]:
         after, window = _groups(cluster, services, api), time.monotonic() - started
         answered = asyncio.run(_answered(cluster.pg_dsn, "c"))
         accepted = sum(1 for r in raw["requests"] if r[3] == 200)
+        statuses: dict[str, int] = {}
+        for r in raw["requests"]:
+            statuses[str(r[3])] = statuses.get(str(r[3]), 0) + 1
         cluster.stop_workers()
         cluster.stop_api(port)
     finally:
@@ -93,6 +96,7 @@ def run_once(services: Any) -> dict[str, Any]:
     per = {k: round((after[k] - before[k]) * 1000 / max(answered, 1), 2) for k in before}
     per["total"] = round(sum(per.values()), 2)
     return {"cpu_ms_per_answered": per, "answered": answered, "accepted": accepted,
+            "statuses": statuses, "unsent": sum(int(v) for v in raw["unsent"].values()),
             "window_s": round(window, 1), "load_avg": round(load, 2)}
 
 

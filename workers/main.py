@@ -12,7 +12,7 @@ from arq.worker import Worker
 
 from app.config import Settings
 from app.metrics import start_worker_metrics
-from app.redis import create_redis, redis_settings
+from app.redis import redis_settings
 from app.runtime import open_runtime, tune_gc
 from workers.process import process_conversation
 from workers.send import send_message
@@ -48,17 +48,7 @@ class BatchClaimWorker(Worker):
     """arq's worker, starting jobs with one Redis round trip per poll instead of three per
     queued job. arq keeps running jobs in the queue until they finish and checks each listed
     id in turn, one round trip after another; with hundreds of conversations in flight that
-    sequential scan, not CPU, capped how fast jobs started.
-
-    Its Redis client is the blocking pool of `app.redis.create_redis` (callers past the pool's
-    size wait for a connection instead of failing), opened when the worker starts."""
-
-    mca_settings: Settings | None = None
-
-    async def main(self) -> None:
-        if self._pool is None and self.mca_settings is not None:
-            self._pool = await create_redis(self.mca_settings)
-        await super().main()
+    sequential scan, not CPU, capped how fast jobs started."""
 
     async def start_jobs(self, job_ids: list[bytes]) -> None:
         ids = [j for j in (b.decode() for b in job_ids) if j not in self.tasks]
@@ -138,9 +128,7 @@ def build_worker(settings: Settings, **overrides: Any) -> Worker:
         "job_completion_wait": 20,
     }
     options.update(overrides)
-    worker = BatchClaimWorker(**options)
-    worker.mca_settings = settings
-    return worker
+    return BatchClaimWorker(**options)
 
 
 def run_worker(settings: Settings) -> None:
