@@ -77,7 +77,9 @@ class Admission:
     async def admit(self) -> AsyncIterator[None]:
         """A slot for the block, or AtCapacity. A store that still waited past
         DB_POOL_TIMEOUT_S for a connection (the pool is shared with GraphQL) becomes
-        AtCapacity too; it stored nothing, since the connection never came."""
+        AtCapacity too: nothing is lost, since what it stored before (a webhook's messages,
+        ahead of its statuses) is recognised by its provider id when delivered again, and
+        the sweeper wakes its conversations."""
         if await self.acquire() is not None:
             raise AtCapacity
         try:
