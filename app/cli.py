@@ -149,6 +149,8 @@ def _serve(settings: Settings, host: str | None = None, port: int | None = None)
         "app.main:app_factory", factory=True, host=host or settings.host,
         port=port or settings.port, log_level=settings.log_level.lower(), access_log=False,
         proxy_headers=True, lifespan="on", ws="websockets-sansio",
+        # Named rather than left to "auto", which falls back to asyncio when uvloop is missing.
+        loop="uvloop", http="httptools",
     )
 
 

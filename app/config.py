@@ -67,9 +67,24 @@ class Settings(BaseSettings):
 
     database_url: str | None = None
     redis_url: str | None = None
+    # Fixed-size pools (decision 10): an overflow connection opened under load and closed
+    # again costs Postgres a forked backend and an authentication, more than the statement it
+    # serves, and under load that churn was the API's collapse. Keep 0 unless the pool is
+    # fronted by a pooler that makes connecting cheap.
     db_pool_size: int = Field(10, ge=1, le=500)
-    db_max_overflow: int = Field(10, ge=0, le=500)
+    db_max_overflow: int = Field(0, ge=0, le=500)
+    db_pool_timeout_s: float = Field(5.0, gt=0, le=60)
+    # Each worker's fixed pool. 10 was too few for 200 job slots on a busy machine: with the
+    # event loop slowed, each transaction held its connection longer, and jobs timed out
+    # waiting for one.
+    worker_db_pool_size: int = Field(20, ge=1, le=500)
     redis_max_connections: int = Field(100, ge=4, le=10000)
+    # Admission to the ingest endpoints (Meta webhook, widget message), per API process: this
+    # many stores at once (0: DB_POOL_SIZE), at most INGEST_MAX_QUEUED more waiting, each at
+    # most INGEST_MAX_WAIT_MS; everything past that gets 503 + Retry-After at once.
+    ingest_concurrency: int = Field(0, ge=0, le=500)
+    ingest_max_queued: int = Field(100, ge=0, le=100_000)
+    ingest_max_wait_ms: int = Field(1000, ge=0, le=30_000)
 
     openai_api_key: str | None = None
     openai_base_url: str | None = None

@@ -21,7 +21,8 @@ from app.config import Settings, asyncpg_url
 SessionFactory = async_sessionmaker[AsyncSession]
 
 
-def create_engine(settings: Settings, *, pool_size: int | None = None) -> AsyncEngine:
+def create_engine(settings: Settings, *, pool_size: int | None = None,
+                  pool_timeout: float | None = None) -> AsyncEngine:
     if not settings.database_url:
         raise RuntimeError("DATABASE_URL is not set")
     url, connect_args = asyncpg_url(settings.database_url)
@@ -30,6 +31,7 @@ def create_engine(settings: Settings, *, pool_size: int | None = None) -> AsyncE
         connect_args=connect_args,
         pool_size=pool_size or settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
+        pool_timeout=pool_timeout or settings.db_pool_timeout_s,
         # No pre-ping (a SELECT 1 on every checkout, the hot path's costliest statement):
         # connections are recycled before Neon closes idle ones instead.
         pool_recycle=240,

@@ -17,6 +17,7 @@ def extra_routes(settings: Settings) -> list[BaseRoute]:
     from app.leads.export import leads_csv
     from app.metrics import metrics, serves_metrics
     from app.webhooks import meta, widget
+    from app.webhooks.admission import admitted
 
     # Production without METRICS_TOKEN has no /metrics route: the plain 404 of any unknown path.
     metric_routes = [Route("/metrics", metrics, methods=["GET"])] if serves_metrics(settings) else []
@@ -25,7 +26,7 @@ def extra_routes(settings: Settings) -> list[BaseRoute]:
         *metric_routes,
         Route("/export/leads.csv", leads_csv, methods=["GET"]),
         Route("/webhooks/meta", meta.verify, methods=["GET"]),
-        Route("/webhooks/meta", meta.receive, methods=["POST"]),
+        Route("/webhooks/meta", admitted("meta")(meta.receive), methods=["POST"]),
         *widget.routes(),
         *web.routes(),
     ]
@@ -34,6 +35,10 @@ def extra_routes(settings: Settings) -> list[BaseRoute]:
 async def on_startup(app: Starlette, runtime: Runtime) -> None:
     from app.graphql.sockets import Sockets
     from app.realtime.hub import Hub
+    from app.webhooks.admission import Admission
+
+    # Bounded ingest (Meta webhook, widget message): at capacity, 503 + Retry-After at once.
+    app.state.admission = Admission.from_settings(runtime.settings)
 
     # The process's one Redis pub/sub connection, shared by every subscription (GraphQL, widget)
     # and by the websockets' revocation notices.

@@ -56,17 +56,17 @@ def openai_client(settings: Settings) -> tuple[AsyncOpenAI, Any]:
         sandbox = run_in_thread(create_app(latency_ms=300))
         base_url = sandbox.url + "/v1"
         log.warning("OPENAI_API_KEY is not set: replies come from the sandbox model at %s", base_url)
-    # Keep-alive for as many connections as a worker runs model calls at once: past the
-    # SDK's default of 100, every call beyond it opened (and resolved) a new connection.
-    keepalive = max(100, settings.worker_concurrency)
+    # One connection per job slot at most (a job makes one model call at a time), every one
+    # of them kept alive: a pool larger than its keep-alive closes and reopens connections
+    # under load (connection churn, each a TCP and TLS handshake).
+    size = settings.worker_concurrency
     client = AsyncOpenAI(
         api_key=settings.openai_api_key or SANDBOX_API_KEY,
         base_url=base_url,
         timeout=settings.openai_timeout_s,
         max_retries=settings.openai_max_retries,
         http_client=DefaultAsyncHttpxClient(
-            limits=httpx2.Limits(max_connections=max(1000, keepalive),
-                                 max_keepalive_connections=keepalive),
+            limits=httpx2.Limits(max_connections=size, max_keepalive_connections=size),
         ),
     )
     return client, sandbox
@@ -110,16 +110,18 @@ async def _redis_pool(settings: Settings) -> ArqRedis:
             return redis
 
 
-async def open_runtime(settings: Settings, *, pool_size: int | None = None) -> Runtime:
+async def open_runtime(settings: Settings, *, pool_size: int | None = None,
+                       pool_timeout: float | None = None) -> Runtime:
     # Every commit in this process writes the webhook deliveries its changes cause.
     outbox.install()
-    engine = create_engine(settings, pool_size=pool_size)
+    engine = create_engine(settings, pool_size=pool_size, pool_timeout=pool_timeout)
     redis = await _redis_pool(settings)
     http = httpx.AsyncClient(
         timeout=httpx.Timeout(settings.graph_timeout_s, connect=5.0),
-        # Sends to the Graph API: one per job slot at most, each kept alive for the next.
-        limits=httpx.Limits(max_connections=max(200, settings.worker_concurrency),
-                            max_keepalive_connections=max(50, settings.worker_concurrency)),
+        # Sends to the Graph API: one per job slot at most, each kept alive for the next
+        # (keep-alive as large as the pool: no connection is closed only to be reopened).
+        limits=httpx.Limits(max_connections=settings.worker_concurrency,
+                            max_keepalive_connections=settings.worker_concurrency),
     )
     client, sandbox = openai_client(settings)
     return Runtime(

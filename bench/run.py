@@ -18,6 +18,7 @@ from bench.scenarios import QUICK, SCENARIOS, Sizes
 ORDER = ["ingest", "e2e", "faults", "fanout", "reads"]
 GOALS = {
     ("ingest", "max_rps"): (">=", 2500),
+    ("ingest", "saturation_ratio_to_peak"): (">=", 0.9),
     ("e2e", "msgs_per_s"): (">=", 500),
     ("e2e", "overhead_p99_ms"): ("<=", 250),
     ("faults", "recovery_s"): ("<=", 15),
@@ -97,7 +98,8 @@ def _goal(section: str, key: str, value: Any) -> str:
 def table(results: dict[str, Any]) -> str:
     rows = [("scenario", "figure", "value", "goal")]
     keys = {
-        "ingest": ["max_rps", "p50_ms_at_1000", "p99_ms_at_1000", "floor_rps", "ratio_to_floor"],
+        "ingest": ["max_rps", "p50_ms_at_1000", "p99_ms_at_1000", "floor_rps", "ratio_to_floor",
+                   "saturation_ratio_to_peak", "saturation_refused_503"],
         "e2e": ["msgs_per_s", "sustained_offered_msgs_per_s", "overhead_p50_ms", "overhead_p99_ms", *COUNTS],
         "faults": ["recovery_s", *COUNTS],
         "fanout": ["subscribers", "p50_ms", "p99_ms", "rss_mb", "rss_kb_per_connection"],

@@ -119,28 +119,71 @@ def _ingest_steps(cluster: Cluster, port: int, world: World, sizes: Sizes, name:
             },
             f"{name}-{rate}",
         )
-        reqs = raw["requests"]
-        lat = [r[2] for r in reqs]
-        ok = sum(1 for r in reqs if r[3] == 200)
-        span = max((r[1] + r[2] for r in reqs), default=0) - min((r[1] for r in reqs), default=0)
-        step: dict[str, Any] = {
-            "offered_rps": rate,
-            "achieved_rps": round(ok / max(span, 1e-9), 1),
-            "p50_ms": ms(pct(lat, 50)),
-            "p99_ms": ms(pct(lat, 99)),
-            "errors": len(reqs) - ok,
-            "load_avg": round(load, 2),
-            "series": [[round(r[1], 3), round(r[2] * 1000, 2)] for r in reqs[:: max(1, len(reqs) // 2000)]],
-        }
+        step = _ingest_step(raw, rate, load)
         steps.append(step)
         print(
             f"  {name} {rate:>5} rps offered: {step['achieved_rps']:>7} ok/s  p50 {step['p50_ms']} ms  "
             f"p99 {step['p99_ms']} ms  errors {step['errors']}  (load {load:.2f})",
             flush=True,
         )
-        if step["errors"] > len(reqs) * 0.01 or (step["p99_ms"] or 0) > 1000:
+        if step["errors"] > len(raw["requests"]) * 0.01 or (step["p99_ms"] or 0) > 1000:
             break  # well past saturation: higher rates only add queueing
     return steps
+
+
+def _ingest_step(raw: dict[str, Any], rate: float, load: float) -> dict[str, Any]:
+    reqs = raw["requests"]
+    lat = [r[2] for r in reqs]
+    ok = sum(1 for r in reqs if r[3] == 200)
+    span = max((r[1] + r[2] for r in reqs), default=0) - min((r[1] for r in reqs), default=0)
+    return {
+        "offered_rps": rate,
+        "achieved_rps": round(ok / max(span, 1e-9), 1),
+        "p50_ms": ms(pct(lat, 50)),
+        "p99_ms": ms(pct(lat, 99)),
+        "ok_p99_ms": ms(pct([r[2] for r in reqs if r[3] == 200], 99)),
+        "errors": len(reqs) - ok,
+        # Refused by admission (503 + Retry-After): Meta would deliver these again.
+        "refused_503": sum(1 for r in reqs if r[3] == 503),
+        "unsent": sum(int(v) for v in raw["unsent"].values()),
+        "load_avg": round(load, 2),
+        "series": [[round(r[1], 3), round(r[2] * 1000, 2)] for r in reqs[:: max(1, len(reqs) // 2000)]],
+    }
+
+
+def _saturation(cluster: Cluster, port: int, world: World, sizes: Sizes,
+                steps: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """Twice the peak (the best answered rate of the steps) offered for one step: a service
+    that degrades gracefully keeps answering at its peak and refuses the excess with 503."""
+    peak = max((s["achieved_rps"] for s in steps), default=0.0)
+    if not peak:
+        return None
+    rate = round(2 * peak)
+    load = load_average()
+    raw = cluster.loadgen(
+        {
+            "mode": "webhooks",
+            "targets": [["127.0.0.1", port]],
+            "secret": SECRET,
+            "account_id": world.account_id,
+            "conversations": 1000,
+            "connections": 256,
+            "prefix": f"s{rate}x",
+            "steps": [{"rate": rate, "duration": sizes.ingest_step_s}],
+        },
+        f"ingest-saturation-{rate}",
+    )
+    step = _ingest_step(raw, rate, load)
+    step["peak_rps"] = peak
+    step["ratio_to_peak"] = round(step["achieved_rps"] / peak, 3)
+    print(
+        f"  ingest at 2x peak ({rate} rps offered, peak {peak}): {step['achieved_rps']} ok/s "
+        f"({step['ratio_to_peak']:.0%} of peak), {step['refused_503']} refused with 503, "
+        f"other errors {step['errors'] - step['refused_503']}, p99 of the 200s {step['ok_p99_ms']} ms "
+        f"(load {load:.2f})",
+        flush=True,
+    )
+    return step
 
 
 def _max_rate(steps: list[dict[str, Any]]) -> float:
@@ -156,6 +199,7 @@ def ingest(cluster: Cluster, sizes: Sizes) -> Result:
     world = _world(cluster)
     port = cluster.start_api(sizes.api_processes)
     ours = _ingest_steps(cluster, port, world, sizes, "ingest")
+    saturation = _saturation(cluster, port, world, sizes, ours)
     cluster.stop_api(port)
     floor_port = cluster.start_api(sizes.api_processes, app="bench.floor:app")
     floor = _ingest_steps(cluster, floor_port, world, sizes, "floor")
@@ -169,6 +213,9 @@ def ingest(cluster: Cluster, sizes: Sizes) -> Result:
         "floor_rps": floor_rps,
         "ratio_to_floor": round(max_rps / floor_rps, 3) if floor_rps else None,
         "api_processes": sizes.api_processes,
+        "saturation_ratio_to_peak": saturation["ratio_to_peak"] if saturation else None,
+        "saturation_refused_503": saturation["refused_503"] if saturation else None,
+        "saturation": {k: v for k, v in saturation.items() if k != "series"} if saturation else None,
         "steps": [{k: v for k, v in s.items() if k != "series"} for s in ours],
         "floor_steps": [{k: v for k, v in s.items() if k != "series"} for s in floor],
     }

@@ -43,6 +43,10 @@ return claimed
 """
 
 
+# How long a job waits for a pooled Postgres connection before it fails.
+WORKER_POOL_TIMEOUT_S = 30.0
+
+
 class BatchClaimWorker(Worker):
     """arq's worker, with two changes.
 
@@ -128,7 +132,12 @@ def _cron_jobs(settings: Settings) -> list[Any]:
 
 def build_worker(settings: Settings, **overrides: Any) -> Worker:
     async def startup(ctx: dict[str, Any]) -> None:
-        ctx["rt"] = rt = await open_runtime(settings, pool_size=min(settings.db_pool_size, 20))
+        # A fixed-size pool (no overflow): jobs hold a connection only for their statements,
+        # never through a model call or a send, so a few connections serve every job slot.
+        # A job waits for one rather than fail: a failed job is retried, more work for the
+        # same connections (the job slots already bound how many wait).
+        ctx["rt"] = rt = await open_runtime(settings, pool_size=settings.worker_db_pool_size,
+                                            pool_timeout=WORKER_POOL_TIMEOUT_S)
         ctx["sweeper"] = asyncio.create_task(sweep_forever(rt))
         ctx["event_delivery"] = asyncio.create_task(deliver_forever(rt))
         if settings.worker_metrics_port is not None:
@@ -174,13 +183,9 @@ def build_worker(settings: Settings, **overrides: Any) -> Worker:
 
 
 def run_worker(settings: Settings) -> None:
-    # uvloop (shipped with uvicorn[standard], which the API already runs on) makes every
-    # socket round trip of a job cheaper; plain asyncio where it is not installed.
-    try:
-        import uvloop
-    except ImportError:  # pragma: no cover - a dependency of uvicorn[standard]
-        asyncio.run(_run(settings))
-        return
+    # uvloop, as in the API: every socket round trip of a job costs less CPU.
+    import uvloop
+
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         runner.run(_run(settings))
 

@@ -31,10 +31,11 @@ from app.db import transaction
 from app.effects import flush, take
 from app.http import read_limited
 from app.logs import log_fields
-from app.metrics import INBOUND_MESSAGES
+from app.metrics import INBOUND_MESSAGES, WEBHOOK_REQUESTS
 from app.models import Contact, Conversation, Message
 from app.models.message import WITHOUT_RAW
 from app.runtime import Runtime
+from app.webhooks import admission
 from app.webhooks.widget_guard import (
     PUBLIC_ID,
     RENEWED_TOKEN_HEADER,
@@ -246,12 +247,18 @@ async def send_message(request: Request, call: Call) -> Response:
         external_id=call.visitor, type="text", text=text, answerable=True,
         raw={"origin": call.origin, "clientMessageId": provider_id.partition(":")[2]},
     )
-    async with transaction(call.rt.sessions) as session:
-        stored = await ingest_message(session, call.channel, msg)
-        row = stored or await session.scalar(
-            select(Message).options(WITHOUT_RAW).where(Message.channel_id == call.channel.id,
-                                  Message.provider_message_id == provider_id)
-        )
+    try:
+        async with admission.of(request).admit(), transaction(call.rt.sessions) as session:
+            stored = await ingest_message(session, call.channel, msg)
+            row = stored or await session.scalar(
+                select(Message).options(WITHOUT_RAW).where(Message.channel_id == call.channel.id,
+                                      Message.provider_message_id == provider_id)
+            )
+    except admission.AtCapacity:
+        # Nothing stored: the widget sends the same client id again, stored once.
+        WEBHOOK_REQUESTS.labels("widget", "at_capacity").inc()
+        raise WidgetError(503, "the service is at capacity; retry later", "UNAVAILABLE",
+                          headers={"Retry-After": str(admission.RETRY_AFTER_S)}) from None
     await flush(take(session), call.rt.redis)
     if row is None:  # pragma: no cover - the unique row exists once ingest found a duplicate
         raise WidgetError(409, "message could not be stored; retry", "CONFLICT")
