@@ -18,6 +18,7 @@ from starlette.websockets import WebSocket
 from strawberry.types import Info as StrawberryInfo
 
 from app.crypto import hash_api_key
+from app.db import driver_connection
 from app.errors import Unauthenticated
 from app.runtime import Runtime
 from app.tenants import repository as tenants
@@ -56,11 +57,11 @@ async def authenticate(rt: Runtime, authorization: str | None) -> Principal:
     admin = rt.settings.admin_api_key
     if admin and hmac.compare_digest(token.encode(), admin.encode()):
         return Principal(tenant_id=None)
-    async with rt.sessions() as session:
-        tenant = await tenants.tenant_for_api_key(session, token)
-    if tenant is None:
+    async with driver_connection(rt.engine) as conn:
+        tenant_id = await tenants.tenant_id_for_api_key(conn, token)
+    if tenant_id is None:
         raise Unauthenticated("invalid or revoked API key")
-    return Principal(tenant_id=tenant.id)
+    return Principal(tenant_id=tenant_id)
 
 
 class Context:

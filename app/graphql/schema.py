@@ -17,6 +17,7 @@ from app.channels.graphql import ChannelMutation, ChannelQuery
 from app.conversations.graphql import ConversationMutation, ConversationQuery
 from app.credits.graphql import CreditMutation, CreditQuery
 from app.graphql.errors import is_expected
+from app.graphql.executor import Executor
 from app.graphql.limits import EXTENSIONS
 from app.graphql.subscriptions import Subscription
 from app.leads.graphql import LeadQuery
@@ -40,5 +41,6 @@ class Schema(strawberry.Schema):
 
 
 schema = Schema(
-    query=Query, mutation=Mutation, subscription=Subscription, extensions=EXTENSIONS
+    query=Query, mutation=Mutation, subscription=Subscription, extensions=EXTENSIONS,
+    execution_context_class=Executor,
 )

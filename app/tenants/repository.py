@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -19,6 +20,17 @@ async def tenant_for_api_key(session: AsyncSession, key: str) -> Tenant | None:
         .join(ApiKey, ApiKey.tenant_id == Tenant.id)
         .where(ApiKey.key_hash == hash_api_key(key), ApiKey.revoked_at.is_(None))
     )
+
+
+async def tenant_id_for_api_key(conn: Any, key: str) -> uuid.UUID | None:
+    """The tenant of a live key, on a driver connection (app.db.driver_connection): every
+    API request asks this once, so it is one hand-written statement and no ORM object."""
+    tenant_id: uuid.UUID | None = await conn.fetchval(
+        "SELECT t.id FROM api_keys k JOIN tenants t ON t.id = k.tenant_id "
+        "WHERE k.key_hash = $1 AND k.revoked_at IS NULL",
+        hash_api_key(key),
+    )
+    return tenant_id
 
 
 async def list_tenants(session: AsyncSession) -> list[Tenant]:
