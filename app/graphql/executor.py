@@ -49,6 +49,9 @@ _PLAIN_VALUES = frozenset({str, int, float, bool, datetime, date, time, uuid.UUI
 class _Plan(NamedTuple):
     read: Callable[[Any], Any]  # source -> value
     leaf: GraphQLLeafType | None  # the scalar or enum type, None for other types
+    # An object type without an is_type_of check: a value read is completed by executing
+    # its sub-selection directly.
+    obj: GraphQLObjectType | None
     nullable: bool
 
 
@@ -85,9 +88,9 @@ def _plan(field: GraphQLField) -> _Plan | None:
         read = cast("Callable[[Any], Any]", func)
     nullable = not isinstance(field.type, GraphQLNonNull)
     named = field.type.of_type if isinstance(field.type, GraphQLNonNull) else field.type
-    leaf = named if is_leaf_type(named) else None
-    assert leaf is None or isinstance(leaf, GraphQLLeafType)
-    return _Plan(read, leaf, nullable)
+    leaf = named if isinstance(named, GraphQLLeafType) and is_leaf_type(named) else None
+    obj = named if isinstance(named, GraphQLObjectType) and named.is_type_of is None else None
+    return _Plan(read, leaf, obj, nullable)
 
 
 def _plan_of(field: GraphQLField) -> _Plan | None:
@@ -146,7 +149,12 @@ class Executor(StrawberryGraphQLCoreExecutionContext):
                             results[response_name] = coerced
                             continue
                     field_path = Path(path, response_name, parent_type.name)
-                    if value is Undefined:
+                    if plan.obj is not None and value is not None and not is_awaitable(value):
+                        result = self._complete_object(
+                            plan.obj, field, field_details_list, field_path, value,
+                            position_context,
+                        )
+                    elif value is Undefined:
                         result = self.execute_field(
                             parent_type, source_value, field_details_list, field_path,
                             position_context,
@@ -178,6 +186,28 @@ class Executor(StrawberryGraphQLCoreExecutionContext):
             return results
 
         return get_results()
+
+    def _complete_object(
+        self,
+        return_type: GraphQLObjectType,
+        field: GraphQLField,
+        field_details_list: FieldDetailsList,
+        path: Path,
+        value: Any,
+        position_context: Any,
+    ) -> AwaitableOrValue[Any]:
+        """complete_value for an object read already: its sub-selection, with the field's own
+        error handling (no resolve-info tuple, no completion walk)."""
+        try:
+            completed = self.collect_and_execute_subfields(
+                return_type, field_details_list, path, value, position_context
+            )
+            if self.is_awaitable(completed):
+                return self._await_completed(completed, field, field_details_list, path)
+            return completed
+        except Exception as raw_error:
+            self.handle_field_error(raw_error, field.type, field_details_list, path)
+            return None
 
     def _complete(
         self,

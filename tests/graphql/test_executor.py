@@ -143,6 +143,7 @@ def test_plain_values_come_out_as_graphql_core_makes_them():
         {"colour": Bad.GREEN},  # not a value of the enum
         {"count": "three"},  # not an Int
         {"leaf": None},  # null for a non-null object
+        {"leaf": Leaf(name=None, maybe=None)},  # an object read in place, its field failing
         {"label": "boom"},  # a self-only resolver raising (non-null and nullable)
         {"label": "late boom"},  # a self-only resolver's awaitable raising
     ],
@@ -151,6 +152,14 @@ def test_what_the_short_way_cannot_settle_fails_as_graphql_core_fails(bad):
     data, errors = run(ALL, [node("ok"), node(**{"label": "x", **bad})])
     assert errors, "each case is an error"
     assert data is None  # non-null all the way up: the error nulls the whole answer
+
+
+def test_a_failing_field_inside_a_nullable_object_nulls_only_that_object():
+    data, errors = run(ALL, [node("x", maybe_leaf=Leaf(name=None, maybe="m"))])
+    assert data is not None and data["nodes"][0]["maybeLeaf"] is None
+    assert errors == [
+        ("Cannot return null for non-nullable field Leaf.name.", ("nodes", 0, "maybeLeaf", "name"))
+    ]
 
 
 def test_a_bad_value_in_a_nullable_field_nulls_only_that_field():
