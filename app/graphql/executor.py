@@ -29,9 +29,11 @@ from typing import Any, NamedTuple, cast
 
 from graphql import (
     GraphQLField,
+    GraphQLID,
     GraphQLLeafType,
     GraphQLNonNull,
     GraphQLObjectType,
+    GraphQLString,
     is_leaf_type,
 )
 from graphql.execution.collect_fields import FieldDetailsList, GroupedFieldSet
@@ -101,11 +103,35 @@ def _plan_of(field: GraphQLField) -> _Plan | None:
     return entry[1]
 
 
+_Step = tuple[str, FieldDetailsList, GraphQLField | None, _Plan | None]
+
+
 class Executor(StrawberryGraphQLCoreExecutionContext):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         manager = self.middleware_manager
         self._short = manager is None or not manager.middlewares
+        # Each selection's fields with their plans, looked up once per operation: graphql-core
+        # collects a selection once and hands the same grouped field set to every object of
+        # a list, so 50 nodes share one list of steps. Keyed by id; the entry holds the set.
+        self._steps: dict[int, tuple[GroupedFieldSet, list[_Step]]] = {}
+
+    def _steps_of(
+        self, parent_type: GraphQLObjectType, grouped_field_set: GroupedFieldSet
+    ) -> list[_Step]:
+        entry = self._steps.get(id(grouped_field_set))
+        if entry is None or entry[0] is not grouped_field_set:
+            fields = parent_type.fields
+            steps: list[_Step] = []
+            for response_name, field_details_list in grouped_field_set.items():
+                field = fields.get(field_details_list[0].node.name.value)
+                steps.append((
+                    response_name, field_details_list, field,
+                    _plan_of(field) if field is not None else None,
+                ))
+            entry = (grouped_field_set, steps)
+            self._steps[id(grouped_field_set)] = entry
+        return entry[1]
 
     def execute_fields(
         self,
@@ -123,11 +149,10 @@ class Executor(StrawberryGraphQLCoreExecutionContext):
         results: dict[str, Any] = {}
         is_awaitable = self.is_awaitable
         awaitable_fields: list[str] = []
-        fields = parent_type.fields
         try:
-            for response_name, field_details_list in grouped_field_set.items():
-                field = fields.get(field_details_list[0].node.name.value)
-                plan = _plan_of(field) if field is not None else None
+            for response_name, field_details_list, field, plan in self._steps_of(
+                parent_type, grouped_field_set
+            ):
                 if plan is None or field is None:
                     result = self.execute_field(
                         parent_type, source_value, field_details_list,
@@ -250,10 +275,25 @@ class Executor(StrawberryGraphQLCoreExecutionContext):
             return None
 
 
+# An enum member's output name per (enum type, member): strawberry's enum coercion looks it
+# up by scanning the enum's values on every call. Small: one entry per member in use.
+_enum_names: dict[tuple[int, enum.Enum], tuple[GraphQLLeafType, Any]] = {}
+
+
 def _coerce(leaf: GraphQLLeafType, value: Any) -> Any:
     """The coerced value, or None to let the standard path report what is wrong with it."""
+    if value.__class__ is str and (leaf is GraphQLString or leaf is GraphQLID):
+        return value  # what their coercion returns for a str
+    if isinstance(value, enum.Enum):
+        known = _enum_names.get((id(leaf), value))
+        if known is not None and known[0] is leaf:
+            return known[1]
     try:
         coerced = leaf.coerce_output_value(value)
     except Exception:
         return None
-    return None if coerced is Undefined else coerced
+    if coerced is Undefined:
+        return None
+    if isinstance(value, enum.Enum):
+        _enum_names[id(leaf), value] = (leaf, coerced)
+    return coerced
