@@ -20,6 +20,7 @@ from typing import IO, Any
 
 import asyncpg
 import httpx
+import psutil
 from cryptography.fernet import Fernet
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -230,6 +231,14 @@ class Cluster:
         )
         self.api_ports.append(port)
         return port
+
+    def api_processes(self, port: int) -> list[psutil.Process]:
+        """The uvicorn process serving `port` and its worker processes."""
+        for p in self._procs:
+            if p.args and str(port) in [str(a) for a in p.args]:  # type: ignore[union-attr]
+                parent = psutil.Process(p.pid)
+                return [parent, *parent.children(recursive=True)]
+        return []
 
     def stop_api(self, port: int) -> None:
         for p in list(self._procs):

@@ -65,7 +65,8 @@ async def make_world(settings: Settings, *, credits: int = 10_000_000, name: str
 
 
 async def bulk_conversations(dsn: str, world: World, conversations: int, per_conversation: int) -> None:
-    """`conversations` open conversations with `per_conversation` answered messages each.
+    """`conversations` open conversations with `per_conversation` answered messages each, and
+    a lead for every tenth conversation.
 
     generate_series in one transaction: a million rows take tens of seconds, not minutes.
     Indexes stay in place, so the reads are measured on the same indexes production has.
@@ -119,7 +120,24 @@ async def bulk_conversations(dsn: str, world: World, conversations: int, per_con
                 world.channel_id,
                 per_conversation,
             )
-        await conn.execute("ANALYZE contacts; ANALYZE conversations; ANALYZE messages")
+            # One extraction for every tenth conversation: the leads page's rows.
+            await conn.execute(
+                """
+                INSERT INTO leads (id, tenant_id, conversation_id, name, email, intent, urgency,
+                                   budget, fit, engagement, notification, from_seq, to_seq,
+                                   model, created_at)
+                SELECT gen_random_uuid(), $1, conv_id, 'Customer ' || n,
+                       'customer' || n || '@example.com', 'wants a demo', 1 + n % 3,
+                       1 + (n / 3) % 3, 1 + (n / 9) % 3, 1 + (n / 27) % 3,
+                       'Customer ' || n || ' asked for a demo', 1, $2, 'gpt-4.1-mini',
+                       now() - n * interval '1 second'
+                FROM seed WHERE n % 10 = 0""",
+                world.tenant_id,
+                per_conversation,
+            )
+        await conn.execute(
+            "ANALYZE contacts; ANALYZE conversations; ANALYZE messages; ANALYZE leads"
+        )
     finally:
         await conn.close()
 

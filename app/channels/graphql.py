@@ -80,6 +80,21 @@ class ChannelType:
             created_at=row.created_at, deleted_at=row.deleted_at, pk=row.id,
         )
 
+    @classmethod
+    def from_record(cls, r: Any) -> ChannelType:
+        """From a row of app/conversations/pages.py's channel statement (a mapping)."""
+        settings = r["settings"] or {}
+        account = settings.get("account") or {}
+        return cls(
+            id=strawberry.ID(str(r["id"])), kind=ChannelKind(r["kind"]),
+            provider_account_id=r["provider_account_id"], display_name=r["display_name"],
+            status=ChannelStatus(r["status"]),
+            allowed_origins=list(settings.get("allowed_origins", [])),
+            verified_name=account.get("verified_name"),
+            display_phone_number=account.get("display_phone_number"),
+            created_at=r["created_at"], deleted_at=r["deleted_at"], pk=r["id"],
+        )
+
     @gql.field("The channel's live agent, if it has one.")
     async def agent(
         self, info: Info

@@ -2,22 +2,23 @@
 
 from __future__ import annotations
 
-import asyncio
 import enum
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import strawberry
-from sqlalchemy import Select, or_, select, tuple_
-from strawberry.types.nodes import SelectedField
 
 from app.channels.adapters.registry import reply_window_closes_at
-from app.conversations import outbox, retry, service
+from app.channels.graphql import ChannelType
+from app.conversations import outbox, pages, retry, service
+from app.db import driver_connection
 from app.errors import NotFound, ValidationFailed
 from app.graphql import fields as gql
 from app.graphql.context import Info
+from app.graphql.loaders import Loaders
 from app.graphql.pagination import (
     Connection,
     connection,
@@ -26,16 +27,15 @@ from app.graphql.pagination import (
     decode_time_id,
     encode_cursor,
     invalid_cursor,
+    node_fields,
     page_size,
     time_id_cursor,
 )
 from app.graphql.permissions import parse_id, require_tenant
 from app.graphql.writes import read, write
-from app.models import Channel, Contact, Conversation, Message
-from app.models.message import WITHOUT_RAW
+from app.models import Contact, Conversation, Message
 
 if TYPE_CHECKING:
-    from app.channels.graphql import ChannelType
     from app.leads.graphql import LeadType
 
 CONVERSATION_CURSOR = "conv"
@@ -94,6 +94,11 @@ class ContactType:
         return cls(id=strawberry.ID(str(row.id)), external_id=row.external_id,
                    profile_name=row.profile_name, wa_id=row.wa_id)
 
+    @classmethod
+    def from_record(cls, r: pages.Row) -> ContactType:
+        return cls(id=strawberry.ID(str(r["id"])), external_id=r["external_id"],
+                   profile_name=r["profile_name"], wa_id=r["wa_id"])
+
 
 @strawberry.type(name="Message")
 class MessageType:
@@ -133,6 +138,18 @@ class MessageType:
         )
 
     @classmethod
+    def from_record(cls, r: pages.Row) -> MessageType:
+        return cls(
+            id=strawberry.ID(str(r["id"])),
+            conversation_id=strawberry.ID(str(r["conversation_id"])), seq=r["seq"],
+            direction=MessageDirection(r["direction"]), sender_role=SenderRole(r["sender_role"]),
+            type=r["type"], text=r["text"], status=MessageStatus(r["status"]),
+            status_reason=r["status_reason"], error_code=r["error_code"],
+            error_title=r["error_title"], provider_message_id=r["provider_message_id"],
+            created_at=r["created_at"],
+        )
+
+    @classmethod
     def from_event(cls, m: dict[str, Any]) -> MessageType:
         """From the payload of app/conversations/events.py (published after commit)."""
         return cls(
@@ -148,11 +165,35 @@ class MessageType:
 
 @dataclass
 class Related:
-    """Rows a conversations page loaded for all its nodes; None: that kind was not asked for."""
+    """Nodes a page built for all its conversations at once; None: that kind was not asked
+    for (its field then loads its own through the request's DataLoaders)."""
 
-    channels: dict[uuid.UUID, Channel] | None = None
-    contacts: dict[uuid.UUID, Contact] | None = None
-    last_messages: dict[uuid.UUID, Message] | None = None
+    channels: dict[uuid.UUID, ChannelType] | None = None
+    contacts: dict[uuid.UUID, ContactType] | None = None
+    last_messages: dict[uuid.UUID, MessageType] | None = None
+
+
+RELATED_FIELDS = frozenset({"channel", "contact", "lastMessage", "replyWindowClosesAt"})
+
+
+async def load_related(
+    conn: Any, tenant_id: uuid.UUID, rows: Collection[pages.Row], wanted: Collection[str]
+) -> Related:
+    """One statement per kind the page asks for, on the page's connection."""
+    related = Related()
+    if not rows:
+        return related
+    if "channel" in wanted or "replyWindowClosesAt" in wanted:
+        found = await pages.channels_by_id(conn, tenant_id, list({r["channel_id"] for r in rows}))
+        related.channels = {k: ChannelType.from_record(v) for k, v in found.items()}
+    if "contact" in wanted:
+        found = await pages.contacts_by_id(conn, tenant_id, list({r["contact_id"] for r in rows}))
+        related.contacts = {k: ContactType.from_record(v) for k, v in found.items()}
+    if "lastMessage" in wanted:
+        keys = [(r["id"], r["last_seq"]) for r in rows if r["last_seq"]]
+        found = await pages.messages_at(conn, tenant_id, keys) if keys else {}
+        related.last_messages = {k: MessageType.from_record(v) for k, v in found.items()}
+    return related
 
 
 @strawberry.type(name="Conversation")
@@ -171,48 +212,60 @@ class ConversationType:
         "one answers or hands it back."
     ))
     handoff_reason: str | None
-    row: strawberry.Private[Conversation]
-    # Related rows a page loaded for all its nodes at once (see _prefetch): their fields then
-    # resolve without a coroutine per node. None: each field loads its own.
+    pk: strawberry.Private[uuid.UUID]
+    channel_pk: strawberry.Private[uuid.UUID]
+    contact_pk: strawberry.Private[uuid.UUID]
+    last_seq: strawberry.Private[int]
+    loaders: strawberry.Private[Loaders]
     related: strawberry.Private[Related | None] = None
 
     @classmethod
-    def from_row(cls, row: Conversation, related: Related | None = None) -> ConversationType:
+    def from_row(cls, row: Conversation, loaders: Loaders) -> ConversationType:
         return cls(
             id=strawberry.ID(str(row.id)), mode=ConversationMode(row.mode),
             archived=row.archived_at is not None, archived_at=row.archived_at,
             last_activity_at=row.last_activity_at, last_inbound_at=row.last_inbound_at,
             created_at=row.created_at, handoff_requested_at=row.handoff_requested_at,
-            handoff_reason=row.handoff_reason, row=row, related=related,
+            handoff_reason=row.handoff_reason, pk=row.id, channel_pk=row.channel_id,
+            contact_pk=row.contact_id, last_seq=row.last_seq, loaders=loaders,
         )
 
-    # channel, contact and last_message return their value when the page prefetched it, else
-    # an awaitable that the executor awaits (a synchronous resolver may return either).
+    @classmethod
+    def from_record(
+        cls, r: pages.Row, loaders: Loaders, related: Related | None
+    ) -> ConversationType:
+        return cls(
+            id=strawberry.ID(str(r["id"])), mode=ConversationMode(r["mode"]),
+            archived=r["archived_at"] is not None, archived_at=r["archived_at"],
+            last_activity_at=r["last_activity_at"], last_inbound_at=r["last_inbound_at"],
+            created_at=r["created_at"], handoff_requested_at=r["handoff_requested_at"],
+            handoff_reason=r["handoff_reason"], pk=r["id"], channel_pk=r["channel_id"],
+            contact_pk=r["contact_id"], last_seq=r["last_seq"], loaders=loaders,
+            related=related,
+        )
+
+    # channel, contact, last_message and reply_window_closes_at take only `self`, so the
+    # executor reads them like attributes (app/graphql/executor.py): a node of a page returns
+    # what the page loaded; one on its own returns an awaitable that loads it.
     @strawberry.field
-    def channel(
-        self, info: Info
-    ) -> Annotated[ChannelType, strawberry.lazy("app.channels.graphql")]:
-        from app.channels.graphql import ChannelType
-
+    def channel(self) -> Annotated[ChannelType, strawberry.lazy("app.channels.graphql")]:
         if self.related is not None and self.related.channels is not None:
-            return ChannelType.from_row(self.related.channels[self.row.channel_id])
-        return cast(ChannelType, self._channel(info))
+            return self.related.channels[self.channel_pk]
+        return cast(ChannelType, self._channel())
 
-    async def _channel(self, info: Info) -> Any:
-        from app.channels.graphql import ChannelType
-
-        channel = await info.context.loaders.channel.load(self.row.channel_id)
+    async def _channel(self) -> ChannelType:
+        channel = await self.loaders.channel.load(self.channel_pk)
         assert channel is not None  # channels are soft-deleted; the row is always there
         return ChannelType.from_row(channel)
 
     @strawberry.field
-    def contact(self, info: Info) -> ContactType:
+    def contact(self) -> ContactType:
         if self.related is not None and self.related.contacts is not None:
-            return ContactType.from_row(self.related.contacts[self.row.contact_id])
-        return cast(ContactType, self._contact(info))
+            return self.related.contacts[self.contact_pk]
+        return cast(ContactType, self._contact())
 
-    async def _contact(self, info: Info) -> ContactType:
-        contact = await info.context.loaders.contact.load(self.row.contact_id)
+    async def _contact(self) -> ContactType:
+        contact = await self.loaders.contact.load(self.contact_pk)
         assert contact is not None
         return ContactType.from_row(contact)
 
@@ -220,31 +273,36 @@ class ConversationType:
         "WhatsApp and Instagram: when free-form replies stop being accepted (24 hours after "
         "the customer's last message). Null for web chat, or before the customer wrote."
     )
-    async def reply_window_closes_at(self, info: Info) -> datetime | None:
-        channel = await info.context.loaders.channel.load(self.row.channel_id)
+    def reply_window_closes_at(self) -> datetime | None:
+        if self.related is not None and self.related.channels is not None:
+            kind = self.related.channels[self.channel_pk].kind.value
+            return reply_window_closes_at(kind, self.last_inbound_at)
+        return cast(datetime | None, self._reply_window_closes_at())
+
+    async def _reply_window_closes_at(self) -> datetime | None:
+        channel = await self.loaders.channel.load(self.channel_pk)
         assert channel is not None
-        return reply_window_closes_at(channel.kind, self.row.last_inbound_at)
+        return reply_window_closes_at(channel.kind, self.last_inbound_at)
 
     @gql.field("The latest lead extracted from this conversation.")
     async def lead(
-        self, info: Info
+        self
     ) -> Annotated[LeadType, strawberry.lazy("app.leads.graphql")] | None:
         from app.leads.graphql import LeadType
 
-        row = await info.context.loaders.latest_lead.load(self.row.id)
-        return LeadType.from_row(row) if row is not None else None
+        row = await self.loaders.latest_lead.load(self.pk)
+        return LeadType.from_row(row, self.loaders) if row is not None else None
 
     @strawberry.field
-    def last_message(self, info: Info) -> MessageType | None:
-        if not self.row.last_seq:
+    def last_message(self) -> MessageType | None:
+        if not self.last_seq:
             return None
         if self.related is not None and self.related.last_messages is not None:
-            row = self.related.last_messages.get(self.row.id)
-            return MessageType.from_row(row) if row is not None else None
-        return cast(MessageType, self._last_message(info))
+            return self.related.last_messages.get(self.pk)
+        return cast(MessageType, self._last_message())
 
-    async def _last_message(self, info: Info) -> MessageType | None:
-        row = await info.context.loaders.message_at.load((self.row.id, self.row.last_seq))
+    async def _last_message(self) -> MessageType | None:
+        row = await self.loaders.message_at.load((self.pk, self.last_seq))
         return MessageType.from_row(row) if row is not None else None
 
     @gql.field(
@@ -256,31 +314,28 @@ class ConversationType:
         last: int | None = None, before: str | None = None,
     ) -> Connection[MessageType]:
         tenant_id = await require_tenant(info)
-        if last is not None or before is not None:
+        backwards = last is not None or before is not None
+        if backwards:
             if first is not None or after is not None:
                 raise ValidationFailed("use first/after or last/before, not both")
             limit = page_size(last, "last")
-            q = _messages(tenant_id, self.row.id)
-            if before is not None:
-                q = q.where(Message.seq < _seq(before, "before"))
-            q = q.order_by(Message.seq.desc()).limit(limit + 1)
+            cursor = before
         else:
             limit = page_size(first)
-            q = _messages(tenant_id, self.row.id)
-            if after is not None:
-                q = q.where(Message.seq > _seq(after))
-            q = q.order_by(Message.seq).limit(limit + 1)
-        async with read(info) as session:
-            rows: list[Message] = list((await session.scalars(q)).all())
-        backwards = last is not None or before is not None
+            cursor = after
+        from_seq = _seq(cursor, "before" if backwards else "after") if cursor is not None else None
+        async with driver_connection(info.context.rt.engine) as conn:
+            rows = await pages.messages_page(
+                conn, tenant_id, self.pk, limit + 1, backwards=backwards, from_seq=from_seq
+            )
         return connection(
-            rows, limit, MessageType.from_row, message_cursor,
-            has_previous=(before if backwards else after) is not None, reverse=backwards,
+            rows, limit, MessageType.from_record, _message_cursor,
+            has_previous=cursor is not None, reverse=backwards,
         )
 
 
-def message_cursor(m: Message) -> str:
-    return encode_cursor(MESSAGE_CURSOR, m.seq)
+def _message_cursor(r: pages.Row) -> str:
+    return encode_cursor(MESSAGE_CURSOR, r["seq"])
 
 
 def _seq(cursor: str, name: str = "after") -> int:
@@ -288,12 +343,6 @@ def _seq(cursor: str, name: str = "after") -> int:
     if len(values) != 1:
         raise invalid_cursor(name)
     return cursor_int(values[0], name)
-
-
-def _messages(tenant_id: uuid.UUID, conversation_id: uuid.UUID) -> Select[Message]:
-    return select(Message).options(WITHOUT_RAW).where(
-        Message.conversation_id == conversation_id, Message.tenant_id == tenant_id
-    )
 
 
 @strawberry.input
@@ -308,102 +357,31 @@ class ConversationFilter:
     ))
 
 
-def _like(term: str) -> str:
-    escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
+def _conversation_cursor(r: pages.Row) -> str:
+    return time_id_cursor(CONVERSATION_CURSOR, r["last_activity_at"], r["id"])
 
 
-async def _conversation_page(
-    info: Info, tenant_id: uuid.UUID, limit: int, after: str | None, f: ConversationFilter | None
-) -> list[Conversation]:
-    # Walks ix_conversations_tenant_id_last_activity_at backwards from the cursor.
-    q = select(Conversation).where(Conversation.tenant_id == tenant_id)
-    async with read(info) as session:
-        if f is not None:
-            if f.channel_id is not None:
-                channel_id = parse_id(f.channel_id, "channel")
-                owned = await session.scalar(
-                    select(Channel.id).where(Channel.id == channel_id, Channel.tenant_id == tenant_id)
-                )
-                if owned is None:
-                    raise NotFound("channel")
-                q = q.where(Conversation.channel_id == channel_id)
-            if f.mode is not None:
-                q = q.where(Conversation.mode == f.mode.value)
-            if f.archived is not None:
-                q = q.where(
-                    Conversation.archived_at.is_not(None) if f.archived
-                    else Conversation.archived_at.is_(None)
-                )
-            if f.search and f.search.strip():
-                pattern = _like(f.search.strip()[:200])
-                q = q.where(Conversation.contact_id.in_(
-                    select(Contact.id).where(
-                        Contact.tenant_id == tenant_id,
-                        or_(Contact.profile_name.ilike(pattern, escape="\\"),
-                            Contact.external_id.ilike(pattern, escape="\\")),
-                    )
-                ))
-        if after is not None:
-            at, cid = decode_time_id(after, CONVERSATION_CURSOR)
-            q = q.where(tuple_(Conversation.last_activity_at, Conversation.id) < tuple_(at, cid))
-        q = q.order_by(Conversation.last_activity_at.desc(), Conversation.id.desc()).limit(limit + 1)
-        return list((await session.scalars(q)).all())
-
-
-_PREFETCHED = frozenset({"channel", "contact", "lastMessage"})
-
-
-def _node_fields(info: Info) -> set[str]:
-    """The fields a conversations page asks of each node (edges { node { ... } })."""
-    names: set[str] = set()
-
-    def walk(selections: list[Any], depth: int) -> None:
-        for sel in selections:
-            if not isinstance(sel, SelectedField):
-                walk(sel.selections, depth)  # fragments: same level
-            elif depth == 2:
-                names.add(sel.name)
-            elif (depth, sel.name) in ((0, "edges"), (1, "node")):
-                walk(sel.selections, depth + 1)
-
-    for selected in info.selected_fields:
-        walk(selected.selections, 0)
-    return names
-
-
-async def _prefetch(info: Info, rows: list[Conversation]) -> Related | None:
-    """The kinds of related rows the page asks for (channels, contacts, last messages), each
-    in one batched query through the request's DataLoaders, so nothing is read twice."""
-    wanted = _node_fields(info) & _PREFETCHED
-    if not wanted or not rows:
-        return None
+async def conversation_page(
+    info: Info, first: int | None, after: str | None, f: ConversationFilter | None
+) -> Connection[ConversationType]:
+    tenant_id = await require_tenant(info)
+    limit = page_size(first)
+    cursor = decode_time_id(after, CONVERSATION_CURSOR) if after is not None else None
+    channel_id = parse_id(f.channel_id, "channel") if f and f.channel_id is not None else None
+    search = f.search.strip()[:200] if f and f.search and f.search.strip() else None
+    wanted = node_fields(info, "edges", "node") & RELATED_FIELDS
+    async with driver_connection(info.context.rt.engine) as conn:
+        if channel_id is not None and not await pages.channel_owned(conn, tenant_id, channel_id):
+            raise NotFound("channel")
+        rows = await pages.conversation_page(
+            conn, tenant_id, limit + 1, after=cursor, channel_id=channel_id,
+            mode=f.mode.value if f and f.mode is not None else None,
+            archived=f.archived if f else None, search=search,
+        )
+        related = await load_related(conn, tenant_id, rows[:limit], wanted)
     loaders = info.context.loaders
-    related = Related()
-
-    async def channels() -> None:
-        ids = list({r.channel_id for r in rows})
-        found = await loaders.channel.load_many(ids)
-        related.channels = {i: c for i, c in zip(ids, found, strict=True) if c is not None}
-
-    async def contacts() -> None:
-        ids = list({r.contact_id for r in rows})
-        found = await loaders.contact.load_many(ids)
-        related.contacts = {i: c for i, c in zip(ids, found, strict=True) if c is not None}
-
-    async def last_messages() -> None:
-        keys = [(r.id, r.last_seq) for r in rows if r.last_seq]
-        found = await loaders.message_at.load_many(keys)
-        related.last_messages = {k[0]: m for k, m in zip(keys, found, strict=True) if m is not None}
-
-    loads = {"channel": channels, "contact": contacts, "lastMessage": last_messages}
-    # Concurrently, as the fields' own loads would have been: three short sessions.
-    await asyncio.gather(*(loads[name]() for name in wanted))
-    return related
-
-
-def _conversation_cursor(c: Conversation) -> str:
-    return time_id_cursor(CONVERSATION_CURSOR, c.last_activity_at, c.id)
+    return connection(rows, limit, lambda r: ConversationType.from_record(r, loaders, related),
+                      _conversation_cursor, has_previous=after is not None)
 
 
 @strawberry.type
@@ -413,12 +391,7 @@ class ConversationQuery:
         self, info: Info, first: int | None = None, after: str | None = None,
         filter: ConversationFilter | None = None,
     ) -> Connection[ConversationType]:
-        tenant_id = await require_tenant(info)
-        limit = page_size(first)
-        rows = await _conversation_page(info, tenant_id, limit, after, filter)
-        related = await _prefetch(info, rows[:limit])
-        return connection(rows, limit, lambda r: ConversationType.from_row(r, related),
-                          _conversation_cursor, has_previous=after is not None)
+        return await conversation_page(info, first, after, filter)
 
     @strawberry.field
     async def conversation(self, info: Info, id: strawberry.ID) -> ConversationType | None:
@@ -427,7 +400,7 @@ class ConversationQuery:
             row = await service.get_conversation(session, tenant_id, parse_id(id, "conversation"))
         if row is None:
             raise NotFound("conversation")
-        return ConversationType.from_row(row)
+        return ConversationType.from_row(row, info.context.loaders)
 
 
 @strawberry.type
@@ -439,7 +412,7 @@ class ConversationMutation:
         tenant_id = await require_tenant(info)
         async with write(info) as session:
             row = await service.set_mode(session, tenant_id, parse_id(id, "conversation"), mode.value)
-        return ConversationType.from_row(row)
+        return ConversationType.from_row(row, info.context.loaders)
 
     @gql.mutation(
         "Reply as an operator: the conversation switches to HUMAN and the text goes out through "

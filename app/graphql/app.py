@@ -12,6 +12,7 @@ import asyncio
 import logging
 from typing import Any
 
+import orjson
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
@@ -176,6 +177,11 @@ class GraphQLApp(GraphQL[Context, None]):
                 return
             receive = _replay(body or b"", receive)
         await super().__call__(scope, receive, send)
+
+    def encode_json(self, data: object) -> str:
+        # orjson: a page of 50 conversations took ~5 % of its CPU in the standard library's
+        # encoder. A str, not bytes: websocket messages must stay text frames.
+        return orjson.dumps(data).decode()
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket

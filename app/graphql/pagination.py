@@ -13,12 +13,16 @@ import binascii
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import orjson
 import strawberry
+from strawberry.types.nodes import SelectedField
 
 from app.errors import BadUserInput, ValidationFailed
+
+if TYPE_CHECKING:
+    from app.graphql.context import Info
 
 MAX_PAGE_SIZE = 100
 DEFAULT_PAGE_SIZE = 20
@@ -140,3 +144,22 @@ def connection(
             end_cursor=edges[-1].cursor if edges else None,
         ),
     )
+
+
+def node_fields(info: Info, *path: str) -> set[str]:
+    """The names of the fields the query asks for at `path` below the resolver's own field
+    (e.g. "edges", "node": what a page asks of each node), through fragments."""
+    names: set[str] = set()
+
+    def walk(selections: list[Any], depth: int) -> None:
+        for sel in selections:
+            if not isinstance(sel, SelectedField):
+                walk(sel.selections, depth)  # fragments: same level
+            elif depth == len(path):
+                names.add(sel.name)
+            elif sel.name == path[depth]:
+                walk(sel.selections, depth + 1)
+
+    for selected in info.selected_fields:
+        walk(selected.selections, 0)
+    return names

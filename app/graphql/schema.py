@@ -10,7 +10,6 @@ from typing import Any
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.tools import merge_types
 
 from app.agents.graphql import AgentMutation, AgentQuery
@@ -19,6 +18,7 @@ from app.conversations.graphql import ConversationMutation, ConversationQuery
 from app.credits.graphql import CreditMutation, CreditQuery
 from app.graphql.context import Context
 from app.graphql.errors import is_expected
+from app.graphql.executor import Executor as FastExecutor
 from app.graphql.hygiene import RefuseNul
 from app.graphql.limits import EXTENSIONS
 from app.graphql.subscriptions import Subscription
@@ -39,7 +39,7 @@ Mutation = merge_types(
 )
 
 
-class Executor(StrawberryGraphQLCoreExecutionContext):
+class Executor(FastExecutor):
     @classmethod
     def build(cls, *args: Any, **kwargs: Any) -> Any:
         # Variable values are checked here, not in validation: production leaves the "Did you

@@ -79,7 +79,7 @@ class ConversationUpdated:
     @gql.field("The conversation as it is now (read when asked).")
     async def conversation(self, info: Info) -> ConversationType | None:
         row = await info.context.loaders.conversation.load(uuid.UUID(self.conversation_id))
-        return ConversationType.from_row(row) if row is not None else None
+        return ConversationType.from_row(row, info.context.loaders) if row is not None else None
 
     @gql.field("The conversation's latest lead (read when asked).")
     async def lead(
@@ -88,7 +88,7 @@ class ConversationUpdated:
         from app.leads.graphql import LeadType
 
         row = await info.context.loaders.latest_lead.load(uuid.UUID(self.conversation_id))
-        return LeadType.from_row(row) if row is not None else None
+        return LeadType.from_row(row, info.context.loaders) if row is not None else None
 
 
 @strawberry.type(description=(

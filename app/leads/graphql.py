@@ -2,21 +2,28 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated, cast
 
 import strawberry
-from sqlalchemy import select, tuple_
 
+from app.conversations import pages
+from app.conversations.graphql import RELATED_FIELDS, ConversationType, load_related
+from app.db import driver_connection
 from app.graphql import fields as gql
 from app.graphql.context import Info
-from app.graphql.pagination import Connection, connection, decode_time_id, page_size, time_id_cursor
+from app.graphql.loaders import Loaders
+from app.graphql.pagination import (
+    Connection,
+    connection,
+    decode_time_id,
+    node_fields,
+    page_size,
+    time_id_cursor,
+)
 from app.graphql.permissions import require_tenant
-from app.graphql.writes import read
 from app.models import Lead
-
-if TYPE_CHECKING:
-    from app.conversations.graphql import ConversationType
 
 LEAD_CURSOR = "lead"
 
@@ -43,32 +50,55 @@ class LeadType:
     from_seq: int
     to_seq: int
     created_at: datetime
-    row: strawberry.Private[Lead]
+    conversation_pk: strawberry.Private[uuid.UUID]
+    loaders: strawberry.Private[Loaders]
+    # The conversation a page loaded with its leads; None: loaded when asked.
+    conversation_node: strawberry.Private[ConversationType | None] = None
 
     @classmethod
-    def from_row(cls, row: Lead) -> LeadType:
+    def from_row(cls, row: Lead, loaders: Loaders) -> LeadType:
         return cls(
             id=strawberry.ID(str(row.id)),
             conversation_id=strawberry.ID(str(row.conversation_id)), name=row.name,
             email=row.email, company=row.company, intent=row.intent, urgency=row.urgency,
             budget=row.budget, fit=row.fit, engagement=row.engagement, demo_at=row.demo_at,
             demo_timezone=row.demo_timezone, notification=row.notification or "",
-            from_seq=row.from_seq, to_seq=row.to_seq, created_at=row.created_at, row=row,
+            from_seq=row.from_seq, to_seq=row.to_seq, created_at=row.created_at,
+            conversation_pk=row.conversation_id, loaders=loaders,
         )
 
+    @classmethod
+    def from_record(
+        cls, r: pages.Row, loaders: Loaders, conversation: ConversationType | None
+    ) -> LeadType:
+        return cls(
+            id=strawberry.ID(str(r["id"])),
+            conversation_id=strawberry.ID(str(r["conversation_id"])), name=r["name"],
+            email=r["email"], company=r["company"], intent=r["intent"], urgency=r["urgency"],
+            budget=r["budget"], fit=r["fit"], engagement=r["engagement"], demo_at=r["demo_at"],
+            demo_timezone=r["demo_timezone"], notification=r["notification"] or "",
+            from_seq=r["from_seq"], to_seq=r["to_seq"], created_at=r["created_at"],
+            conversation_pk=r["conversation_id"], loaders=loaders,
+            conversation_node=conversation,
+        )
+
+    # Takes only `self`: the executor reads it like an attribute (app/graphql/executor.py).
     @strawberry.field
-    async def conversation(
-        self, info: Info
+    def conversation(
+        self
     ) -> Annotated[ConversationType, strawberry.lazy("app.conversations.graphql")]:
-        from app.conversations.graphql import ConversationType
+        if self.conversation_node is not None:
+            return self.conversation_node
+        return cast(ConversationType, self._conversation())
 
-        conv = await info.context.loaders.conversation.load(self.row.conversation_id)
+    async def _conversation(self) -> ConversationType:
+        conv = await self.loaders.conversation.load(self.conversation_pk)
         assert conv is not None  # a lead is deleted with its conversation
-        return ConversationType.from_row(conv)
+        return ConversationType.from_row(conv, self.loaders)
 
 
-def _cursor(row: Lead) -> str:
-    return time_id_cursor(LEAD_CURSOR, row.created_at, row.id)
+def _cursor(r: pages.Row) -> str:
+    return time_id_cursor(LEAD_CURSOR, r["created_at"], r["id"])
 
 
 @strawberry.type
@@ -79,11 +109,23 @@ class LeadQuery:
     ) -> Connection[LeadType]:
         tenant_id = await require_tenant(info)
         limit = page_size(first)
-        q = select(Lead).where(Lead.tenant_id == tenant_id)
-        if after is not None:
-            at, lead_id = decode_time_id(after, LEAD_CURSOR)
-            q = q.where(tuple_(Lead.created_at, Lead.id) < tuple_(at, lead_id))
-        q = q.order_by(Lead.created_at.desc(), Lead.id.desc()).limit(limit + 1)
-        async with read(info) as session:
-            rows = list((await session.scalars(q)).all())
-        return connection(rows, limit, LeadType.from_row, _cursor, has_previous=after is not None)
+        cursor = decode_time_id(after, LEAD_CURSOR) if after is not None else None
+        with_conversation = "conversation" in node_fields(info, "edges", "node")
+        wanted = node_fields(info, "edges", "node", "conversation") & RELATED_FIELDS
+        loaders = info.context.loaders
+        conversations: dict[uuid.UUID, ConversationType] = {}
+        async with driver_connection(info.context.rt.engine) as conn:
+            rows = await pages.lead_page(conn, tenant_id, limit + 1, cursor)
+            if with_conversation and rows:
+                found = await pages.conversations_by_id(
+                    conn, tenant_id, list({r["conversation_id"] for r in rows[:limit]})
+                )
+                related = await load_related(conn, tenant_id, list(found.values()), wanted)
+                conversations = {
+                    k: ConversationType.from_record(v, loaders, related) for k, v in found.items()
+                }
+        return connection(
+            rows, limit,
+            lambda r: LeadType.from_record(r, loaders, conversations.get(r["conversation_id"])),
+            _cursor, has_previous=after is not None,
+        )

@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -14,7 +14,19 @@ class Contact(Base):
     """A customer as seen by one channel."""
 
     __tablename__ = "contacts"
-    __table_args__ = (UniqueConstraint("channel_id", "external_id"),)
+    __table_args__ = (
+        UniqueConstraint("channel_id", "external_id"),
+        # The dashboard's search (ILIKE '%term%' on either column, within one tenant): GIN
+        # trigram indexes with the tenant id in them (pg_trgm + btree_gin, migration 0003).
+        Index(
+            "ix_contacts_tenant_id_profile_name_trgm", "tenant_id", "profile_name",
+            postgresql_using="gin", postgresql_ops={"profile_name": "gin_trgm_ops"},
+        ),
+        Index(
+            "ix_contacts_tenant_id_external_id_trgm", "tenant_id", "external_id",
+            postgresql_using="gin", postgresql_ops={"external_id": "gin_trgm_ops"},
+        ),
+    )
 
     id: Mapped[uuid.UUID] = uuid_pk()
     tenant_id: Mapped[uuid.UUID] = mapped_column(
