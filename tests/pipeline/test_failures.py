@@ -2,20 +2,10 @@ from __future__ import annotations
 
 import asyncio
 
-import asyncpg
-
 from app.breaker import CircuitBreaker
-from tests.conftest import wait_for
 from tests.factories import make_world
+from tests.helpers import db_row, db_rows, wait_for
 from tests.meta import signed, wa_message, wa_webhook
-
-
-async def _one(url: str, sql: str) -> asyncpg.Record | None:
-    conn = await asyncpg.connect(url)
-    try:
-        return await conn.fetchrow(sql)
-    finally:
-        await conn.close()
 
 
 async def _send(client, world, text: str = "hola") -> None:
@@ -24,7 +14,7 @@ async def _send(client, world, text: str = "hola") -> None:
 
 
 async def _reply(db: str, status: str):
-    return await _one(db, f"SELECT * FROM messages WHERE direction='outbound' AND status='{status}'")
+    return await db_row(db, f"SELECT * FROM messages WHERE direction='outbound' AND status='{status}'")
 
 
 async def test_graph_5xx_then_success_is_one_reply(client, runtime, worker, graph, test_env):
@@ -35,7 +25,7 @@ async def test_graph_5xx_then_success_is_one_reply(client, runtime, worker, grap
     await wait_for(lambda: _reply(db, "sent"), timeout=5)
     reqs = await graph.requests(account_id=world.account_id)
     assert [r["status"] for r in reqs] == [500, 200]
-    assert (await _one(db, "SELECT credit_balance FROM tenants"))["credit_balance"] == 4
+    assert (await db_row(db, "SELECT credit_balance FROM tenants"))["credit_balance"] == 4
 
 
 async def test_window_closed_is_failed_without_retry(client, runtime, worker, graph, test_env):
@@ -46,8 +36,8 @@ async def test_window_closed_is_failed_without_retry(client, runtime, worker, gr
     reply = await wait_for(lambda: _reply(db, "failed"), timeout=5)
     assert reply["status_reason"] == "window_closed" and reply["error_code"] == "131047"
     assert len(await graph.requests(account_id=world.account_id)) == 1
-    assert (await _one(db, "SELECT credit_balance FROM tenants"))["credit_balance"] == 5
-    inbound = await _one(db, "SELECT status FROM messages WHERE direction='inbound'")
+    assert (await db_row(db, "SELECT credit_balance FROM tenants"))["credit_balance"] == 5
+    inbound = await db_row(db, "SELECT status FROM messages WHERE direction='inbound'")
     assert inbound["status"] == "failed"
 
 
@@ -59,12 +49,12 @@ async def test_expired_token_marks_channel_needs_reauth(
     await _send(client, world)
     db = test_env["DATABASE_URL"]
     await wait_for(lambda: _reply(db, "failed"), timeout=5)
-    ch = await _one(db, "SELECT status FROM channels")
+    ch = await db_row(db, "SELECT status FROM channels")
     assert ch["status"] == "needs_reauth"
     # Until the token is replaced, messages are kept but cost no model call and no send.
     calls = len(await model.requests())
     await _send(client, world, "still there?")
-    row = await wait_for(lambda: _one(db, "SELECT status_reason FROM messages WHERE "
+    row = await wait_for(lambda: db_row(db, "SELECT status_reason FROM messages WHERE "
                                           "text = 'still there?' AND status = 'skipped'"))
     assert row["status_reason"] == "needs_reauth"
     assert len(await model.requests()) == calls
@@ -80,7 +70,7 @@ async def test_a_failing_number_does_not_open_the_breaker_of_another(
     db = test_env["DATABASE_URL"]
     for i in range(3):
         await _send(client, broken, f"b{i}")
-        await wait_for(lambda: _one(db, "SELECT 1 FROM messages WHERE direction='inbound' AND "
+        await wait_for(lambda: db_row(db, "SELECT 1 FROM messages WHERE direction='inbound' AND "
                                         "status IN ('received','processing') HAVING count(*) = 0"))
     await _send(client, healthy, "h")
     sends = await wait_for(lambda: graph.requests(account_id=healthy.account_id), timeout=5)
@@ -106,7 +96,7 @@ async def test_send_timeout_becomes_unknown_and_is_never_resent(
     await wait_for(lambda: _reply(db, "unknown"), timeout=8)
     await asyncio.sleep(1.5)
     assert len(await graph.requests(account_id=world.account_id)) <= 1
-    inbound = await _one(db, "SELECT status FROM messages WHERE direction='inbound'")
+    inbound = await db_row(db, "SELECT status FROM messages WHERE direction='inbound'")
     assert inbound["status"] == "answered"
 
 
@@ -118,13 +108,13 @@ async def test_model_down_retries_then_fails_and_releases_credits(
     await _send(client, world)
     db = test_env["DATABASE_URL"]
     inbound = await wait_for(
-        lambda: _one(db, "SELECT * FROM messages WHERE direction='inbound' AND status='failed'"),
+        lambda: db_row(db, "SELECT * FROM messages WHERE direction='inbound' AND status='failed'"),
         timeout=8)
     assert inbound["status_reason"] == "model_error"
     assert len(await model.requests()) == 3  # the SDK's retries with backoff
     assert not await graph.requests(account_id=world.account_id)
-    assert (await _one(db, "SELECT credit_balance FROM tenants"))["credit_balance"] == 5
-    ledger = await _one(db, "SELECT sum(delta) s, count(*) n FROM credit_ledger")
+    assert (await db_row(db, "SELECT credit_balance FROM tenants"))["credit_balance"] == 5
+    ledger = await db_row(db, "SELECT sum(delta) s, count(*) n FROM credit_ledger")
     assert ledger["s"] == 5 and ledger["n"] == 3  # grant, reserve, release
 
 
@@ -134,7 +124,7 @@ async def test_model_failed_status_at_http_200_is_a_failure(client, runtime, wor
     await _send(client, world)
     db = test_env["DATABASE_URL"]
     inbound = await wait_for(
-        lambda: _one(db, "SELECT * FROM messages WHERE direction='inbound' AND status='failed'"),
+        lambda: db_row(db, "SELECT * FROM messages WHERE direction='inbound' AND status='failed'"),
         timeout=5)
     assert inbound["status_reason"] == "model_failed"
 
@@ -155,7 +145,7 @@ async def test_lost_context_chain_is_rebuilt_from_history(client, runtime, worke
 
 
 async def _count_sent(db: str, n: int) -> bool:
-    row = await _one(db, "SELECT count(*) c FROM messages WHERE direction='outbound' AND status='sent'")
+    row = await db_row(db, "SELECT count(*) c FROM messages WHERE direction='outbound' AND status='sent'")
     return bool(row and row["c"] >= n)
 
 
@@ -189,9 +179,10 @@ async def test_model_breaker_fails_fast_then_recovers(client, runtime, worker, m
     db = test_env["DATABASE_URL"]
     for i in range(7):
         await _send(client, world, f"m{i}")
-        await wait_for(lambda: _one(db, "SELECT 1 FROM messages WHERE status IN "
+        await wait_for(lambda: db_row(db, "SELECT 1 FROM messages WHERE status IN "
                                         "('received','processing') HAVING count(*) = 0"), timeout=5)
-    reasons = await _all(db, "SELECT status_reason FROM messages WHERE direction='inbound' ORDER BY seq")
+    reasons = [r[0] for r in await db_rows(
+        db, "SELECT status_reason FROM messages WHERE direction='inbound' ORDER BY seq")]
     assert "breaker_open" in reasons  # after 5 failures the model is not called at all
     calls_while_open = len(await model.requests())
     assert calls_while_open < 7 * 3
@@ -199,11 +190,3 @@ async def test_model_breaker_fails_fast_then_recovers(client, runtime, worker, m
     await asyncio.sleep(1.1)  # BREAKER_RESET_S=1 in tests
     await _send(client, world, "after recovery")
     await wait_for(lambda: _reply(db, "sent"), timeout=5)
-
-
-async def _all(db: str, sql: str) -> list[object]:
-    conn = await asyncpg.connect(db)
-    try:
-        return [r[0] for r in await conn.fetch(sql)]
-    finally:
-        await conn.close()

@@ -8,8 +8,8 @@ import uuid
 from app.conversations.service import add_message, set_mode
 from app.db import transaction
 from app.effects import flush, take
-from tests.conftest import wait_for
-from tests.widget.conftest import ORIGIN, Stream, Visitor
+from tests.helpers import wait_for
+from tests.widget.helpers import ORIGIN, Stream, Visitor
 
 
 def _is(kind: str, **fields: object):  # type: ignore[no-untyped-def]
