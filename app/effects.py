@@ -17,6 +17,8 @@ from arq.jobs import serialize_job
 from arq.utils import timestamp_ms
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.realtime.topics import tenant_topic
+
 _KEY = "mca_effects"
 
 
@@ -42,9 +44,8 @@ class Effects:
 
 def effects_of(session: AsyncSession) -> Effects:
     eff = session.info.get(_KEY)
-    if eff is None:
+    if not isinstance(eff, Effects):
         eff = session.info[_KEY] = Effects()
-    assert isinstance(eff, Effects)
     return eff
 
 
@@ -120,8 +121,6 @@ async def enqueue_wakeups(queue: Any, conversation_ids: list[str], *, force: boo
 async def flush(effects: Effects, queue: Any) -> None:
     """Run the side effects of a committed transaction in one round trip. `queue` is an arq
     pool (a Redis client)."""
-    from app.realtime.topics import tenant_topic
-
     if not effects:
         return
     async with queue.pipeline(transaction=False) as pipe:

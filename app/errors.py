@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
+T = TypeVar("T")
+
 
 class DomainError(Exception):
     code = "ERROR"
@@ -44,3 +48,15 @@ class Forbidden(DomainError):
 
 class RateLimited(DomainError):
     code = "RATE_LIMITED"
+
+
+class MissingRow(RuntimeError):
+    """A row the data model guarantees is gone (a bug or a hand edit, never a user's doing):
+    an internal error, unlike the expected errors above."""
+
+
+def present(row: T | None, what: str) -> T:
+    """`row`, which the data model guarantees exists (e.g. a soft-deleted parent's row)."""
+    if row is None:
+        raise MissingRow(f"{what} is missing")
+    return row

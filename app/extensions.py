@@ -31,8 +31,7 @@ async def on_startup(app: Starlette, runtime: Runtime) -> None:
     from app.realtime.hub import Hub
 
     # The process's one Redis pub/sub connection, shared by every subscription (GraphQL, widget).
-    assert runtime.settings.redis_url
-    app.state.hub = Hub(runtime.settings.redis_url)
+    app.state.hub = Hub(runtime.settings.required("redis_url"))
     await app.state.hub.start()
 
 

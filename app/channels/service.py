@@ -26,8 +26,7 @@ def cache_key(kind: str, provider_account_id: str) -> str:
 def channel_token(channel: Channel, settings: Settings) -> str | None:
     if channel.access_token_encrypted is None:
         return None
-    assert settings.app_encryption_key
-    return decrypt_token(channel.access_token_encrypted, settings.app_encryption_key)
+    return decrypt_token(channel.access_token_encrypted, settings.required("app_encryption_key"))
 
 
 def _validate(kind: str, provider_account_id: str, access_token: str | None) -> None:
@@ -58,7 +57,6 @@ async def create_channel(
         "wc_" + secrets.token_urlsafe(12) if kind == "webchat" else ""
     )
     _validate(kind, account, access_token)
-    assert settings.app_encryption_key
     channel = Channel(
         id=uuid.uuid4(),
         tenant_id=tenant_id,
@@ -66,7 +64,8 @@ async def create_channel(
         provider_account_id=account,
         display_name=(display_name or "")[:200],
         access_token_encrypted=(
-            encrypt_token(access_token, settings.app_encryption_key) if access_token else None
+            encrypt_token(access_token, settings.required("app_encryption_key"))
+            if access_token else None
         ),
         status="active",
         settings=options or {},
@@ -98,8 +97,9 @@ async def update_channel(
     if display_name is not None:
         channel.display_name = display_name[:200]
     if access_token:
-        assert settings.app_encryption_key
-        channel.access_token_encrypted = encrypt_token(access_token, settings.app_encryption_key)
+        channel.access_token_encrypted = encrypt_token(
+            access_token, settings.required("app_encryption_key")
+        )
         # A new token is the fix for needs_reauth.
         if channel.status == "needs_reauth":
             channel.status = "active"

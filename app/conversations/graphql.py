@@ -15,7 +15,7 @@ from strawberry.types.nodes import SelectedField
 
 from app.channels.adapters.registry import reply_window_closes_at
 from app.conversations import outbox, service
-from app.errors import NotFound, ValidationFailed
+from app.errors import NotFound, ValidationFailed, present
 from app.graphql import fields as gql
 from app.graphql.context import Info
 from app.graphql.pagination import (
@@ -185,8 +185,8 @@ class ConversationType:
     async def _channel(self, info: Info) -> Any:
         from app.channels.graphql import ChannelType
 
-        channel = await info.context.loaders.channel.load(self.row.channel_id)
-        assert channel is not None  # channels are soft-deleted; the row is always there
+        # Channels are soft-deleted: the row is always there.
+        channel = present(await info.context.loaders.channel.load(self.row.channel_id), "channel")
         return ChannelType.from_row(channel)
 
     @strawberry.field
@@ -196,8 +196,7 @@ class ConversationType:
         return cast(ContactType, self._contact(info))
 
     async def _contact(self, info: Info) -> ContactType:
-        contact = await info.context.loaders.contact.load(self.row.contact_id)
-        assert contact is not None
+        contact = present(await info.context.loaders.contact.load(self.row.contact_id), "contact")
         return ContactType.from_row(contact)
 
     @gql.field(
@@ -205,8 +204,7 @@ class ConversationType:
         "the customer's last message). Null for web chat, or before the customer wrote."
     )
     async def reply_window_closes_at(self, info: Info) -> datetime | None:
-        channel = await info.context.loaders.channel.load(self.row.channel_id)
-        assert channel is not None
+        channel = present(await info.context.loaders.channel.load(self.row.channel_id), "channel")
         return reply_window_closes_at(channel.kind, self.row.last_inbound_at)
 
     @gql.field("The latest lead extracted from this conversation.")

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import strawberry
 from sqlalchemy import select, tuple_
 
+from app.errors import present
 from app.graphql import fields as gql
 from app.graphql.context import Info
 from app.graphql.pagination import Connection, connection, decode_time_id, page_size, time_id_cursor
@@ -62,8 +63,10 @@ class LeadType:
     ) -> Annotated[ConversationType, strawberry.lazy("app.conversations.graphql")]:
         from app.conversations.graphql import ConversationType
 
-        conv = await info.context.loaders.conversation.load(self.row.conversation_id)
-        assert conv is not None  # a lead is deleted with its conversation
+        # A lead is deleted with its conversation.
+        conv = present(
+            await info.context.loaders.conversation.load(self.row.conversation_id), "conversation"
+        )
         return ConversationType.from_row(conv)
 
 

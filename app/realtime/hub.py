@@ -175,20 +175,20 @@ class Hub:
                 for sub in subs:
                     sub.offer(Gap(reason))
 
-    async def _connect(self) -> None:
+    async def _connect(self) -> PubSub:
         self._redis = Redis.from_url(
             self._redis_url, socket_keepalive=True, health_check_interval=30,
             socket_connect_timeout=5, client_name=self.name,
         )
-        self._pubsub = self._redis.pubsub()
-        await self._pubsub.psubscribe(EVENTS_PATTERN)
+        pubsub = self._pubsub = self._redis.pubsub()
+        await pubsub.psubscribe(EVENTS_PATTERN)
         # Wait for the confirmation: only then is the pattern live on the server.
         while True:
-            msg = await self._pubsub.get_message(timeout=5.0)
+            msg = await pubsub.get_message(timeout=5.0)
             if msg is None:
                 raise ConnectionError("no psubscribe confirmation from Redis")
             if msg["type"] == "psubscribe":
-                break
+                return pubsub
 
     async def _disconnect(self) -> None:
         if self._pubsub is not None:
@@ -204,13 +204,12 @@ class Hub:
         backoff = 0.1
         while True:
             try:
-                if self._pubsub is None:
-                    await self._connect()
+                pubsub = self._pubsub
+                if pubsub is None:
+                    pubsub = await self._connect()
                     self.stats.reconnects += 1
                     # Subscribed again: whatever was published meanwhile is only in Postgres.
                     self._gap_all("reconnect")
-                pubsub = self._pubsub
-                assert pubsub is not None
                 msg = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
                 if msg is not None and msg["type"] == "pmessage":
                     self.dispatch(msg["channel"], msg["data"])
