@@ -14,6 +14,7 @@ import pytest
 from cryptography.fernet import Fernet
 from redis.asyncio import Redis
 
+from tests.fakes import FakeControl
 from tests.helpers import ROOT, running_worker
 from tests.live import LiveServer
 
@@ -209,16 +210,12 @@ async def client(app: Any) -> AsyncIterator[httpx.AsyncClient]:
 
 @pytest.fixture
 async def graph(fakes: dict[str, str]) -> AsyncIterator[Any]:
-    from tests.fakes import FakeControl
-
     async with httpx.AsyncClient(base_url=fakes["graph"]) as c:
         yield FakeControl(c)
 
 
 @pytest.fixture
 async def model(fakes: dict[str, str]) -> AsyncIterator[Any]:
-    from tests.fakes import FakeControl
-
     async with httpx.AsyncClient(base_url=fakes["openai"]) as c:
         yield FakeControl(c)
 

@@ -30,9 +30,12 @@ def free_port() -> int:
 
 
 async def wait_for(
-    predicate: Callable[[], Any | Awaitable[Any]], timeout: float = 5.0, interval: float = 0.05
+    predicate: Callable[[], Any | Awaitable[Any]], timeout: float = 10.0, interval: float = 0.05
 ) -> Any:
-    """Poll a predicate (plain or async) until it returns something truthy; that value."""
+    """Poll a predicate (plain or async) until it returns something truthy; that value.
+
+    The timeout only bounds a failure: a passing test waits no longer than its condition takes,
+    so it is generous enough for a machine running two suites at once."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while True:

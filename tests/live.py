@@ -57,7 +57,7 @@ class LiveServer:
             except RuntimeError:  # the server's loop changed the dict while we counted
                 continue
 
-    async def wait_subscribers(self, n: int, timeout: float = 5) -> None:
+    async def wait_subscribers(self, n: int, timeout: float = 10) -> None:
         # graphql-transport-ws does not acknowledge a subscribe: wait until the server has
         # registered it, or an event published right away could precede it.
         await wait_for(lambda: self.subscribers >= n, timeout=timeout, interval=0.01)

@@ -86,7 +86,7 @@ def test_start_query_and_stop(tmp_path: Path) -> None:
         assert not any(_gone(p) for p in pids)
     finally:
         svc.stop()
-    _wait_gone(pids, timeout=1)
+    _wait_gone(pids)
     assert not _port_open(svc.database_url) and not _port_open(svc.redis_url)
     assert not (tmp_path / "services.json").exists()
     svc.stop()  # idempotent
@@ -112,7 +112,7 @@ def test_second_caller_joins_without_owning(tmp_path: Path) -> None:
         assert not any(_gone(p) for p in pids)
         assert _sql(owner.database_url, "SELECT 1") == 1
         assert _ping(owner.redis_url)
-    _wait_gone(pids, timeout=1)
+    _wait_gone(pids)
 
 
 def test_data_persists_across_restart(tmp_path: Path) -> None:

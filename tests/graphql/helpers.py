@@ -118,7 +118,7 @@ class WS:
     async def send(self, message: dict[str, Any]) -> None:
         await self.conn.send(json.dumps(message))
 
-    async def recv(self, timeout: float = 5) -> dict[str, Any]:
+    async def recv(self, timeout: float = 10) -> dict[str, Any]:
         raw = await asyncio.wait_for(self.conn.recv(), timeout)
         data: dict[str, Any] = json.loads(raw)
         return data
@@ -136,7 +136,7 @@ class WS:
                          "payload": {"query": query, "variables": variables or {}}})
         return op
 
-    async def next_for(self, op: str, timeout: float = 5) -> dict[str, Any]:
+    async def next_for(self, op: str, timeout: float = 10) -> dict[str, Any]:
         """The next message for operation `op` (messages of other operations are skipped)."""
         deadline = time.monotonic() + timeout
         while True:

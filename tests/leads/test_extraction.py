@@ -92,7 +92,7 @@ async def _next_event(pubsub, kind: str) -> dict:
         event = orjson.loads(msg["data"])
         return event if event.get("type") == kind else None
 
-    return await wait_for(one, timeout=3)
+    return await wait_for(one)
 
 
 async def test_scan_enqueues_jobs_that_the_worker_runs(runtime, worker, model, test_env):

@@ -28,7 +28,7 @@ async def test_retry_sends_once_and_debits_once(client, runtime, worker, graph, 
     await graph.script([{"status": 500}] * 3)  # every attempt of the pipeline fails
     raw, headers = signed(wa_webhook(world.account_id, [wa_message("Hola")]))
     assert (await client.post("/webhooks/meta", content=raw, headers=headers)).status_code == 200
-    [failed] = await wait_for(lambda: _reply(db, "failed"), timeout=8)
+    [failed] = await wait_for(lambda: _reply(db, "failed"))
     assert await _balance(db) == (10, 10)  # the failed reply's credits were released
     assert len(await graph.requests(account_id=world.account_id)) == 3
 

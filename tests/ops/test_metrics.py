@@ -119,7 +119,7 @@ async def test_pending_messages_is_the_backlog_without_a_worker(client, runtime)
         # The count is cached for a second (the webhook's backpressure count): poll past it.
         return value(await scrape(client), "mca_pending_messages") == 3
 
-    await wait_for(pending, timeout=5, interval=0.2)
+    await wait_for(pending, interval=0.2)
 
 
 async def test_breaker_state_is_exported(client, settings):
@@ -149,7 +149,7 @@ async def test_open_subscriptions_follow_websocket_subscribers(live, runtime):
         async def closed() -> bool:
             return value(await scrape(http), "mca_open_subscriptions") == base
 
-        await wait_for(closed, timeout=5)
+        await wait_for(closed)
 
 
 async def test_worker_serves_the_same_metrics_on_its_port(runtime):

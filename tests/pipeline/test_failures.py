@@ -22,7 +22,7 @@ async def test_graph_5xx_then_success_is_one_reply(client, runtime, worker, grap
     await graph.script([{"status": 500}])
     await _send(client, world)
     db = test_env["DATABASE_URL"]
-    await wait_for(lambda: _reply(db, "sent"), timeout=5)
+    await wait_for(lambda: _reply(db, "sent"))
     reqs = await graph.requests(account_id=world.account_id)
     assert [r["status"] for r in reqs] == [500, 200]
     assert (await db_row(db, "SELECT credit_balance FROM tenants"))["credit_balance"] == 4
@@ -33,7 +33,7 @@ async def test_window_closed_is_failed_without_retry(client, runtime, worker, gr
     await graph.script([{"status": 400, "code": 131047, "title": "Re-engagement message"}])
     await _send(client, world)
     db = test_env["DATABASE_URL"]
-    reply = await wait_for(lambda: _reply(db, "failed"), timeout=5)
+    reply = await wait_for(lambda: _reply(db, "failed"))
     assert reply["status_reason"] == "window_closed" and reply["error_code"] == "131047"
     assert len(await graph.requests(account_id=world.account_id)) == 1
     assert (await db_row(db, "SELECT credit_balance FROM tenants"))["credit_balance"] == 5
@@ -48,7 +48,7 @@ async def test_expired_token_marks_channel_needs_reauth(
     await graph.script([{"status": 401, "code": 190, "title": "Access token has expired"}])
     await _send(client, world)
     db = test_env["DATABASE_URL"]
-    await wait_for(lambda: _reply(db, "failed"), timeout=5)
+    await wait_for(lambda: _reply(db, "failed"))
     ch = await db_row(db, "SELECT status FROM channels")
     assert ch["status"] == "needs_reauth"
     # Until the token is replaced, messages are kept but cost no model call and no send.
@@ -73,7 +73,7 @@ async def test_a_failing_number_does_not_open_the_breaker_of_another(
         await wait_for(lambda: db_row(db, "SELECT 1 FROM messages WHERE direction='inbound' AND "
                                         "status IN ('received','processing') HAVING count(*) = 0"))
     await _send(client, healthy, "h")
-    sends = await wait_for(lambda: graph.requests(account_id=healthy.account_id), timeout=5)
+    sends = await wait_for(lambda: graph.requests(account_id=healthy.account_id))
     assert sends[0]["status"] == 200
 
 
@@ -82,7 +82,7 @@ async def test_throughput_limit_is_retried(client, runtime, worker, graph, test_
     await graph.script([{"status": 400, "code": 130429, "title": "Rate limit hit"}])
     await _send(client, world)
     db = test_env["DATABASE_URL"]
-    await wait_for(lambda: _reply(db, "sent"), timeout=5)
+    await wait_for(lambda: _reply(db, "sent"))
     assert len(await graph.requests(account_id=world.account_id)) == 2
 
 
@@ -93,7 +93,7 @@ async def test_send_timeout_becomes_unknown_and_is_never_resent(
     await graph.script([{"drop": True, "delay_ms": 5000}])
     await _send(client, world)
     db = test_env["DATABASE_URL"]
-    await wait_for(lambda: _reply(db, "unknown"), timeout=8)
+    await wait_for(lambda: _reply(db, "unknown"))
     await asyncio.sleep(1.5)
     assert len(await graph.requests(account_id=world.account_id)) <= 1
     inbound = await db_row(db, "SELECT status FROM messages WHERE direction='inbound'")
@@ -108,8 +108,7 @@ async def test_model_down_retries_then_fails_and_releases_credits(
     await _send(client, world)
     db = test_env["DATABASE_URL"]
     inbound = await wait_for(
-        lambda: db_row(db, "SELECT * FROM messages WHERE direction='inbound' AND status='failed'"),
-        timeout=8)
+        lambda: db_row(db, "SELECT * FROM messages WHERE direction='inbound' AND status='failed'"))
     assert inbound["status_reason"] == "model_error"
     assert len(await model.requests()) == 3  # the SDK's retries with backoff
     assert not await graph.requests(account_id=world.account_id)
@@ -124,8 +123,7 @@ async def test_model_failed_status_at_http_200_is_a_failure(client, runtime, wor
     await _send(client, world)
     db = test_env["DATABASE_URL"]
     inbound = await wait_for(
-        lambda: db_row(db, "SELECT * FROM messages WHERE direction='inbound' AND status='failed'"),
-        timeout=5)
+        lambda: db_row(db, "SELECT * FROM messages WHERE direction='inbound' AND status='failed'"))
     assert inbound["status_reason"] == "model_failed"
 
 
@@ -136,7 +134,7 @@ async def test_lost_context_chain_is_rebuilt_from_history(client, runtime, worke
     await wait_for(lambda: _reply(db, "sent"))
     await model.forget()
     await _send(client, world, "second question")
-    await wait_for(lambda: _count_sent(db, 2), timeout=5)
+    await wait_for(lambda: _count_sent(db, 2))
     reqs = await model.requests()
     rebuilt = reqs[-1]["body"]
     assert "previous_response_id" not in rebuilt
@@ -180,7 +178,7 @@ async def test_model_breaker_fails_fast_then_recovers(client, runtime, worker, m
     for i in range(7):
         await _send(client, world, f"m{i}")
         await wait_for(lambda: db_row(db, "SELECT 1 FROM messages WHERE status IN "
-                                        "('received','processing') HAVING count(*) = 0"), timeout=5)
+                                        "('received','processing') HAVING count(*) = 0"))
     reasons = [r[0] for r in await db_rows(
         db, "SELECT status_reason FROM messages WHERE direction='inbound' ORDER BY seq")]
     assert "breaker_open" in reasons  # after 5 failures the model is not called at all
@@ -189,4 +187,4 @@ async def test_model_breaker_fails_fast_then_recovers(client, runtime, worker, m
     await model.config(fail_all=None)
     await asyncio.sleep(1.1)  # BREAKER_RESET_S=1 in tests
     await _send(client, world, "after recovery")
-    await wait_for(lambda: _reply(db, "sent"), timeout=5)
+    await wait_for(lambda: _reply(db, "sent"))

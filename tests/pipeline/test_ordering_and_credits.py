@@ -141,6 +141,6 @@ async def test_sweeper_resends_an_operator_message_whose_job_was_lost(runtime, w
         # Stored, but the process died before it enqueued the send job.
         await add_message(s, conv, direction="outbound", sender_role="operator", type="text",
                           text="operator here", status="pending")
-    sends = await wait_for(lambda: graph.requests(account_id=world.account_id), timeout=8)
+    sends = await wait_for(lambda: graph.requests(account_id=world.account_id))
     assert [x["json"]["text"]["body"] for x in sends] == ["operator here"]
     await wait_for(lambda: db_rows(db, "SELECT 1 FROM messages WHERE text='operator here' AND status='sent'"))

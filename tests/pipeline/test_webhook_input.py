@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from tests.factories import make_world
 from tests.helpers import db_value
-from tests.meta import fixture, sign, signed, wa_message, wa_webhook
+from tests.meta import fixture, sign, signed, wa_message, wa_status, wa_webhook
 
 
 async def test_verification_handshake(client):
@@ -99,7 +99,6 @@ async def test_oversized_identity_and_error_fields_never_500(client, runtime, te
     odd = wa_message("hola", sender="पन्ह पन्ह त्र र्च कृकृ ड्ड न्हृे إلا بسم الله" * 2)
     bsuid = wa_message("hola", extra={"from_user_id": "US." + "9" * 300})
     del bsuid["from"]
-    from tests.meta import wa_status
 
     status = wa_status("wamid.none", "failed", code=10**30, title="x" * 5000)
     raw, headers = signed(wa_webhook(world.account_id, [odd, bsuid], statuses=[status]))

@@ -85,7 +85,7 @@ class Stream:
                 return self.events[-1]
         raise AssertionError("stream ended")
 
-    async def until(self, predicate: Any, timeout: float = 5.0) -> tuple[str, dict[str, Any]]:
+    async def until(self, predicate: Any, timeout: float = 10.0) -> tuple[str, dict[str, Any]]:
         async def scan() -> tuple[str, dict[str, Any]]:
             while True:
                 ev = await self.next()
