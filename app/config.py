@@ -221,6 +221,14 @@ class Settings(BaseSettings):
     def is_production(self) -> bool:
         return self.app_env == "production"
 
+    def required(self, name: str) -> str:
+        """A setting the caller cannot work without: start-up validation (production) or the
+        development defaults fill it in, so only a hand-built Settings can lack it."""
+        value = getattr(self, name)
+        if not value:
+            raise ConfigError(f"Invalid configuration:\n  - {name.upper()}: is required")
+        return str(value)
+
     @property
     def allowed_models(self) -> tuple[str, ...]:
         return tuple(self.agent_models.split(","))

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from app.config import Settings, asyncpg_url
+from app.errors import present
 
 SessionFactory = async_sessionmaker[AsyncSession]
 
@@ -70,8 +71,7 @@ async def driver_connection(engine: AsyncEngine) -> AsyncIterator[Any]:
     BEGIN/COMMIT around it), with asyncpg's own prepared-statement cache."""
     async with engine.connect() as conn:
         raw = await conn.get_raw_connection()
-        driver = raw.driver_connection
-        assert driver is not None
+        driver = present(raw.driver_connection, "driver connection")
         try:
             yield driver
         except BaseException as exc:

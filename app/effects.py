@@ -19,6 +19,7 @@ from arq.utils import timestamp_ms
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.outages import DEPENDENCIES, is_redis_outage
+from app.realtime.topics import CONTROL_TOPIC, tenant_topic
 
 log = logging.getLogger("app.effects")
 
@@ -51,9 +52,8 @@ class Effects:
 
 def effects_of(session: AsyncSession) -> Effects:
     eff = session.info.get(_KEY)
-    if eff is None:
+    if not isinstance(eff, Effects):
         eff = session.info[_KEY] = Effects()
-    assert isinstance(eff, Effects)
     return eff
 
 
@@ -134,8 +134,6 @@ async def enqueue_wakeups(queue: Any, conversation_ids: list[str], *, force: boo
 async def flush(effects: Effects, queue: Any) -> None:
     """Run the side effects of a committed transaction in one round trip. `queue` is an arq
     pool (a Redis client)."""
-    from app.realtime.topics import CONTROL_TOPIC, tenant_topic
-
     if not effects:
         return
     async with queue.pipeline(transaction=False) as pipe:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
+T = TypeVar("T")
+
 
 class DomainError(Exception):
     code = "ERROR"
@@ -62,8 +66,22 @@ class LimitReached(DomainError):
     """A per-tenant quota (API keys, websockets) is used up; freeing one allows another."""
 
     code = "LIMIT_REACHED"
+
+
 class AgentPromptImmutable(DomainError):
     """What an agent tells the model (its prompt, model, instructions) is fixed: the
     conversations it holds were built on it. A new prompt is a new agent."""
 
     code = "AGENT_PROMPT_IMMUTABLE"
+
+
+class MissingRow(RuntimeError):
+    """A row the data model guarantees is gone (a bug or a hand edit, never a user's doing):
+    an internal error, unlike the expected errors above."""
+
+
+def present(row: T | None, what: str) -> T:
+    """`row`, which the data model guarantees exists (e.g. a soft-deleted parent's row)."""
+    if row is None:
+        raise MissingRow(f"{what} is missing")
+    return row

@@ -42,8 +42,7 @@ async def on_startup(app: Starlette, runtime: Runtime) -> None:
 
     # The process's one Redis pub/sub connection, shared by every subscription (GraphQL, widget)
     # and by the websockets' revocation notices.
-    assert runtime.settings.redis_url
-    app.state.hub = Hub(runtime.settings.redis_url)
+    app.state.hub = Hub(runtime.settings.required("redis_url"))
     app.state.sockets = Sockets(runtime)
     app.state.sockets.attach(app.state.hub)
     await app.state.hub.start()

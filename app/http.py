@@ -81,7 +81,8 @@ class CorrelationIdMiddleware:
 
 
 async def http_exception_handler(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, HTTPException)
+    if not isinstance(exc, HTTPException):  # registered for HTTPException only
+        return await unhandled_exception_handler(request, exc)
     return error_response(exc.status_code, exc.detail or "error", headers=exc.headers)
 
 

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-import uuid
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import asyncpg
@@ -16,7 +14,9 @@ import pytest
 from cryptography.fernet import Fernet
 from redis.asyncio import Redis
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.fakes import FakeControl
+from tests.helpers import ROOT, running_worker
+from tests.live import LiveServer
 
 TEST_ENV = {
     "APP_ENV": "test",
@@ -34,6 +34,18 @@ TEST_ENV = {
     "LOCK_TTL_MS": "3000",
     "BREAKER_RESET_S": "1",
 }
+
+
+UNIT = ROOT / "tests" / "unit"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The unit layer (pure functions, no servers) runs first: a broken parser fails in
+    seconds, before PostgreSQL and Redis have even started. Everything else keeps its order."""
+    for item in items:
+        if item.path.is_relative_to(UNIT):
+            item.add_marker(pytest.mark.unit)
+    items.sort(key=lambda item: not item.path.is_relative_to(UNIT))
 
 
 @pytest.fixture(scope="session")
@@ -200,78 +212,46 @@ async def client(app: Any) -> AsyncIterator[httpx.AsyncClient]:
 
 @pytest.fixture
 async def graph(fakes: dict[str, str]) -> AsyncIterator[Any]:
-    from tests.fakes import FakeControl
-
     async with httpx.AsyncClient(base_url=fakes["graph"]) as c:
         yield FakeControl(c)
 
 
 @pytest.fixture
 async def model(fakes: dict[str, str]) -> AsyncIterator[Any]:
-    from tests.fakes import FakeControl
-
     async with httpx.AsyncClient(base_url=fakes["openai"]) as c:
         yield FakeControl(c)
-
-
-def new_id() -> str:
-    return uuid.uuid4().hex
 
 
 @pytest.fixture
 async def worker(runtime: Any) -> AsyncIterator[Any]:
     """An arq worker running in this event loop, like `mca worker` does in its own process."""
-    from workers.main import build_worker
-
-    w = build_worker(runtime.settings, handle_signals=False, poll_delay=0.02)
-    task = asyncio.create_task(w.async_run())
-    for _ in range(200):  # ready once its start-up hook has opened the runtime
-        if "rt" in w.ctx or task.done():
-            break
-        await asyncio.sleep(0.05)
-    try:
+    async with running_worker(runtime.settings) as w:
         yield w
-    finally:
-        await stop_worker(w, task)
 
 
-async def stop_worker(w: Any, task: asyncio.Task[Any]) -> None:
-    """Stop an in-process worker completely: its poll loop, its job tasks and its hooks.
+@pytest.fixture
+def serve(settings: Any, clean: None) -> Iterator[Callable[..., LiveServer]]:
+    """serve(settings=None, port=0): the real app on a real port; every one started is stopped
+    after the test. For a second API process, one with other settings, or one on the port of a
+    server stopped before it."""
+    from app.main import create_app
 
-    Nothing of it may outlive the test: the event loop is shared by the whole session, and a
-    leftover job or sweeper would act on the next test's data.
-    """
-    import contextlib
+    started: list[LiveServer] = []
 
-    task.cancel()
-    jobs = list(w.tasks.values())
-    for job in jobs:
-        job.cancel()
-    await asyncio.gather(task, *jobs, return_exceptions=True)
-    w.tasks.clear()
-    with contextlib.suppress(BaseException):
-        await w.close()
-    if w.on_shutdown is not None:
-        await w.on_shutdown(w.ctx)
+    def start(with_settings: Any = None, port: int = 0) -> LiveServer:
+        server = LiveServer(create_app(with_settings or settings), port=port).start()
+        started.append(server)
+        return server
 
-
-async def wait_for(predicate: Any, timeout: float = 5.0, interval: float = 0.05) -> Any:
-    """Poll an async predicate until it returns something truthy."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        result = await predicate()
-        if result:
-            return result
-        if loop.time() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s (last: {result!r})")
-        await asyncio.sleep(interval)
-
-
-async def db_rows(url: str, sql: str, *args: object) -> list[asyncpg.Record]:
-    """Rows of one query on a connection of its own (what the test sees from outside)."""
-    conn = await asyncpg.connect(url)
     try:
-        return await conn.fetch(sql, *args)
+        yield start
     finally:
-        await conn.close()
+        for server in reversed(started):
+            server.stop()
+
+
+@pytest.fixture
+def live(serve: Callable[..., LiveServer]) -> LiveServer:
+    """The app on a real port (its own event loop in a thread): for streams, websockets and
+    browsers, which an in-process ASGI client cannot serve."""
+    return serve()

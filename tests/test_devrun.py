@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,15 +14,9 @@ import httpx
 import psutil
 import pytest
 
-from tests.conftest import ROOT
+from tests.helpers import ROOT, free_port
 
 pytestmark = pytest.mark.timeout(240)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _zero_setup_env(data_dir: Path, port: int) -> dict[str, str]:
@@ -83,7 +76,7 @@ def test_supervise_restarts_a_dead_child_with_backoff_and_says_so(capsys):
 
 
 def test_mca_run_reaches_ready_answers_and_stops_without_orphans(tmp_path):
-    port = _free_port()
+    port = free_port()
     data_dir = tmp_path / "data"
     log_path = tmp_path / "run.log"
     proc = _start(data_dir, port, log_path)

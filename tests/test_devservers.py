@@ -20,6 +20,7 @@ import pytest
 import redis
 
 from app.devservers import Services, services, start_services
+from tests.helpers import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -85,18 +86,14 @@ def test_start_query_and_stop(tmp_path: Path) -> None:
         assert not any(_gone(p) for p in pids)
     finally:
         svc.stop()
-    _wait_gone(pids, timeout=1)
+    _wait_gone(pids)
     assert not _port_open(svc.database_url) and not _port_open(svc.redis_url)
     assert not (tmp_path / "services.json").exists()
     svc.stop()  # idempotent
 
 
 def test_explicit_ports_and_second_database(tmp_path: Path) -> None:
-    ports = []
-    for _ in range(2):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            ports.append(s.getsockname()[1])
+    ports = [free_port(), free_port()]
     with services(tmp_path, pg_port=ports[0], redis_port=ports[1]) as svc:
         assert svc.database_url == f"postgresql://postgres@127.0.0.1:{ports[0]}/mca"
         assert svc.redis_url == f"redis://127.0.0.1:{ports[1]}/0"
@@ -115,7 +112,7 @@ def test_second_caller_joins_without_owning(tmp_path: Path) -> None:
         assert not any(_gone(p) for p in pids)
         assert _sql(owner.database_url, "SELECT 1") == 1
         assert _ping(owner.redis_url)
-    _wait_gone(pids, timeout=1)
+    _wait_gone(pids)
 
 
 def test_data_persists_across_restart(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.config import asyncpg_url
 from app.models import Base
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 
 def _cfg(url: str) -> Config:

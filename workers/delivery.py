@@ -6,6 +6,7 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
+from typing import cast
 
 from app.breaker import BreakerOpen, breaker
 from app.channels.adapters.base import Recipient, SendError, SendResult
@@ -84,6 +85,7 @@ async def deliver(
         if graph is not None:
             graph.success()
         return Delivery("sent", result.provider_message_ids)
-    assert last is not None
+    # Only a retryable error ends a turn without returning, so the last turn left one here.
+    last = cast(SendError, last)
     log.warning("send failed after %d attempts: %s %s", attempts, last.code, last.title)
     return Delivery("failed", [], last.code, last.title)

@@ -390,10 +390,9 @@ async def _settle_failed(session: AsyncSession, claim: Claim, out_id: uuid.UUID,
 
 
 async def _lock_conversation(session: AsyncSession, cid: uuid.UUID) -> Conversation:
-    conv = await session.scalar(
+    conv: Conversation = (await session.execute(
         select(Conversation).where(Conversation.id == cid).with_for_update()
-    )
-    assert conv is not None
+    )).scalar_one()
     return conv
 
 
@@ -438,11 +437,10 @@ async def _claim(session: AsyncSession, lock: OrderingLock, cid: uuid.UUID) -> C
             return None
     key = _key_of(cid, rows)
     skip = _skip_reason(conv, agent, channel)
-    if skip is not None:
+    if skip is not None or agent is None:
         await credits.release(session, key)
-        _mark(session, conv, rows, "skipped", skip)
+        _mark(session, conv, rows, "skipped", skip or "no_agent")
         return None
-    assert agent is not None
     if not resumed:
         amount = agent.credits_per_reply
         marked, balance = await credits.reserve_batch(

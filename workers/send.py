@@ -19,7 +19,7 @@ from app.conversations import events
 from app.credits.service import _apply as apply_credits
 from app.db import transaction
 from app.effects import emit, flush_committed, take
-from app.errors import InsufficientCredits
+from app.errors import InsufficientCredits, present
 from app.metrics import REPLIES_SENT
 from app.models import Channel, Contact, Conversation, Message
 from app.runtime import Runtime
@@ -41,11 +41,9 @@ async def send_message(ctx: dict[str, Any], message_id: str) -> str:
         )
         if msg is None:
             return "not_pending"
-        conv = await session.get(Conversation, msg.conversation_id)
-        channel = await session.get(Channel, msg.channel_id)
-        assert conv is not None and channel is not None
-        contact = await session.get(Contact, conv.contact_id)
-        assert contact is not None
+        conv = present(await session.get(Conversation, msg.conversation_id), "conversation")
+        channel = present(await session.get(Channel, msg.channel_id), "channel")
+        contact = present(await session.get(Contact, conv.contact_id), "contact")
         refusal = None
         if not window_open(channel.kind, conv.last_inbound_at):
             refusal = "window_closed"
@@ -60,8 +58,7 @@ async def send_message(ctx: dict[str, Any], message_id: str) -> str:
 
     result = await deliver(rt, channel, contact, msg.text or "", str(msg.id))
     async with transaction(rt.sessions) as session:
-        row = await session.get(Message, mid, with_for_update=True)
-        assert row is not None
+        row = present(await session.get(Message, mid, with_for_update=True), "message")
         if result.outcome in ("sent", "unknown"):
             row.status = result.outcome if row.status == "pending" else row.status
             row.status_reason = None

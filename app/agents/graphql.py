@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import strawberry
 
 from app.agents import repository, service
-from app.errors import NotFound
+from app.errors import NotFound, present
 from app.graphql import fields as gql
 from app.graphql.context import Info
 from app.graphql.permissions import parse_id, require_tenant
@@ -84,8 +84,8 @@ class AgentType:
     ) -> Annotated[ChannelType, strawberry.lazy("app.channels.graphql")]:
         from app.channels.graphql import ChannelType
 
-        row = await info.context.loaders.channel.load(self.channel_pk)
-        assert row is not None  # an agent's channel row outlives it (soft delete)
+        # An agent's channel row outlives it (soft delete).
+        row = present(await info.context.loaders.channel.load(self.channel_pk), "agent's channel")
         return ChannelType.from_row(row)
 
 

@@ -178,7 +178,8 @@ async def delete_agent(session: AsyncSession, tenant_id: uuid.UUID, agent_id: uu
         raise NotFound("agent")
     channel = await channels.get_channel(session, tenant_id, agent.channel_id, for_update=True)
     if channel is None:
-        raise NotFound("channel")
+        # The channel was deleted meanwhile, and its agent retired with it.
+        raise NotFound("agent")
     await archive_channel_conversations(session, channel, reason="agent_deleted")
     agent.deleted_at = func.now()
     await session.flush()

@@ -35,8 +35,7 @@ def cache_key(kind: str, provider_account_id: str) -> str:
 def channel_token(channel: Channel, settings: Settings) -> str | None:
     if channel.access_token_encrypted is None:
         return None
-    assert settings.app_encryption_key
-    return decrypt_token(channel.access_token_encrypted, settings.app_encryption_key)
+    return decrypt_token(channel.access_token_encrypted, settings.required("app_encryption_key"))
 
 
 MAX_DISPLAY_NAME_CHARS = 200
@@ -122,7 +121,6 @@ async def create_channel(
         display_name = display_name or proof.name
     elif access_token:
         raise ValidationFailed("accessToken applies to WhatsApp and Instagram channels only")
-    assert settings.app_encryption_key
     channel = Channel(
         id=uuid.uuid4(),
         tenant_id=tenant_id,
@@ -130,7 +128,8 @@ async def create_channel(
         provider_account_id=account,
         display_name=display_name or "",
         access_token_encrypted=(
-            encrypt_token(access_token, settings.app_encryption_key) if access_token else None
+            encrypt_token(access_token, settings.required("app_encryption_key"))
+            if access_token else None
         ),
         status="active",
         settings=stored,
@@ -170,8 +169,7 @@ async def update_channel(
             raise ValidationFailed("accessToken applies to WhatsApp and Instagram channels only")
         check_access_token(access_token)
         proof = _require_verified(channel.kind, channel.provider_account_id, verified)
-        assert settings.app_encryption_key
-        channel.access_token_encrypted = encrypt_token(access_token, settings.app_encryption_key)
+        channel.access_token_encrypted = encrypt_token(access_token, settings.required("app_encryption_key"))
         channel.settings = {**channel.settings, "account": proof.as_settings()}
         # A new token is the fix for needs_reauth.
         if channel.status == "needs_reauth":

@@ -15,7 +15,7 @@ from app.channels.adapters.registry import reply_window_closes_at
 from app.channels.graphql import ChannelType
 from app.conversations import outbox, pages, retry, service
 from app.db import driver_connection
-from app.errors import NotFound, ValidationFailed
+from app.errors import NotFound, ValidationFailed, present
 from app.graphql import fields as gql
 from app.graphql.context import Info
 from app.graphql.loaders import Loaders
@@ -254,8 +254,8 @@ class ConversationType:
         return cast(ChannelType, self._channel())
 
     async def _channel(self) -> ChannelType:
-        channel = await self.loaders.channel.load(self.channel_pk)
-        assert channel is not None  # channels are soft-deleted; the row is always there
+        # Channels are soft-deleted: the row is always there.
+        channel = present(await self.loaders.channel.load(self.channel_pk), "channel")
         return ChannelType.from_row(channel)
 
     @strawberry.field
@@ -265,8 +265,7 @@ class ConversationType:
         return cast(ContactType, self._contact())
 
     async def _contact(self) -> ContactType:
-        contact = await self.loaders.contact.load(self.contact_pk)
-        assert contact is not None
+        contact = present(await self.loaders.contact.load(self.contact_pk), "contact")
         return ContactType.from_row(contact)
 
     @gql.field(
@@ -280,8 +279,7 @@ class ConversationType:
         return cast(datetime | None, self._reply_window_closes_at())
 
     async def _reply_window_closes_at(self) -> datetime | None:
-        channel = await self.loaders.channel.load(self.channel_pk)
-        assert channel is not None
+        channel = present(await self.loaders.channel.load(self.channel_pk), "channel")
         return reply_window_closes_at(channel.kind, self.last_inbound_at)
 
     @gql.field("The latest lead extracted from this conversation.")

@@ -19,7 +19,7 @@ from app.channels.adapters.registry import reply_window_closes_at, window_open
 from app.conversations import events
 from app.conversations.service import add_message, get_conversation, set_mode
 from app.effects import emit
-from app.errors import BadUserInput, NotFound, ValidationFailed, WindowClosed
+from app.errors import BadUserInput, NotFound, ValidationFailed, WindowClosed, present
 from app.models import Agent, Channel, Conversation, Message
 
 MAX_TEXT_CHARS = 4096
@@ -48,8 +48,7 @@ async def writable_conversation(
         raise NotFound("conversation")
     if conv.archived_at is not None:
         raise ValidationFailed("conversation is archived")
-    channel = await session.get(Channel, conv.channel_id)
-    assert channel is not None
+    channel = present(await session.get(Channel, conv.channel_id), "conversation's channel")
     return conv, channel
 
 

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.conversations import events, outbox
 from app.effects import emit, wake
-from app.errors import NotFound, ValidationFailed
+from app.errors import NotFound, ValidationFailed, present
 from app.models import Message
 from app.models.message import WITHOUT_RAW
 
@@ -80,10 +80,9 @@ async def retry_turn(
         raise NotFound("message")
     # The conversation's lock first, as the worker's claim takes it, then the rows.
     conv, channel = await outbox.writable_conversation(session, tenant_id, conversation_id)
-    msg = await session.scalar(
+    msg = present(await session.scalar(
         select(Message).options(WITHOUT_RAW).where(Message.id == message_id).with_for_update()
-    )
-    assert msg is not None
+    ), "message")
     if not is_retryable(msg.direction, msg.status, msg.status_reason):
         hint = (" (its reply failed to send: retry the reply)"
                 if msg.status_reason == "send_failed" else "")

@@ -49,8 +49,8 @@ async def upsert_contact(
         )
         .returning(Contact.id)
     )
-    contact_id: uuid.UUID | None = await session.scalar(stmt)
-    assert contact_id is not None
+    # An upsert returns its row whether it inserted or updated.
+    contact_id: uuid.UUID = (await session.execute(stmt)).scalar_one()
     return contact_id
 
 
@@ -80,14 +80,13 @@ async def open_conversation(
     if created is not None:
         return created
     # Created concurrently by another request: read theirs.
-    again: uuid.UUID | None = await session.scalar(
+    again: uuid.UUID = (await session.execute(
         select(Conversation.id).where(
             Conversation.channel_id == channel.id,
             Conversation.contact_id == contact_id,
             Conversation.archived_at.is_(None),
         )
-    )
-    assert again is not None
+    )).scalar_one()
     return again
 
 
@@ -100,13 +99,12 @@ async def next_seq(
         values["last_inbound_at"] = func.greatest(
             func.coalesce(Conversation.last_inbound_at, inbound_at), inbound_at
         )
-    seq = await session.scalar(
+    seq = (await session.execute(
         update(Conversation)
         .where(Conversation.id == conversation_id)
         .values(**values)
         .returning(Conversation.last_seq)
-    )
-    assert seq is not None
+    )).scalar_one()
     return int(seq)
 
 

@@ -22,11 +22,11 @@ from strawberry.types import Info as StrawberryInfo
 from app.crypto import hash_api_key
 from app.errors import DomainError, RateLimited, Unauthenticated
 from app.graphql import ratelimit
+from app.graphql.loaders import Loaders
 from app.runtime import Runtime
 from app.tenants import repository as tenants
 
 if TYPE_CHECKING:
-    from app.graphql.loaders import Loaders
     from app.realtime.hub import Hub
 
 
@@ -151,11 +151,8 @@ class Context:
     def loaders(self) -> Loaders:
         """DataLoaders of this request (of this connection, uncached, for a websocket)."""
         if self._loaders is None:
-            from app.graphql.loaders import Loaders
-
-            assert isinstance(self._auth, Principal) and self._auth.tenant_id is not None, (
-                "loaders are used only below a resolver that required a tenant"
-            )
+            if not isinstance(self._auth, Principal) or self._auth.tenant_id is None:
+                raise RuntimeError("loaders are used only below a resolver that required a tenant")
             # A websocket lives for hours: caching there would serve stale rows, while
             # batching within one event still pays off.
             self._loaders = Loaders(self.rt, self._auth.tenant_id, cache=not self.is_websocket)

@@ -27,7 +27,7 @@ from strawberry.extensions import (
 from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRule
 from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
 
-from app.errors import DomainError
+from app.errors import DomainError, present
 from app.graphql import ratelimit
 from app.graphql.context import Context
 from app.graphql.cost import operation_cost
@@ -155,8 +155,8 @@ class ValidationCache(SchemaExtension):
         ec = self.execution_context
         ctx = ec.context
         hide = isinstance(ctx, Context) and ctx.rt.settings.is_production
-        assert ec.graphql_document is not None
-        ec.pre_execution_errors = _validate(ec.schema._schema, ec.graphql_document,
+        document = present(ec.graphql_document, "parsed document")
+        ec.pre_execution_errors = _validate(ec.schema._schema, document,
                                             tuple(ec.validation_rules), hide)
         yield
 

@@ -11,6 +11,7 @@ import strawberry
 from app.conversations import pages
 from app.conversations.graphql import RELATED_FIELDS, ConversationType, load_related
 from app.db import driver_connection
+from app.errors import present
 from app.graphql import fields as gql
 from app.graphql.context import Info
 from app.graphql.loaders import Loaders
@@ -92,8 +93,8 @@ class LeadType:
         return cast(ConversationType, self._conversation())
 
     async def _conversation(self) -> ConversationType:
-        conv = await self.loaders.conversation.load(self.conversation_pk)
-        assert conv is not None  # a lead is deleted with its conversation
+        # A lead is deleted with its conversation.
+        conv = present(await self.loaders.conversation.load(self.conversation_pk), "conversation")
         return ConversationType.from_row(conv, self.loaders)
 
 

@@ -203,21 +203,22 @@ class Hub:
                 for sub in subs:
                     sub.offer(Gap(reason))
 
-    async def _connect(self) -> None:
+    async def _connect(self) -> PubSub:
         self._redis = Redis.from_url(
             self._redis_url, socket_keepalive=True, health_check_interval=30,
             socket_connect_timeout=5, client_name=self.name,
         )
-        self._pubsub = self._redis.pubsub()
-        await self._pubsub.psubscribe(EVENTS_PATTERN)
-        await self._pubsub.subscribe(CONTROL_TOPIC)
+        pubsub = self._pubsub = self._redis.pubsub()
+        await pubsub.psubscribe(EVENTS_PATTERN)
+        await pubsub.subscribe(CONTROL_TOPIC)
         # Wait for both confirmations: only then are the pattern and the topic live.
         pending = {"psubscribe", "subscribe"}
         while pending:
-            msg = await self._pubsub.get_message(timeout=5.0)
+            msg = await pubsub.get_message(timeout=5.0)
             if msg is None:
                 raise ConnectionError("no subscribe confirmation from Redis")
             pending.discard(msg["type"])
+        return pubsub
 
     async def _disconnect(self) -> None:
         if self._pubsub is not None:
@@ -233,14 +234,13 @@ class Hub:
         backoff = 0.1
         while True:
             try:
-                if self._pubsub is None:
-                    await self._connect()
+                pubsub = self._pubsub
+                if pubsub is None:
+                    pubsub = await self._connect()
                     self.stats.reconnects += 1
                     # Subscribed again: whatever was published meanwhile is only in Postgres.
                     self._gap_all("reconnect")
                     self.dispatch_control(None)
-                pubsub = self._pubsub
-                assert pubsub is not None
                 msg = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
                 if msg is not None and msg["type"] == "pmessage":
                     self.dispatch(msg["channel"], msg["data"])

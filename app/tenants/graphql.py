@@ -6,7 +6,7 @@ from datetime import datetime
 
 import strawberry
 
-from app.errors import NotFound
+from app.errors import NotFound, present
 from app.graphql import fields as gql
 from app.graphql.context import Info
 from app.graphql.permissions import parse_id, require_admin, require_tenant
@@ -96,8 +96,7 @@ class TenantMutation:
             if await repository.get_api_key(session, tenant_id, key_id) is None:
                 raise NotFound("api key")
             await service.revoke_api_key(session, tenant_id, key_id)
-            row = await repository.get_api_key(session, tenant_id, key_id)
-            assert row is not None
+            row = present(await repository.get_api_key(session, tenant_id, key_id), "api key")
             await session.refresh(row)
         return ApiKeyType.from_row(row)
 

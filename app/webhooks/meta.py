@@ -8,7 +8,7 @@ import re
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import orjson
 from sqlalchemy import func, select
@@ -194,8 +194,7 @@ def _riders(rt: Runtime) -> RideQueue:
     queue = rt.extras.get("webhook_riders")
     if queue is None:
         queue = rt.extras["webhook_riders"] = RideQueue()
-    assert isinstance(queue, RideQueue)
-    return queue
+    return cast(RideQueue, queue)
 
 
 async def store(rt: Runtime, kind: str, parsed: ParsedWebhook) -> dict[str, Any]:

@@ -74,6 +74,14 @@ class Call:
     address: str
     visitor: str | None
 
+    @property
+    def visitor_id(self) -> str:
+        """The visitor, on an endpoint declared with need_visitor=True (which checked it)."""
+        if self.visitor is None:
+            raise WidgetError(401, "missing visitor token (Authorization: Bearer ...)",
+                              "UNAUTHENTICATED")
+        return self.visitor
+
 
 Handler = Callable[[Request, Call], Awaitable[Response]]
 _refusals_logged: dict[tuple[uuid.UUID, str], float] = {}
@@ -239,12 +247,12 @@ async def send_message(request: Request, call: Call) -> Response:
     _refuse_disabled(call.channel)
     body = await _json_body(request)
     text = _text(body, call.rt.settings.widget_max_message_chars)
-    assert call.visitor is not None
+    visitor = call.visitor_id
     # Scoped by visitor: two visitors who happen to pick the same client id stay distinct.
-    provider_id = f"{call.visitor}:{_client_id(body)}"
+    provider_id = f"{visitor}:{_client_id(body)}"
     msg = InboundMessage(
         account_id=call.channel.provider_account_id, provider_message_id=provider_id,
-        external_id=call.visitor, type="text", text=text, answerable=True,
+        external_id=visitor, type="text", text=text, answerable=True,
         raw={"origin": call.origin, "clientMessageId": provider_id.partition(":")[2]},
     )
     try:
@@ -314,9 +322,9 @@ async def agent_is_working(rt: Runtime, channel: ChannelRoute, visitor: str) -> 
 @endpoint("read", need_visitor=True)
 async def history(request: Request, call: Call) -> Response:
     """The visitor's own messages, oldest first; `before` pages further back."""
-    assert call.visitor is not None
+    visitor = call.visitor_id
     limit, before = _limit(request), _before(request)
-    q = _visitor_messages(call.channel, call.visitor)
+    q = _visitor_messages(call.channel, visitor)
     async with call.rt.sessions() as session:
         if before is not None:
             anchor = (await session.execute(
@@ -333,7 +341,7 @@ async def history(request: Request, call: Call) -> Response:
     return JSONResponse({
         "messages": [visitor_view(message_dict(m)) for m in rows],
         "hasMore": more,
-        "typing": await agent_is_working(call.rt, call.channel, call.visitor),
+        "typing": await agent_is_working(call.rt, call.channel, visitor),
     })
 
 

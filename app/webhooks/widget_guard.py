@@ -61,8 +61,7 @@ class WidgetError(Exception):
 def _secret(settings: Settings) -> str:
     # A key of its own, derived from the encryption key, so a token signature never doubles as
     # anything else signed with that key (and rotating the key logs every visitor out).
-    assert settings.app_encryption_key
-    return sign("mca widget visitor token v1", settings.app_encryption_key)
+    return sign("mca widget visitor token v1", settings.required("app_encryption_key"))
 
 
 def new_visitor_id() -> str:

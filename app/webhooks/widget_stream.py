@@ -141,8 +141,7 @@ def _refuse_too_many(call: Call) -> None:
 
 @endpoint("read", need_visitor=True)
 async def stream(request: Request, call: Call) -> Response:
-    assert call.visitor is not None
-    visitor = call.visitor
+    visitor = call.visitor_id
     hub = hub_of(request.app)
     # Checked here so the refusal is a proper 429; counted inside the body, whose `finally`
     # is the one place sure to run however the connection ends. (Starlette cancels the body as

@@ -4,9 +4,9 @@ archives the channel's conversations."""
 
 from __future__ import annotations
 
-from tests.conftest import wait_for
 from tests.factories import make_world
 from tests.graphql.helpers import codes, gql, ok, seed_conversation
+from tests.helpers import wait_for
 from tests.leads.helpers import rows
 from tests.meta import signed, wa_message, wa_webhook
 

@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from app.sandbox.openai_payloads import PROMPT_MODEL
-from tests.conftest import wait_for
 from tests.factories import make_world
 from tests.graphql.helpers import codes, gql, ok
+from tests.helpers import wait_for
 from tests.leads.helpers import rows
 from tests.meta import signed, wa_message, wa_webhook
 

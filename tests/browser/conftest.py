@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.browser.helpers import Watch
 from tests.factories import World, make_world
+from tests.helpers import ROOT
 from tests.live import LiveServer
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
@@ -47,16 +48,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytestmark)
 
 
-@pytest.fixture
-def live(settings: Any, clean: None) -> Iterator[LiveServer]:
-    from app.main import create_app
-
-    server = LiveServer(create_app(settings)).start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
 
 @pytest.fixture
 async def shop(runtime: Any, live: LiveServer) -> World:
@@ -81,25 +72,6 @@ async def browser(tmp_path: Path, live: LiveServer) -> AsyncIterator[BrowserCont
             yield context
         finally:
             await context.close()
-
-
-class Watch:
-    """What a page did that a test must notice: dialogs (an XSS firing) and console errors
-    (a CSP violation shows up there)."""
-
-    def __init__(self) -> None:
-        self.dialogs: list[str] = []
-        self.errors: list[str] = []
-
-    def attach(self, page: Page) -> Page:
-        async def on_dialog(dialog: Any) -> None:
-            self.dialogs.append(dialog.message)
-            await dialog.dismiss()
-
-        page.on("dialog", on_dialog)
-        page.on("pageerror", lambda exc: self.errors.append(str(exc)))
-        page.on("console", lambda msg: self.errors.append(msg.text) if msg.type == "error" else None)
-        return page
 
 
 @pytest.fixture

@@ -11,15 +11,15 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import asyncpg
 from playwright.async_api import Page, expect
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 from starlette.routing import Route
 
-from tests.browser.conftest import Watch
+from tests.browser.helpers import Watch
 from tests.factories import World
+from tests.helpers import db_value
 from tests.live import LiveServer
 
 XSS = "<img src=x onerror=alert(1)>"
@@ -43,14 +43,6 @@ async def sign_in(page: Page, live: LiveServer, key: str) -> None:
     await page.click("#signin-form button[type=submit]")
     await expect(page.locator("#live")).to_have_text("live")
     assert key not in page.url
-
-
-async def _scalar(db: str, sql: str) -> Any:
-    conn = await asyncpg.connect(db)
-    try:
-        return await conn.fetchval(sql)
-    finally:
-        await conn.close()
 
 
 async def test_visitor_chats_on_the_demo_page_and_history_survives_reload(
@@ -122,7 +114,7 @@ async def test_console_shows_the_chat_live_and_the_operator_takes_over(
     await expect(visitor.locator(".msg.ai")).to_have_count(2)
     await expect(visitor.locator(".typing")).to_be_hidden()
     db = test_env["DATABASE_URL"]
-    assert await _scalar(db, "SELECT count(*) FROM messages WHERE sender_role = 'ai'") == 2
+    assert await db_value(db, "SELECT count(*) FROM messages WHERE sender_role = 'ai'") == 2
     await shots(console, "console-human-mode")
     await shots(visitor, "visitor-no-ai-reply")
 
@@ -194,7 +186,7 @@ async def test_a_page_on_an_origin_that_is_not_allowed_cannot_send(
         await shots(tab, "other-origin-refused")
     finally:
         other.stop()
-    assert await _scalar(test_env["DATABASE_URL"], "SELECT count(*) FROM messages") == 0
+    assert await db_value(test_env["DATABASE_URL"], "SELECT count(*) FROM messages") == 0
     assert watch.dialogs == []
 
 
@@ -223,7 +215,7 @@ async def test_console_shows_whatsapp_ticks_as_status_webhooks_arrive(
     await conv.click()
     ticks = console.locator("#messages .msg.outbound .ticks")
     await expect(ticks).to_have_text("\u2713")
-    wamid = await _scalar(test_env["DATABASE_URL"],
+    wamid = await db_value(test_env["DATABASE_URL"],
                           "SELECT provider_message_id FROM messages WHERE direction = 'outbound'")
     await webhook(wa_webhook(shop.account_id, statuses=[wa_status(wamid, "delivered")]))
     await expect(ticks).to_have_text("\u2713\u2713")

@@ -6,23 +6,14 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
 import sys
-import threading
-import time
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import pytest
-import uvicorn
 
 from app.tenants.repository import tenant_for_api_key
-from tests.conftest import wait_for
 from tests.factories import make_world
-from tests.leads.helpers import rows
+from tests.helpers import db_rows, free_port, wait_for
 
 MCA = str(Path(sys.executable).with_name("mca"))
 
@@ -60,7 +51,7 @@ async def test_apikey_create_and_revoke(runtime, test_env):
     async with runtime.sessions() as s:
         tenant = await tenant_for_api_key(s, created["api_key"])
     assert tenant is not None and tenant.id == world.tenant_id
-    [row] = await rows(test_env["DATABASE_URL"], "SELECT key_hash FROM api_keys WHERE id=$1",
+    [row] = await db_rows(test_env["DATABASE_URL"], "SELECT key_hash FROM api_keys WHERE id=$1",
                        uuid.UUID(created["id"]))
     assert created["api_key"] not in row["key_hash"]  # only a hash is stored
 
@@ -94,10 +85,10 @@ async def test_credits_grant(runtime, test_env):
     r = await mca("credits", "grant", str(world.tenant_id), "25", "--reason", "April top-up")
     assert r.code == 0, r.err
     assert "balance 35" in r.out
-    [tenant] = await rows(db, "SELECT credit_balance FROM tenants")
-    [ledger] = await rows(db, "SELECT sum(delta) AS s FROM credit_ledger")
+    [tenant] = await db_rows(db, "SELECT credit_balance FROM tenants")
+    [ledger] = await db_rows(db, "SELECT sum(delta) AS s FROM credit_ledger")
     assert tenant["credit_balance"] == ledger["s"] == 35
-    reasons = [r["reason"] for r in await rows(db, "SELECT reason FROM credit_ledger")]
+    reasons = [r["reason"] for r in await db_rows(db, "SELECT reason FROM credit_ledger")]
     assert "cli: April top-up" in reasons
 
     assert_error(await mca("credits", "grant", str(world.tenant_id), "0", "--reason", "x"),
@@ -106,7 +97,7 @@ async def test_credits_grant(runtime, test_env):
                  "--reason must not be empty")
     assert_error(await mca("credits", "grant", str(uuid.uuid4()), "5", "--reason", "x"),
                  "tenant not found")
-    [tenant] = await rows(db, "SELECT credit_balance FROM tenants")
+    [tenant] = await db_rows(db, "SELECT credit_balance FROM tenants")
     assert tenant["credit_balance"] == 35
 
 
@@ -139,38 +130,14 @@ async def test_export_schema(test_env):
     assert "type Query" in r.out
 
 
-@pytest.fixture
-def server(settings: Any, clean: None) -> Iterator[str]:
-    """The real platform app under uvicorn (lifespan on) on a free port, in a thread."""
-    from app.main import create_app
-
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(64)
-    config = uvicorn.Config(create_app(settings), loop="asyncio", lifespan="on",
-                            log_level="warning", access_log=False)
-    srv = uvicorn.Server(config)
-    thread = threading.Thread(target=srv.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not srv.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "server did not start"
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        srv.should_exit = True
-        thread.join(timeout=10)
-
-
-async def test_simulate_whatsapp_posts_a_signed_webhook(server, runtime, worker, graph, test_env):
+async def test_simulate_whatsapp_posts_a_signed_webhook(live, runtime, worker, graph, test_env):
     db = test_env["DATABASE_URL"]
     world = await make_world(runtime)
     r = await mca("simulate", "whatsapp", "--channel", world.account_id, "--from", "+52 1 55 1234 5678",
-                  "--url", server, "Hola desde la CLI ñ")
+                  "--url", live.url, "Hola desde la CLI ñ")
     assert r.code == 0, r.err
     assert r.out.startswith("HTTP 200 ") and json.loads(r.out[9:])["stored"] == 1
-    [msg] = await rows(db, "SELECT text FROM messages WHERE direction='inbound'")
+    [msg] = await db_rows(db, "SELECT text FROM messages WHERE direction='inbound'")
     assert msg["text"] == "Hola desde la CLI ñ"
     # The quickest way to watch the pipeline work: the worker answers it.
     [send] = await wait_for(lambda: graph.requests(account_id=world.account_id))
@@ -178,18 +145,16 @@ async def test_simulate_whatsapp_posts_a_signed_webhook(server, runtime, worker,
     assert send["json"]["text"]["body"] == "[sandbox] Hola desde la CLI ñ"
 
 
-async def test_simulate_whatsapp_errors(server, runtime, test_env):
+async def test_simulate_whatsapp_errors(live, runtime, test_env):
     world = await make_world(runtime)
     args = ("simulate", "whatsapp", "--channel", world.account_id, "--from", "5215512345678",
-            "--url", server, "hola")
+            "--url", live.url, "hola")
     assert_error(await mca(*args, META_APP_SECRET="not-the-server-secret"), "answered 401")
     assert_error(await mca("simulate", "whatsapp", "--channel", "000", "--from", "52155", "--url",
-                           server, "hola"), "no live WhatsApp channel")
+                           live.url, "hola"), "no live WhatsApp channel")
     assert_error(await mca("simulate", "whatsapp", "--channel", world.account_id, "--from",
-                           "ana", "--url", server, "hola"), "--from must be a phone number")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        closed = f"http://127.0.0.1:{s.getsockname()[1]}"
+                           "ana", "--url", live.url, "hola"), "--from must be a phone number")
+    closed = f"http://127.0.0.1:{free_port()}"
     assert_error(await mca("simulate", "whatsapp", "--channel", world.account_id, "--from",
                            "52155", "--url", closed, "hola"), "cannot reach")
-    assert await rows(test_env["DATABASE_URL"], "SELECT 1 FROM messages") == []
+    assert await db_rows(test_env["DATABASE_URL"], "SELECT 1 FROM messages") == []

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.conftest import db_rows, wait_for
 from tests.factories import make_world
 from tests.graphql.helpers import gql, ok
+from tests.helpers import db_rows, wait_for
 from tests.meta import signed, wa_message, wa_webhook
 
 GRANT = """mutation($t: ID!) { grantCredits(tenantId: $t, amount: 5, reason: "top-up") {

@@ -1,12 +1,10 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from tests.factories import World, make_world
-from tests.graphql.helpers import LiveApp
 
 
 @pytest.fixture
@@ -24,13 +22,3 @@ async def other(rt: Any) -> World:
     """A second tenant, who must never see or touch the first one's objects."""
     return await make_world(rt, name="Intruder")
 
-
-@pytest.fixture
-def live(settings: Any, clean: None) -> Iterator[LiveApp]:
-    from app.main import create_app
-
-    server = LiveApp(create_app(settings)).start()
-    try:
-        yield server
-    finally:
-        server.stop()

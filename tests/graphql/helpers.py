@@ -1,11 +1,9 @@
-"""Helpers for the GraphQL tests: calling the API, seeding conversations, live servers."""
+"""Helpers for the GraphQL tests: calling the API, seeding conversations, a websocket client."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-import socket
-import threading
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -14,7 +12,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-import uvicorn
 from websockets.asyncio.client import ClientConnection, connect
 
 from app.conversations import service as conversations
@@ -22,6 +19,7 @@ from app.db import transaction
 from app.effects import flush, take
 from app.models import Channel, Conversation, Message
 from tests.factories import World
+from tests.live import LiveServer
 
 PROTOCOL = "graphql-transport-ws"
 
@@ -110,58 +108,6 @@ def hours_ago(h: float) -> datetime:
     return datetime.now(UTC) - timedelta(hours=h)
 
 
-class LiveApp:
-    """The real app under uvicorn in a thread (its own loop, runtime and hub)."""
-
-    def __init__(self, app: Any, port: int = 0) -> None:
-        self.app = app
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", port))
-        self.sock.listen(128)
-        port = int(self.sock.getsockname()[1])
-        self.url = f"http://127.0.0.1:{port}"
-        self.ws_url = f"ws://127.0.0.1:{port}/graphql"
-        self.server = uvicorn.Server(uvicorn.Config(
-            app, loop="asyncio", lifespan="on", log_level="warning", access_log=False,
-            timeout_graceful_shutdown=1, ws="websockets-sansio",
-        ))
-        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]},
-                                       daemon=True, name=f"graphql-live-{port}")
-
-    def start(self) -> LiveApp:
-        self.thread.start()
-        deadline = time.monotonic() + 30
-        while not self.server.started:
-            if not self.thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("live app did not start")
-            time.sleep(0.02)
-        return self
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
-        self.sock.close()
-
-    @property
-    def subscribers(self) -> int:
-        """Subscriptions registered with this server's hub (read from the test's thread)."""
-        while True:
-            try:
-                return int(self.app.state.hub.subscriber_count)
-            except RuntimeError:  # the server's loop changed the dict while we counted
-                continue
-
-    async def wait_subscribers(self, n: int, timeout: float = 5) -> None:
-        # graphql-transport-ws does not acknowledge a subscribe: wait until the server has
-        # registered it, or an event published right away could precede it.
-        deadline = time.monotonic() + timeout
-        while self.subscribers < n:
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{self.subscribers} subscribers, expected {n}")
-            await asyncio.sleep(0.01)
-
-
 class WS:
     """A graphql-transport-ws client, just enough protocol for the tests."""
 
@@ -172,7 +118,7 @@ class WS:
     async def send(self, message: dict[str, Any]) -> None:
         await self.conn.send(json.dumps(message))
 
-    async def recv(self, timeout: float = 5) -> dict[str, Any]:
+    async def recv(self, timeout: float = 10) -> dict[str, Any]:
         raw = await asyncio.wait_for(self.conn.recv(), timeout)
         data: dict[str, Any] = json.loads(raw)
         return data
@@ -190,7 +136,7 @@ class WS:
                          "payload": {"query": query, "variables": variables or {}}})
         return op
 
-    async def next_for(self, op: str, timeout: float = 5) -> dict[str, Any]:
+    async def next_for(self, op: str, timeout: float = 10) -> dict[str, Any]:
         """The next message for operation `op` (messages of other operations are skipped)."""
         deadline = time.monotonic() + timeout
         while True:
@@ -208,7 +154,7 @@ class WS:
 
 
 @asynccontextmanager
-async def ws_session(live: LiveApp, key: str | None) -> AsyncIterator[WS]:
+async def ws_session(live: LiveServer, key: str | None) -> AsyncIterator[WS]:
     async with connect(live.ws_url, subprotocols=[PROTOCOL]) as conn:  # type: ignore[list-item]
         ws = WS(conn)
         ack = await ws.init(key)

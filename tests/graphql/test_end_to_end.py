@@ -4,32 +4,20 @@ Redis clients, one event flow."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
-import pytest
 
 from tests.factories import make_world
-from tests.graphql.helpers import LiveApp, ws_session
+from tests.graphql.helpers import ws_session
 from tests.graphql.test_subscriptions import EVENTS, event_of
 from tests.meta import signed, wa_message, wa_webhook
 
 
-@pytest.fixture
-def second_live(settings: Any, clean: None) -> Iterator[LiveApp]:
-    from app.main import create_app
-
-    server = LiveApp(create_app(settings)).start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
 async def test_webhook_on_one_process_reaches_a_subscriber_on_another(
-    live, second_live, runtime, worker, graph, model
+    live, serve, runtime, worker, graph, model
 ):
+    second_live = serve()
     world = await make_world(runtime)
     async with ws_session(second_live, world.api_key) as ws:
         op = await ws.subscribe(EVENTS, {})

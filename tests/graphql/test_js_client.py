@@ -8,14 +8,14 @@ import json
 import os
 import shutil
 import subprocess
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import ROOT
-from tests.graphql.helpers import LiveApp, seed_conversation
+from tests.graphql.helpers import seed_conversation
+from tests.helpers import ROOT
 
 EXAMPLE = ROOT / "documentation" / "examples" / "subscribe.mjs"
 
@@ -33,22 +33,6 @@ def example_dir() -> Path:
                        cwd=where, check=True, capture_output=True, timeout=300)
     shutil.copy(EXAMPLE, where / EXAMPLE.name)
     return where
-
-
-@pytest.fixture
-def serve(settings: Any, clean: None) -> Iterator[Any]:
-    from app.main import create_app
-
-    started: list[LiveApp] = []
-
-    def start(port: int = 0) -> LiveApp:
-        server = LiveApp(create_app(settings), port=port).start()
-        started.append(server)
-        return server
-
-    yield start
-    for server in started:
-        server.stop()
 
 
 class Node:
@@ -94,7 +78,7 @@ async def test_events_resume_after_the_server_went_away(serve, node, rt, world):
     port = int(first.url.rsplit(":", 1)[1])
     first.stop()
     # Committed while the client is cut off, published to nobody.
-    second = serve(port)
+    second = serve(port=port)
     await seed_conversation(rt, world, texts=("missed",))
     texts = []
     while "missed" not in texts:

@@ -11,9 +11,9 @@ from redis.asyncio import Redis
 from app.db import transaction
 from app.effects import flush, take
 from app.models import Message
-from tests.conftest import db_rows
 from tests.graphql.helpers import add_outbound, seed_conversation, ws_session
 from tests.graphql.test_subscriptions import EVENTS, event_of
+from tests.helpers import db_rows
 
 
 async def set_status(rt: Any, message_id: Any, status: str, *, publish: bool) -> None:

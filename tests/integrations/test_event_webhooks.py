@@ -17,9 +17,9 @@ from starlette.routing import Route
 
 from app.integrations.delivery import Unsafe, check_address, signature
 from app.sandbox.server import run_in_thread
-from tests.conftest import wait_for
 from tests.factories import make_world
 from tests.graphql.helpers import codes, gql, ok
+from tests.helpers import wait_for
 from tests.meta import signed, wa_message, wa_webhook
 
 CREATE = """mutation($input: CreateWebhookEndpointInput!) {

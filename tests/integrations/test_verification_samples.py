@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from app.integrations.delivery import signature
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 GUIDE = (ROOT / "documentation" / "guides" / "receive-events.md").read_text()
 BODY = b'{"id":"54929e77","type":"message.sent","data":{"message":{"text":"Hola! \xc2\xbfen qu\xc3\xa9?"}}}'

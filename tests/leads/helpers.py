@@ -6,8 +6,6 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-import asyncpg
-
 from app.conversations.service import add_message, open_conversation, upsert_contact
 from app.db import transaction
 from app.effects import flush, take
@@ -20,14 +18,6 @@ VALID = {
     "demo_at": "2026-12-02T15:00:00-06:00", "demo_timezone": "America/Mexico_City",
     "notification": "Ana from Acme wants 40 seats; demo booked Tuesday 3pm.",
 }
-
-
-async def rows(url: str, sql: str, *args: object) -> list[asyncpg.Record]:
-    conn = await asyncpg.connect(url)
-    try:
-        return list(await conn.fetch(sql, *args))
-    finally:
-        await conn.close()
 
 
 async def new_conversation(rt: Any, channel_id: uuid.UUID, agent_id: uuid.UUID | None,

@@ -6,15 +6,12 @@ from __future__ import annotations
 import csv
 import io
 import tracemalloc
-from collections.abc import Iterator
-from typing import Any
 
 import httpx
 import pytest
 
-from tests.conftest import db_rows
 from tests.factories import make_world
-from tests.graphql.helpers import LiveApp
+from tests.helpers import db_rows
 
 # Leads for `n` conversations of one channel, made in three statements.
 SEED = """
@@ -75,17 +72,6 @@ async def test_filters_tenancy_and_safe_cells(client, runtime, test_env, setting
     assert (await client.get("/export/leads.csv")).status_code == 401
     admin = {"Authorization": f"Bearer {settings.admin_api_key}"}
     assert (await client.get("/export/leads.csv", headers=admin)).status_code == 403
-
-
-@pytest.fixture
-def live(settings: Any, clean: None) -> Iterator[LiveApp]:
-    from app.main import create_app
-
-    server = LiveApp(create_app(settings)).start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 @pytest.mark.timeout(300)

@@ -12,9 +12,9 @@ import pytest
 from redis.asyncio import Redis
 
 from app.realtime.topics import tenant_topic
-from tests.conftest import wait_for
 from tests.factories import make_world
-from tests.leads.helpers import VALID, new_conversation, rows, run_due, say
+from tests.helpers import db_rows, wait_for
+from tests.leads.helpers import VALID, new_conversation, run_due, say
 from workers.leads import INVALID_LIMIT, scan_lead_extraction
 
 MIN = timedelta(minutes=1)
@@ -44,7 +44,7 @@ async def test_extracts_after_idle_time_once_per_new_range(runtime, model, test_
         await redis.aclose()
     assert event["change"] == "lead" and event["conversationId"] == str(cid)
 
-    [lead] = await rows(db, "SELECT * FROM leads")
+    [lead] = await db_rows(db, "SELECT * FROM leads")
     assert (lead["from_seq"], lead["to_seq"]) == (1, 2)
     assert str(lead["id"]) == event["leadId"]
     assert (lead["name"], lead["email"], lead["company"]) == ("Ana López", "ana@acme.mx", "Acme")
@@ -52,7 +52,7 @@ async def test_extracts_after_idle_time_once_per_new_range(runtime, model, test_
     assert lead["demo_at"] == datetime(2026, 12, 2, 21, 0, tzinfo=UTC)
     assert lead["demo_timezone"] == "America/Mexico_City"
     assert lead["model"] == "gpt-4.1-mini"
-    [conv] = await rows(db, "SELECT extracted_through_seq FROM conversations")
+    [conv] = await db_rows(db, "SELECT extracted_through_seq FROM conversations")
     assert conv["extracted_through_seq"] == 2
 
     [request] = await model.requests()
@@ -75,7 +75,7 @@ async def test_extracts_after_idle_time_once_per_new_range(runtime, model, test_
     t1 = datetime.now(UTC)
     assert await run_due(runtime, t1 + 4 * MIN) == {}
     assert await run_due(runtime, t1 + 6 * MIN) == {str(cid): "stored"}
-    leads = await rows(db, "SELECT from_seq, to_seq FROM leads ORDER BY created_at")
+    leads = await db_rows(db, "SELECT from_seq, to_seq FROM leads ORDER BY created_at")
     assert [(r["from_seq"], r["to_seq"]) for r in leads] == [(1, 2), (3, 3)]
     second = (await model.requests())[-1]
     previous = [i for i in second["body"]["input"] if i["role"] == "developer"]
@@ -92,7 +92,7 @@ async def _next_event(pubsub, kind: str) -> dict:
         event = orjson.loads(msg["data"])
         return event if event.get("type") == kind else None
 
-    return await wait_for(one, timeout=3)
+    return await wait_for(one)
 
 
 async def test_scan_enqueues_jobs_that_the_worker_runs(runtime, worker, model, test_env):
@@ -106,9 +106,9 @@ async def test_scan_enqueues_jobs_that_the_worker_runs(runtime, worker, model, t
     # The same work is never enqueued twice while it is pending or done.
     assert await scan_lead_extraction(ctx, now=t0 + 6 * MIN) == 0
     db = test_env["DATABASE_URL"]
-    await wait_for(lambda: rows(db, "SELECT 1 FROM leads WHERE conversation_id=$1", quiet))
+    await wait_for(lambda: db_rows(db, "SELECT 1 FROM leads WHERE conversation_id=$1", quiet))
     # A conversation with no messages at all is never due.
-    assert await rows(db, "SELECT 1 FROM leads WHERE conversation_id=$1", busy) == []
+    assert await db_rows(db, "SELECT 1 FROM leads WHERE conversation_id=$1", busy) == []
     assert len(await model.requests()) == 1
 
 
@@ -136,14 +136,14 @@ async def test_invalid_answer_stores_nothing_and_is_retried_next_interval(
     await model.config(**answer)
 
     assert await run_due(runtime, t0 + 6 * MIN) == {str(cid): "invalid_output"}
-    assert await rows(db, "SELECT 1 FROM leads") == []
-    [conv] = await rows(db, "SELECT extracted_through_seq FROM conversations")
+    assert await db_rows(db, "SELECT 1 FROM leads") == []
+    [conv] = await db_rows(db, "SELECT extracted_through_seq FROM conversations")
     assert conv["extracted_through_seq"] == 0
 
     # The next interval tries again; this time the model answers well.
     await model.config(structured_output=VALID, raw_output_text=None)
     assert await run_due(runtime, t0 + 7 * MIN) == {str(cid): "stored"}
-    assert len(await rows(db, "SELECT 1 FROM leads")) == 1
+    assert len(await db_rows(db, "SELECT 1 FROM leads")) == 1
     assert len(await model.requests()) == 2
 
 
@@ -163,7 +163,7 @@ async def test_repeated_invalid_answers_pause_until_new_messages(runtime, model,
     await say(runtime, cid, "¿Siguen ahí?")
     t1 = datetime.now(UTC)
     assert await run_due(runtime, t1 + 6 * MIN) == {str(cid): "stored"}
-    [lead] = await rows(test_env["DATABASE_URL"], "SELECT from_seq, to_seq FROM leads")
+    [lead] = await db_rows(test_env["DATABASE_URL"], "SELECT from_seq, to_seq FROM leads")
     assert (lead["from_seq"], lead["to_seq"]) == (1, 2)
 
 
@@ -176,7 +176,7 @@ async def test_model_outage_stores_nothing_and_does_not_count_as_invalid(
     t0 = datetime.now(UTC)
     await model.config(fail_all={"status": 503})
     assert await run_due(runtime, t0 + 6 * MIN) == {str(cid): "model_error"}
-    assert await rows(test_env["DATABASE_URL"], "SELECT 1 FROM leads") == []
+    assert await db_rows(test_env["DATABASE_URL"], "SELECT 1 FROM leads") == []
     assert await runtime.redis.keys("mca:lead:invalid:*") == []
     await model.config(fail_all=None, structured_output=VALID)
     assert await run_due(runtime, t0 + 7 * MIN) == {str(cid): "stored"}
@@ -213,4 +213,4 @@ async def test_concurrent_runs_over_one_range_store_one_lead(runtime, model, tes
     ctx = {"rt": runtime}
     outcomes = await asyncio.gather(*(extract_lead(ctx, str(cid), seq) for _ in range(3)))
     assert sorted(outcomes) == ["raced", "raced", "stored"]
-    assert len(await rows(test_env["DATABASE_URL"], "SELECT 1 FROM leads")) == 1
+    assert len(await db_rows(test_env["DATABASE_URL"], "SELECT 1 FROM leads")) == 1

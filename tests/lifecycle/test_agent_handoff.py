@@ -8,9 +8,9 @@ from typing import Any
 from app.agents.service import update_agent
 from app.db import transaction
 from app.effects import take
-from tests.conftest import db_rows, wait_for
 from tests.factories import make_world
 from tests.graphql.helpers import gql, ok
+from tests.helpers import db_rows, wait_for
 from tests.meta import signed, wa_message, wa_webhook
 
 CONVERSATION = """query($id: ID!) { conversation(id: $id) { mode handoffRequestedAt handoffReason

@@ -5,8 +5,8 @@ from __future__ import annotations
 from app.agents.service import create_agent
 from app.db import transaction
 from app.effects import flush, take
-from tests.conftest import wait_for
 from tests.factories import make_world
+from tests.helpers import wait_for
 from tests.leads.helpers import rows
 from tests.meta import signed, wa_message, wa_webhook
 

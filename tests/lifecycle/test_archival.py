@@ -9,9 +9,8 @@ from app.agents.service import create_agent
 from app.channels.service import delete_channel
 from app.db import transaction
 from app.effects import flush, take
-from tests.conftest import wait_for
 from tests.factories import make_world
-from tests.leads.helpers import rows
+from tests.helpers import db_rows, wait_for
 from tests.meta import signed, wa_message, wa_webhook
 
 CUSTOMER = "5215512345678"
@@ -37,8 +36,8 @@ async def test_new_agent_archives_conversations_atomically(
     db = test_env["DATABASE_URL"]
     world = await make_world(runtime)
     await _post(client, world.account_id, "Hola")
-    await wait_for(lambda: rows(db, "SELECT 1 FROM messages WHERE status='sent'"))
-    [old] = await rows(db, "SELECT id FROM conversations")
+    await wait_for(lambda: db_rows(db, "SELECT 1 FROM messages WHERE status='sent'"))
+    [old] = await db_rows(db, "SELECT id FROM conversations")
 
     async def broken(*args: object, **kwargs: object) -> int:
         raise RuntimeError("archive table unavailable")
@@ -48,28 +47,28 @@ async def test_new_agent_archives_conversations_atomically(
     with pytest.raises(RuntimeError, match="archive table unavailable"):
         await _replace_agent(runtime, world)
     monkeypatch.undo()
-    agents = await rows(db, "SELECT id, deleted_at FROM agents")
+    agents = await db_rows(db, "SELECT id, deleted_at FROM agents")
     assert [(a["id"], a["deleted_at"]) for a in agents] == [(world.agent_id, None)]
-    assert (await rows(db, "SELECT archived_at FROM conversations"))[0]["archived_at"] is None
-    assert await rows(db, "SELECT 1 FROM conversation_archives") == []
+    assert (await db_rows(db, "SELECT archived_at FROM conversations"))[0]["archived_at"] is None
+    assert await db_rows(db, "SELECT 1 FROM conversation_archives") == []
 
     await _replace_agent(runtime, world)
-    [conv] = await rows(db, "SELECT archived_at FROM conversations WHERE id=$1", old["id"])
-    [archive] = await rows(db, "SELECT * FROM conversation_archives")
+    [conv] = await db_rows(db, "SELECT archived_at FROM conversations WHERE id=$1", old["id"])
+    [archive] = await db_rows(db, "SELECT * FROM conversation_archives")
     assert archive["conversation_id"] == old["id"]
     assert (archive["reason"], archive["agent_id"], archive["message_count"]) == (
         "agent_replaced", world.agent_id, 2)
-    [retired] = await rows(db, "SELECT deleted_at FROM agents WHERE id=$1", world.agent_id)
-    [new_agent] = await rows(db, "SELECT id, created_at FROM agents WHERE deleted_at IS NULL")
+    [retired] = await db_rows(db, "SELECT deleted_at FROM agents WHERE id=$1", world.agent_id)
+    [new_agent] = await db_rows(db, "SELECT id, created_at FROM agents WHERE deleted_at IS NULL")
     # now() is the transaction's start time: equal stamps mean one transaction did it all.
     assert conv["archived_at"] == archive["archived_at"] == retired["deleted_at"] \
         == new_agent["created_at"]
 
     # The same customer writes again: a new conversation, answered by the new agent.
     await _post(client, world.account_id, "¿Siguen ahí?")
-    await wait_for(lambda: rows(db, "SELECT 1 FROM messages WHERE status='sent' "
+    await wait_for(lambda: db_rows(db, "SELECT 1 FROM messages WHERE status='sent' "
                                     "AND conversation_id<>$1", old["id"]))
-    convs = await rows(db, "SELECT id, agent_id, archived_at, last_seq FROM conversations "
+    convs = await db_rows(db, "SELECT id, agent_id, archived_at, last_seq FROM conversations "
                            "ORDER BY created_at")
     assert len(convs) == 2 and convs[0]["id"] == old["id"]
     assert (convs[0]["last_seq"], convs[0]["archived_at"] is not None) == (2, True)
@@ -81,10 +80,10 @@ async def test_deleting_the_channel_archives_its_conversations(client, runtime, 
     db = test_env["DATABASE_URL"]
     world = await make_world(runtime)
     await _post(client, world.account_id, "Hola")
-    await wait_for(lambda: rows(db, "SELECT 1 FROM messages WHERE status='sent'"))
+    await wait_for(lambda: db_rows(db, "SELECT 1 FROM messages WHERE status='sent'"))
     async with transaction(runtime.sessions) as s:
         await delete_channel(s, world.tenant_id, world.channel_id)
-    [archive] = await rows(db, "SELECT reason FROM conversation_archives")
+    [archive] = await db_rows(db, "SELECT reason FROM conversation_archives")
     assert archive["reason"] == "channel_deleted"
-    [conv] = await rows(db, "SELECT archived_at FROM conversations")
+    [conv] = await db_rows(db, "SELECT archived_at FROM conversations")
     assert conv["archived_at"] is not None

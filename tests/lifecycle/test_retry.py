@@ -5,21 +5,20 @@ from __future__ import annotations
 
 from app.conversations.outbox import enqueue_sends, retry_message
 from app.db import transaction
-from tests.conftest import wait_for
 from tests.factories import make_world
-from tests.leads.helpers import rows
+from tests.helpers import db_rows, wait_for
 from tests.meta import signed, wa_message, wa_webhook
 from workers.send import send_message
 
 
 async def _balance(db: str) -> tuple[int, int]:
-    [t] = await rows(db, "SELECT credit_balance FROM tenants")
-    [ledger] = await rows(db, "SELECT coalesce(sum(delta), 0) AS s FROM credit_ledger")
+    [t] = await db_rows(db, "SELECT credit_balance FROM tenants")
+    [ledger] = await db_rows(db, "SELECT coalesce(sum(delta), 0) AS s FROM credit_ledger")
     return int(t["credit_balance"]), int(ledger["s"])
 
 
 async def _reply(db: str, status: str) -> list:
-    return await rows(db, "SELECT id, status, text FROM messages "
+    return await db_rows(db, "SELECT id, status, text FROM messages "
                           "WHERE direction='outbound' AND status=$1", status)
 
 
@@ -29,7 +28,7 @@ async def test_retry_sends_once_and_debits_once(client, runtime, worker, graph, 
     await graph.script([{"status": 500}] * 3)  # every attempt of the pipeline fails
     raw, headers = signed(wa_webhook(world.account_id, [wa_message("Hola")]))
     assert (await client.post("/webhooks/meta", content=raw, headers=headers)).status_code == 200
-    [failed] = await wait_for(lambda: _reply(db, "failed"), timeout=8)
+    [failed] = await wait_for(lambda: _reply(db, "failed"))
     assert await _balance(db) == (10, 10)  # the failed reply's credits were released
     assert len(await graph.requests(account_id=world.account_id)) == 3
 
@@ -46,6 +45,6 @@ async def test_retry_sends_once_and_debits_once(client, runtime, worker, graph, 
     assert [s["status"] for s in sends] == [500, 500, 500, 200]
     assert len(await model.requests()) == 1  # no new model call
     assert await _balance(db) == (7, 7)
-    retry_debits = await rows(db, "SELECT delta FROM credit_ledger WHERE idempotency_key LIKE "
+    retry_debits = await db_rows(db, "SELECT delta FROM credit_ledger WHERE idempotency_key LIKE "
                                   "'retry:%'")
     assert [r["delta"] for r in retry_debits] == [-3]

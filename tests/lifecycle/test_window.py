@@ -13,9 +13,9 @@ from app.conversations.service import add_message
 from app.db import transaction
 from app.effects import flush, take
 from app.models import Conversation
-from tests.conftest import wait_for
 from tests.factories import make_world
-from tests.leads.helpers import new_conversation, rows, say
+from tests.helpers import db_rows, wait_for
+from tests.leads.helpers import new_conversation, say
 from tests.meta import signed, wa_message, wa_webhook
 from workers.send import send_message
 
@@ -45,7 +45,7 @@ async def test_operator_send_outside_window_fails_without_calling_meta(runtime, 
     open_ = await _operator_message(runtime, fresh, now - timedelta(hours=23, minutes=59))
 
     assert await send_message({"rt": runtime}, closed) == "window_closed"
-    [row] = await rows(db, "SELECT status, status_reason FROM messages WHERE id=$1",
+    [row] = await db_rows(db, "SELECT status, status_reason FROM messages WHERE id=$1",
                        uuid.UUID(closed))
     assert (row["status"], row["status_reason"]) == ("failed", "window_closed")
     assert await graph.requests(account_id=world.account_id) == []
@@ -65,10 +65,10 @@ async def test_ai_reply_outside_window_is_skipped_without_calling_meta(
     old = str(int(time.time()) - 25 * 3600)
     raw, headers = signed(wa_webhook(world.account_id, [wa_message("Hola", extra={"timestamp": old})]))
     assert (await client.post("/webhooks/meta", content=raw, headers=headers)).status_code == 200
-    [msg] = await wait_for(lambda: rows(db, "SELECT status, status_reason FROM messages "
+    [msg] = await wait_for(lambda: db_rows(db, "SELECT status, status_reason FROM messages "
                                             "WHERE status='skipped'"))
     assert msg["status_reason"] == "window_closed"
     assert await graph.requests(account_id=world.account_id) == []
     assert await model.requests() == []
-    [tenant] = await rows(db, "SELECT credit_balance FROM tenants")
+    [tenant] = await db_rows(db, "SELECT credit_balance FROM tenants")
     assert tenant["credit_balance"] == 5

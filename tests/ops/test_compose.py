@@ -6,17 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import re
-import socket
 import subprocess
 import sys
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import yaml
 
-from tests.conftest import ROOT, wait_for
-from tests.live import LiveServer
+from tests.helpers import ROOT, free_port, running_worker, wait_for
 
 COMPOSE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "Dockerfile"
@@ -105,16 +102,6 @@ def _exit_code(cmd: list[str]) -> int:
     return subprocess.run(cmd, capture_output=True, timeout=20).returncode
 
 
-@pytest.fixture
-def live(settings: Any, clean: None) -> Iterator[LiveServer]:
-    from app.main import create_app
-
-    server = LiveServer(create_app(settings)).start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
 
 async def test_api_health_check_passes_on_a_ready_app_and_fails_without_one(compose, live):
     cmd = _check_command(compose["api"], live.port)
@@ -124,26 +111,13 @@ async def test_api_health_check_passes_on_a_ready_app_and_fails_without_one(comp
 
 
 async def test_worker_health_check_passes_once_the_worker_is_up(compose, runtime):
-    from workers.main import build_worker
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = int(s.getsockname()[1])
+    port = free_port()
     cmd = _check_command(compose["worker"], port)
     assert await asyncio.to_thread(_exit_code, cmd) != 0
-    w = build_worker(runtime.settings.model_copy(update={"worker_metrics_port": port}),
-                     handle_signals=False)
-    task = asyncio.create_task(w.async_run())
-    try:
+    settings = runtime.settings.model_copy(update={"worker_metrics_port": port})
+    async with running_worker(settings):
 
         async def healthy() -> bool:
             return await asyncio.to_thread(_exit_code, cmd) == 0
 
         await wait_for(healthy, timeout=15, interval=0.2)
-    finally:
-        task.cancel()
-        try:
-            await task
-        except (asyncio.CancelledError, Exception):  # noqa: S110 - shutting down
-            pass
-        await w.close()

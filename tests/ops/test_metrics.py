@@ -6,20 +6,14 @@ between a scrape before and a scrape after.
 
 from __future__ import annotations
 
-import asyncio
-import socket
-from collections.abc import Iterator
-from typing import Any
-
-import asyncpg
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import stop_worker, wait_for
 from tests.factories import make_world
-from tests.graphql.helpers import LiveApp, ws_session
+from tests.graphql.helpers import ws_session
 from tests.graphql.test_subscriptions import EVENTS
+from tests.helpers import db_row, free_port, running_worker, wait_for
 from tests.meta import signed, wa_message, wa_webhook
 from tests.ops.helpers import Samples, parse, total, value
 
@@ -34,14 +28,6 @@ async def scrape(client: httpx.AsyncClient) -> Samples:
     r = await client.get("/metrics")
     assert r.status_code == 200, r.text
     return parse(r.text)
-
-
-async def _db_one(db: str, sql: str) -> Any:
-    conn = await asyncpg.connect(db)
-    try:
-        return await conn.fetchrow(sql)
-    finally:
-        await conn.close()
 
 
 async def test_every_family_is_exposed_in_prometheus_text(client):
@@ -76,7 +62,7 @@ async def test_a_reply_moves_webhook_stage_model_reply_and_credit_metrics(
     assert bad.status_code == 401
     assert (await client.post("/webhooks/meta", content=raw, headers=headers)).status_code == 200
     db = test_env["DATABASE_URL"]
-    await wait_for(lambda: _db_one(db, "SELECT 1 FROM messages WHERE direction='outbound' "
+    await wait_for(lambda: db_row(db, "SELECT 1 FROM messages WHERE direction='outbound' "
                                        "AND status='sent'"), timeout=10)
     after = await scrape(client)
 
@@ -102,7 +88,7 @@ async def test_send_errors_are_counted_by_meta_code(client, runtime, worker, gra
     raw, headers = signed(wa_webhook(world.account_id, [wa_message("hola")]))
     assert (await client.post("/webhooks/meta", content=raw, headers=headers)).status_code == 200
     db = test_env["DATABASE_URL"]
-    await wait_for(lambda: _db_one(db, "SELECT 1 FROM messages WHERE direction='outbound' "
+    await wait_for(lambda: db_row(db, "SELECT 1 FROM messages WHERE direction='outbound' "
                                        "AND status='failed'"), timeout=10)
     after = await scrape(client)
     labels = {"kind": "whatsapp", "code": "131047"}
@@ -117,7 +103,7 @@ async def test_model_errors_are_counted_by_reason(client, runtime, worker, model
     raw, headers = signed(wa_webhook(world.account_id, [wa_message("hola")]))
     assert (await client.post("/webhooks/meta", content=raw, headers=headers)).status_code == 200
     db = test_env["DATABASE_URL"]
-    await wait_for(lambda: _db_one(db, "SELECT 1 FROM messages WHERE direction='inbound' "
+    await wait_for(lambda: db_row(db, "SELECT 1 FROM messages WHERE direction='inbound' "
                                        "AND status='failed'"), timeout=10)
     after = await scrape(client)
     assert total(after, "mca_model_errors_total") - total(before, "mca_model_errors_total") == 1
@@ -133,7 +119,7 @@ async def test_pending_messages_is_the_backlog_without_a_worker(client, runtime)
         # The count is cached for a second (the webhook's backpressure count): poll past it.
         return value(await scrape(client), "mca_pending_messages") == 3
 
-    await wait_for(pending, timeout=5, interval=0.2)
+    await wait_for(pending, interval=0.2)
 
 
 async def test_breaker_state_is_exported(client, settings):
@@ -149,16 +135,6 @@ async def test_breaker_state_is_exported(client, settings):
     assert value(await scrape(client), "mca_breaker_open", dependency="model") == 0
 
 
-@pytest.fixture
-def live(settings: Any, clean: None) -> Iterator[LiveApp]:
-    from app.main import create_app
-
-    server = LiveApp(create_app(settings)).start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
 
 async def test_open_subscriptions_follow_websocket_subscribers(live, runtime):
     world = await make_world(runtime)
@@ -173,37 +149,24 @@ async def test_open_subscriptions_follow_websocket_subscribers(live, runtime):
         async def closed() -> bool:
             return value(await scrape(http), "mca_open_subscriptions") == base
 
-        await wait_for(closed, timeout=5)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+        await wait_for(closed)
 
 
 async def test_worker_serves_the_same_metrics_on_its_port(runtime):
-    from workers.main import build_worker
-
-    port = _free_port()
+    port = free_port()
     settings = runtime.settings.model_copy(update={"worker_metrics_port": port})
-    w = build_worker(settings, handle_signals=False, poll_delay=0.02)
-    task = asyncio.create_task(w.async_run())
-    try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+    async with running_worker(settings), httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
 
-            async def up() -> httpx.Response | None:
-                try:
-                    return await http.get("/metrics")
-                except httpx.TransportError:
-                    return None
+        async def up() -> httpx.Response | None:
+            try:
+                return await http.get("/metrics")
+            except httpx.TransportError:
+                return None
 
-            r = await wait_for(up, timeout=10)
-            assert r.status_code == 200
-            names = {f.name for f in text_string_to_metric_families(r.text)}
-            assert names >= FAMILIES, FAMILIES - names
-    finally:
-        await stop_worker(w, task)
+        r = await wait_for(up, timeout=10)
+        assert r.status_code == 200
+        names = {f.name for f in text_string_to_metric_families(r.text)}
+        assert names >= FAMILIES, FAMILIES - names
     # Stopped with the worker: nothing listens on the port any more.
     with pytest.raises(httpx.ConnectError):
         async with httpx.AsyncClient() as http:

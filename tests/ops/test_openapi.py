@@ -17,7 +17,6 @@ import copy
 import hashlib
 import hmac
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,8 +35,8 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from tests.conftest import ROOT
 from tests.factories import make_world
+from tests.helpers import ROOT
 from tests.live import LiveServer
 from tests.meta import SECRET
 
@@ -68,16 +67,6 @@ class Target:
     verify_token: str
     api_key: str
 
-
-@pytest.fixture
-def live(settings: Any, clean: None) -> Iterator[LiveServer]:
-    from app.main import create_app
-
-    server = LiveServer(create_app(settings)).start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture

@@ -6,37 +6,17 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import asyncpg
 import httpx
-import pytest
 from schemathesis.checks import not_a_server_error
 
-from tests.conftest import wait_for
 from tests.factories import make_world
-from tests.live import LiveServer
+from tests.helpers import free_port, wait_for
 from tests.meta import sign, signed, wa_message, wa_webhook
 from tests.ops.test_openapi import CHECKS, ORIGIN, schema
-
-
-def _serve(settings: Any) -> LiveServer:
-    from app.main import create_app
-
-    return LiveServer(create_app(settings)).start()
-
-
-@pytest.fixture
-def live(settings: Any, clean: None) -> Iterator[LiveServer]:
-    server = _serve(settings)
-    try:
-        yield server
-    finally:
-        server.stop()
-
 
 # For the answers that are meant to be a 503: everything but "no 5xx".
 CONFORMANCE = [c for c in CHECKS if c is not not_a_server_error]
@@ -94,41 +74,29 @@ async def test_webhook_body_over_3_mb_is_413(live):
     assert r.status_code == 413
 
 
-async def test_backpressure_is_503_with_retry_after(settings, runtime, clean):
+async def test_backpressure_is_503_with_retry_after(settings, runtime, serve):
     world = await make_world(runtime)
-    server = _serve(settings.model_copy(update={"queue_max_pending": 1}))
-    try:
-        first, headers = signed(wa_webhook(world.account_id, [wa_message("one")]))
-        async with httpx.AsyncClient(base_url=server.url) as http:
-            assert (await http.post("/webhooks/meta", content=first, headers=headers)).status_code == 200
+    server = serve(settings.model_copy(update={"queue_max_pending": 1}))
+    first, headers = signed(wa_webhook(world.account_id, [wa_message("one")]))
+    async with httpx.AsyncClient(base_url=server.url) as http:
+        assert (await http.post("/webhooks/meta", content=first, headers=headers)).status_code == 200
 
-        async def refused() -> Any:
-            # The pending count is cached for a second: poll until it has seen the first one.
-            raw, h = signed(wa_webhook(world.account_id, [wa_message("more")]))
-            r = await asyncio.to_thread(_call, "POST", "/webhooks/meta", server.url, CONFORMANCE,
-                                        headers=h, kwargs={"data": raw})
-            return r if r.status_code == 503 else None
+    async def refused() -> Any:
+        # The pending count is cached for a second: poll until it has seen the first one.
+        raw, h = signed(wa_webhook(world.account_id, [wa_message("more")]))
+        r = await asyncio.to_thread(_call, "POST", "/webhooks/meta", server.url, CONFORMANCE,
+                                    headers=h, kwargs={"data": raw})
+        return r if r.status_code == 503 else None
 
-        r = await wait_for(refused, timeout=5, interval=0.3)
-        assert int(r.headers["retry-after"][0]) > 0
-    finally:
-        server.stop()
+    r = await wait_for(refused, interval=0.3)
+    assert int(r.headers["retry-after"][0]) > 0
 
 
-def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-async def test_readyz_is_503_in_the_error_shape_when_postgres_is_down(settings, clean):
-    down = f"postgresql://nobody:x@127.0.0.1:{_closed_port()}/nothing"
-    server = _serve(settings.model_copy(update={"database_url": down}))
-    try:
-        r = await asyncio.to_thread(_call, "GET", "/readyz", server.url, CONFORMANCE,
-                                    headers={"X-Correlation-ID": "ready-check-1"})
-    finally:
-        server.stop()
+async def test_readyz_is_503_in_the_error_shape_when_postgres_is_down(settings, serve):
+    down = f"postgresql://nobody:x@127.0.0.1:{free_port()}/nothing"
+    server = serve(settings.model_copy(update={"database_url": down}))
+    r = await asyncio.to_thread(_call, "GET", "/readyz", server.url, CONFORMANCE,
+                                headers={"X-Correlation-ID": "ready-check-1"})
     assert r.status_code == 503
     body = r.json()
     assert body["failing"] == ["postgres"] and body["code"] == "UNAVAILABLE"

@@ -33,8 +33,8 @@ import httpx
 import pytest
 
 from app.devservers import Services, _start_postgres, _start_valkey, start_services
-from tests.conftest import ROOT
 from tests.factories import make_world
+from tests.helpers import ROOT
 from tests.meta import signed, wa_message, wa_webhook
 
 CONVERSATIONS = 12

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -28,10 +27,10 @@ import asyncpg
 import httpx
 import pytest
 
-from tests.conftest import ROOT
 from tests.factories import make_world
 from tests.graphql.helpers import ws_session
 from tests.graphql.test_subscriptions import EVENTS, event_of
+from tests.helpers import ROOT, free_port
 from tests.meta import signed, wa_message, wa_webhook
 from tests.ops.helpers import parse, total, value
 
@@ -40,12 +39,6 @@ PER_CONVERSATION = 6
 INITIAL_CREDITS = 1_000
 PRICE = 2
 LOGS = ROOT / ".data" / "scale-out"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -111,9 +104,9 @@ async def _until_up(p: Proc, path: str, timeout: float = 60) -> None:
 @contextmanager
 def _cluster() -> Iterator[tuple[list[Proc], list[Proc]]]:
     apis = [_start(f"api{i}", ["serve", "--port", str(port)], port, {})
-            for i, port in enumerate((_free_port(), _free_port()), 1)]
+            for i, port in enumerate((free_port(), free_port()), 1)]
     workers = [_start(f"worker{i}", ["worker"], port, {"WORKER_METRICS_PORT": str(port)})
-               for i, port in enumerate((_free_port(), _free_port()), 1)]
+               for i, port in enumerate((free_port(), free_port()), 1)]
     try:
         yield apis, workers
     finally:

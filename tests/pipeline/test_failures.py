@@ -2,20 +2,10 @@ from __future__ import annotations
 
 import asyncio
 
-import asyncpg
-
 from app.breaker import CircuitBreaker
-from tests.conftest import wait_for
 from tests.factories import make_world
+from tests.helpers import db_row, db_rows, wait_for
 from tests.meta import signed, wa_message, wa_webhook
-
-
-async def _one(url: str, sql: str) -> asyncpg.Record | None:
-    conn = await asyncpg.connect(url)
-    try:
-        return await conn.fetchrow(sql)
-    finally:
-        await conn.close()
 
 
 async def _send(client, world, text: str = "hola") -> None:
@@ -24,7 +14,7 @@ async def _send(client, world, text: str = "hola") -> None:
 
 
 async def _reply(db: str, status: str):
-    return await _one(db, f"SELECT * FROM messages WHERE direction='outbound' AND status='{status}'")
+    return await db_row(db, f"SELECT * FROM messages WHERE direction='outbound' AND status='{status}'")
 
 
 async def test_graph_5xx_then_success_is_one_reply(client, runtime, worker, graph, test_env):
@@ -32,10 +22,10 @@ async def test_graph_5xx_then_success_is_one_reply(client, runtime, worker, grap
     await graph.script([{"status": 500}])
     await _send(client, world)
     db = test_env["DATABASE_URL"]
-    await wait_for(lambda: _reply(db, "sent"), timeout=5)
+    await wait_for(lambda: _reply(db, "sent"))
     reqs = await graph.requests(account_id=world.account_id)
     assert [r["status"] for r in reqs] == [500, 200]
-    assert (await _one(db, "SELECT credit_balance FROM tenants"))["credit_balance"] == 4
+    assert (await db_row(db, "SELECT credit_balance FROM tenants"))["credit_balance"] == 4
 
 
 async def test_window_closed_is_failed_without_retry(client, runtime, worker, graph, test_env):
@@ -43,11 +33,11 @@ async def test_window_closed_is_failed_without_retry(client, runtime, worker, gr
     await graph.script([{"status": 400, "code": 131047, "title": "Re-engagement message"}])
     await _send(client, world)
     db = test_env["DATABASE_URL"]
-    reply = await wait_for(lambda: _reply(db, "failed"), timeout=5)
+    reply = await wait_for(lambda: _reply(db, "failed"))
     assert reply["status_reason"] == "window_closed" and reply["error_code"] == "131047"
     assert len(await graph.requests(account_id=world.account_id)) == 1
-    assert (await _one(db, "SELECT credit_balance FROM tenants"))["credit_balance"] == 5
-    inbound = await _one(db, "SELECT status FROM messages WHERE direction='inbound'")
+    assert (await db_row(db, "SELECT credit_balance FROM tenants"))["credit_balance"] == 5
+    inbound = await db_row(db, "SELECT status FROM messages WHERE direction='inbound'")
     assert inbound["status"] == "failed"
 
 
@@ -58,13 +48,13 @@ async def test_expired_token_marks_channel_needs_reauth(
     await graph.script([{"status": 401, "code": 190, "title": "Access token has expired"}])
     await _send(client, world)
     db = test_env["DATABASE_URL"]
-    await wait_for(lambda: _reply(db, "failed"), timeout=5)
-    ch = await _one(db, "SELECT status FROM channels")
+    await wait_for(lambda: _reply(db, "failed"))
+    ch = await db_row(db, "SELECT status FROM channels")
     assert ch["status"] == "needs_reauth"
     # Until the token is replaced, messages are kept but cost no model call and no send.
     calls = len(await model.requests())
     await _send(client, world, "still there?")
-    row = await wait_for(lambda: _one(db, "SELECT status_reason FROM messages WHERE "
+    row = await wait_for(lambda: db_row(db, "SELECT status_reason FROM messages WHERE "
                                           "text = 'still there?' AND status = 'skipped'"))
     assert row["status_reason"] == "needs_reauth"
     assert len(await model.requests()) == calls
@@ -80,10 +70,10 @@ async def test_a_failing_number_does_not_open_the_breaker_of_another(
     db = test_env["DATABASE_URL"]
     for i in range(3):
         await _send(client, broken, f"b{i}")
-        await wait_for(lambda: _one(db, "SELECT 1 FROM messages WHERE direction='inbound' AND "
+        await wait_for(lambda: db_row(db, "SELECT 1 FROM messages WHERE direction='inbound' AND "
                                         "status IN ('received','processing') HAVING count(*) = 0"))
     await _send(client, healthy, "h")
-    sends = await wait_for(lambda: graph.requests(account_id=healthy.account_id), timeout=5)
+    sends = await wait_for(lambda: graph.requests(account_id=healthy.account_id))
     assert sends[0]["status"] == 200
 
 
@@ -92,7 +82,7 @@ async def test_throughput_limit_is_retried(client, runtime, worker, graph, test_
     await graph.script([{"status": 400, "code": 130429, "title": "Rate limit hit"}])
     await _send(client, world)
     db = test_env["DATABASE_URL"]
-    await wait_for(lambda: _reply(db, "sent"), timeout=5)
+    await wait_for(lambda: _reply(db, "sent"))
     assert len(await graph.requests(account_id=world.account_id)) == 2
 
 
@@ -103,10 +93,10 @@ async def test_send_timeout_becomes_unknown_and_is_never_resent(
     await graph.script([{"drop": True, "delay_ms": 5000}])
     await _send(client, world)
     db = test_env["DATABASE_URL"]
-    await wait_for(lambda: _reply(db, "unknown"), timeout=8)
+    await wait_for(lambda: _reply(db, "unknown"))
     await asyncio.sleep(1.5)
     assert len(await graph.requests(account_id=world.account_id)) <= 1
-    inbound = await _one(db, "SELECT status FROM messages WHERE direction='inbound'")
+    inbound = await db_row(db, "SELECT status FROM messages WHERE direction='inbound'")
     assert inbound["status"] == "answered"
 
 
@@ -118,13 +108,12 @@ async def test_model_down_retries_then_fails_and_releases_credits(
     await _send(client, world)
     db = test_env["DATABASE_URL"]
     inbound = await wait_for(
-        lambda: _one(db, "SELECT * FROM messages WHERE direction='inbound' AND status='failed'"),
-        timeout=8)
+        lambda: db_row(db, "SELECT * FROM messages WHERE direction='inbound' AND status='failed'"))
     assert inbound["status_reason"] == "model_error"
     assert len(await model.requests()) == 3  # the SDK's retries with backoff
     assert not await graph.requests(account_id=world.account_id)
-    assert (await _one(db, "SELECT credit_balance FROM tenants"))["credit_balance"] == 5
-    ledger = await _one(db, "SELECT sum(delta) s, count(*) n FROM credit_ledger")
+    assert (await db_row(db, "SELECT credit_balance FROM tenants"))["credit_balance"] == 5
+    ledger = await db_row(db, "SELECT sum(delta) s, count(*) n FROM credit_ledger")
     assert ledger["s"] == 5 and ledger["n"] == 3  # grant, reserve, release
 
 
@@ -134,8 +123,7 @@ async def test_model_failed_status_at_http_200_is_a_failure(client, runtime, wor
     await _send(client, world)
     db = test_env["DATABASE_URL"]
     inbound = await wait_for(
-        lambda: _one(db, "SELECT * FROM messages WHERE direction='inbound' AND status='failed'"),
-        timeout=5)
+        lambda: db_row(db, "SELECT * FROM messages WHERE direction='inbound' AND status='failed'"))
     assert inbound["status_reason"] == "model_failed"
 
 
@@ -146,7 +134,7 @@ async def test_lost_context_chain_is_rebuilt_from_history(client, runtime, worke
     await wait_for(lambda: _reply(db, "sent"))
     await model.forget()
     await _send(client, world, "second question")
-    await wait_for(lambda: _count_sent(db, 2), timeout=5)
+    await wait_for(lambda: _count_sent(db, 2))
     reqs = await model.requests()
     rebuilt = reqs[-1]["body"]
     assert "previous_response_id" not in rebuilt
@@ -155,7 +143,7 @@ async def test_lost_context_chain_is_rebuilt_from_history(client, runtime, worke
 
 
 async def _count_sent(db: str, n: int) -> bool:
-    row = await _one(db, "SELECT count(*) c FROM messages WHERE direction='outbound' AND status='sent'")
+    row = await db_row(db, "SELECT count(*) c FROM messages WHERE direction='outbound' AND status='sent'")
     return bool(row and row["c"] >= n)
 
 
@@ -189,21 +177,14 @@ async def test_model_breaker_fails_fast_then_recovers(client, runtime, worker, m
     db = test_env["DATABASE_URL"]
     for i in range(7):
         await _send(client, world, f"m{i}")
-        await wait_for(lambda: _one(db, "SELECT 1 FROM messages WHERE status IN "
-                                        "('received','processing') HAVING count(*) = 0"), timeout=5)
-    reasons = await _all(db, "SELECT status_reason FROM messages WHERE direction='inbound' ORDER BY seq")
+        await wait_for(lambda: db_row(db, "SELECT 1 FROM messages WHERE status IN "
+                                        "('received','processing') HAVING count(*) = 0"))
+    reasons = [r[0] for r in await db_rows(
+        db, "SELECT status_reason FROM messages WHERE direction='inbound' ORDER BY seq")]
     assert "breaker_open" in reasons  # after 5 failures the model is not called at all
     calls_while_open = len(await model.requests())
     assert calls_while_open < 7 * 3
     await model.config(fail_all=None)
     await asyncio.sleep(1.1)  # BREAKER_RESET_S=1 in tests
     await _send(client, world, "after recovery")
-    await wait_for(lambda: _reply(db, "sent"), timeout=5)
-
-
-async def _all(db: str, sql: str) -> list[object]:
-    conn = await asyncpg.connect(db)
-    try:
-        return [r[0] for r in await conn.fetch(sql)]
-    finally:
-        await conn.close()
+    await wait_for(lambda: _reply(db, "sent"))

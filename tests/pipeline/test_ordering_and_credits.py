@@ -7,9 +7,8 @@ import pytest
 
 from app.db import transaction
 from app.locks import LeaseLost, OrderingLock
-from tests.conftest import db_rows as _q
-from tests.conftest import stop_worker, wait_for
 from tests.factories import make_world
+from tests.helpers import db_rows, running_worker, wait_for
 from tests.meta import signed, wa_message, wa_webhook
 
 
@@ -22,14 +21,15 @@ async def test_ten_credits_fifty_conversations_exactly_ten_replies(client, runti
 
     await asyncio.gather(*(post(n) for n in range(50)))
     db = test_env["DATABASE_URL"]
-    await wait_for(lambda: _q(db, "SELECT 1 FROM messages WHERE direction='inbound' AND status "
+    await wait_for(lambda: db_rows(db, "SELECT 1 FROM messages WHERE direction='inbound' AND status "
                                   "IN ('received','processing') HAVING count(*) = 0"), timeout=20)
-    replies = await _q(db, "SELECT 1 FROM messages WHERE direction='outbound' AND status='sent'")
-    skipped = await _q(db, "SELECT 1 FROM messages WHERE status='skipped' AND status_reason='no_credits'")
+    replies = await db_rows(db, "SELECT 1 FROM messages WHERE direction='outbound' AND status='sent'")
+    skipped = await db_rows(
+        db, "SELECT 1 FROM messages WHERE status='skipped' AND status_reason='no_credits'")
     assert len(replies) == 10 and len(skipped) == 40
     assert len(await graph.requests(account_id=world.account_id)) == 10
-    balance = (await _q(db, "SELECT credit_balance FROM tenants"))[0][0]
-    ledger = (await _q(db, "SELECT sum(delta) FROM credit_ledger"))[0][0]
+    balance = (await db_rows(db, "SELECT credit_balance FROM tenants"))[0][0]
+    ledger = (await db_rows(db, "SELECT sum(delta) FROM credit_ledger"))[0][0]
     assert balance == 0 and ledger == 0
 
 
@@ -38,11 +38,11 @@ async def test_human_mode_stores_but_does_not_answer(client, runtime, worker, gr
     db = test_env["DATABASE_URL"]
     raw, headers = signed(wa_webhook(world.account_id, [wa_message("first")]))
     await client.post("/webhooks/meta", content=raw, headers=headers)
-    await wait_for(lambda: _q(db, "SELECT 1 FROM messages WHERE status='sent'"))
-    await _q(db, "UPDATE conversations SET mode='human'")
+    await wait_for(lambda: db_rows(db, "SELECT 1 FROM messages WHERE status='sent'"))
+    await db_rows(db, "UPDATE conversations SET mode='human'")
     raw, headers = signed(wa_webhook(world.account_id, [wa_message("for a human")]))
     await client.post("/webhooks/meta", content=raw, headers=headers)
-    row = await wait_for(lambda: _q(db, "SELECT status_reason FROM messages WHERE text='for a human' "
+    row = await wait_for(lambda: db_rows(db, "SELECT status_reason FROM messages WHERE text='for a human' "
                                         "AND status='skipped'"))
     assert row[0][0] == "human_mode"
     assert len(await graph.requests(account_id=world.account_id)) == 1
@@ -74,7 +74,7 @@ async def test_backpressure_answers_503_and_stores_nothing(client, runtime, test
     raw, headers = signed(wa_webhook(world.account_id, [wa_message("two")]))
     r = await client.post("/webhooks/meta", content=raw, headers=headers)
     assert r.status_code == 503 and r.headers["retry-after"] == "30"
-    rows = await _q(test_env["DATABASE_URL"], "SELECT text FROM messages")
+    rows = await db_rows(test_env["DATABASE_URL"], "SELECT text FROM messages")
     assert [r[0] for r in rows] == ["one"]
 
 
@@ -104,20 +104,14 @@ async def test_fencing_a_holder_whose_lease_lapsed_cannot_commit(runtime):
 async def test_channel_ordering_scope_answers_in_arrival_order_across_customers(
     client, runtime, graph, model, test_env, monkeypatch
 ):
-    from workers.main import build_worker
-
     monkeypatch.setattr(runtime.settings, "ordering_scope", "channel")
     world = await make_world(runtime)
     await model.config(latency_ms=50)
     for n in range(6):
         raw, headers = signed(wa_webhook(world.account_id, [wa_message(f"c{n}", sender=f"5215{n:09d}")]))
         await client.post("/webhooks/meta", content=raw, headers=headers)
-    w = build_worker(runtime.settings, handle_signals=False, poll_delay=0.02)
-    task = asyncio.create_task(w.async_run())
-    try:
+    async with running_worker(runtime.settings):
         sends = await wait_for(lambda: _all_sent(graph, world.account_id, 6), timeout=15)
-    finally:
-        await stop_worker(w, task)
     assert [s["json"]["text"]["body"] for s in sends] == [f"[sandbox] c{n}" for n in range(6)]
 
 
@@ -147,6 +141,6 @@ async def test_sweeper_resends_an_operator_message_whose_job_was_lost(runtime, w
         # Stored, but the process died before it enqueued the send job.
         await add_message(s, conv, direction="outbound", sender_role="operator", type="text",
                           text="operator here", status="pending")
-    sends = await wait_for(lambda: graph.requests(account_id=world.account_id), timeout=8)
+    sends = await wait_for(lambda: graph.requests(account_id=world.account_id))
     assert [x["json"]["text"]["body"] for x in sends] == ["operator here"]
-    await wait_for(lambda: _q(db, "SELECT 1 FROM messages WHERE text='operator here' AND status='sent'"))
+    await wait_for(lambda: db_rows(db, "SELECT 1 FROM messages WHERE text='operator here' AND status='sent'"))

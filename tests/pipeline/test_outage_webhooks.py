@@ -11,8 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import db_rows, wait_for
 from tests.factories import make_world
+from tests.helpers import db_rows, wait_for
 from tests.meta import signed, wa_message, wa_webhook
 from tests.outage import Proxy
 

@@ -12,8 +12,8 @@ import httpx
 import pytest
 
 from app.webhooks.admission import Admission
-from tests.conftest import db_rows, stop_worker, wait_for
 from tests.factories import make_world
+from tests.helpers import db_rows, stop_worker, wait_for
 from tests.meta import signed, wa_message, wa_webhook
 from workers.main import build_worker
 

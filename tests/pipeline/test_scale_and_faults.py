@@ -14,8 +14,8 @@ import asyncpg
 import pytest
 from redis.asyncio import Redis
 
-from tests.conftest import ROOT
 from tests.factories import make_world
+from tests.helpers import ROOT
 from tests.meta import signed, wa_message, wa_webhook
 
 CONVERSATIONS = 100

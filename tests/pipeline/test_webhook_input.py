@@ -7,15 +7,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.factories import make_world
-from tests.meta import fixture, sign, signed, wa_message, wa_webhook
-
-
-async def _count(url: str) -> int:
-    conn = await asyncpg.connect(url)
-    try:
-        return int(await conn.fetchval("SELECT count(*) FROM messages"))
-    finally:
-        await conn.close()
+from tests.helpers import db_value
+from tests.meta import fixture, sign, signed, wa_message, wa_status, wa_webhook
 
 
 async def test_verification_handshake(client):
@@ -45,7 +38,7 @@ async def test_bad_input_is_refused_and_nothing_stored(client, runtime, test_env
     raw, headers = signed(wa_webhook("999000111", [wa_message("who am I")]))
     r = await client.post("/webhooks/meta", content=raw, headers=headers)
     assert r.status_code == 200 and r.json()["unknown_channel"] == 1
-    assert await _count(test_env["DATABASE_URL"]) == 0
+    assert await db_value(test_env["DATABASE_URL"], "SELECT count(*) FROM messages") == 0
 
 
 async def test_non_ascii_body_signature_is_checked_over_raw_bytes(client, runtime, test_env):
@@ -106,7 +99,6 @@ async def test_oversized_identity_and_error_fields_never_500(client, runtime, te
     odd = wa_message("hola", sender="पन्ह पन्ह त्र र्च कृकृ ड्ड न्हृे إلا بسم الله" * 2)
     bsuid = wa_message("hola", extra={"from_user_id": "US." + "9" * 300})
     del bsuid["from"]
-    from tests.meta import wa_status
 
     status = wa_status("wamid.none", "failed", code=10**30, title="x" * 5000)
     raw, headers = signed(wa_webhook(world.account_id, [odd, bsuid], statuses=[status]))

@@ -1,12 +1,11 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from tests.factories import World, make_world
-from tests.graphql.helpers import LiveApp
+from tests.live import LiveServer
 
 
 @pytest.fixture
@@ -26,23 +25,7 @@ async def other(rt: Any) -> World:
 
 
 @pytest.fixture
-def live(settings: Any, clean: None) -> Iterator[LiveApp]:
-    from app.main import create_app
-
-    server = LiveApp(create_app(settings)).start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-def second(settings: Any, clean: None) -> Iterator[LiveApp]:
+def second(serve: Any) -> LiveServer:
     """Another API process on the same Postgres and Redis (its own runtime and hub)."""
-    from app.main import create_app
-
-    server = LiveApp(create_app(settings)).start()
-    try:
-        yield server
-    finally:
-        server.stop()
+    server: LiveServer = serve()
+    return server

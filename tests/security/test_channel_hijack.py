@@ -12,9 +12,9 @@ from app.channels.service import channel_token
 from app.channels.verification import verify_account
 from app.errors import ChannelVerificationFailed
 from app.models import Channel
-from tests.conftest import db_rows
 from tests.factories import make_world
 from tests.graphql.helpers import codes, gql, ok
+from tests.helpers import db_rows
 
 CREATE = """mutation($input: CreateChannelInput!) {
   createChannel(input: $input) { id providerAccountId displayName verifiedName displayPhoneNumber status }

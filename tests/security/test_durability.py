@@ -34,7 +34,7 @@ def data_dir() -> Iterator[Path]:
     """A data folder outside pytest's temporary root: a pytest session starting elsewhere on
     the machine resets that root to 0700, which the `mca-postgres` account (used when the
     tests run as root) could then no longer traverse."""
-    from tests.conftest import ROOT
+    from tests.helpers import ROOT
 
     path = ROOT / ".data" / "test-durability" / uuid.uuid4().hex
     try:
@@ -121,7 +121,7 @@ def _migrate(url: str) -> None:
     from alembic import command
     from alembic.config import Config
 
-    from tests.conftest import ROOT
+    from tests.helpers import ROOT
 
     cfg = Config(str(ROOT / "alembic.ini"))
     cfg.attributes["database_url"] = url

@@ -16,8 +16,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import wait_for
 from tests.graphql.helpers import codes, gql, ok
+from tests.helpers import wait_for
 
 
 class Records(logging.Handler):

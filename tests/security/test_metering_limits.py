@@ -13,8 +13,8 @@ from app.agents.service import create_agent
 from app.config import DEFAULT_AGENT_MODELS, Settings
 from app.db import transaction
 from app.errors import BadUserInput
-from tests.conftest import db_rows
 from tests.graphql.helpers import codes, gql, ok
+from tests.helpers import db_rows
 
 CREATE_AGENT = """mutation($input: CreateAgentInput!) {
   createAgent(input: $input) { id model creditsPerReply } }"""

@@ -15,8 +15,8 @@ from graphql import OperationDefinitionNode, parse
 
 from app.graphql.cost import operation_cost
 from app.graphql.schema import schema
-from tests.conftest import ROOT
 from tests.graphql.helpers import codes, gql, ok, seed_conversation, ws_session
+from tests.helpers import ROOT
 
 SCHEMA = schema._schema
 PAGE = "edges { node { id text status direction createdAt } }"

@@ -27,9 +27,9 @@ from app.db import transaction
 from app.graphql.sockets import SOCKET_TTL_S, sockets_key
 from app.tenants.service import create_api_key
 from tests.cli.test_operator_cli import assert_error, mca
-from tests.conftest import wait_for
 from tests.factories import make_world
 from tests.graphql.helpers import PROTOCOL, WS, codes, gql, ok, ws_session
+from tests.helpers import wait_for
 
 MINT = 'mutation { createApiKey(name: "more") { key apiKey { id } } }'
 REVOKE = "mutation($id: ID!) { revokeApiKey(id: $id) { id } }"

@@ -18,9 +18,9 @@ from app.db import transaction
 from app.effects import flush, take
 from app.tenants.service import create_api_key, revoke_api_key
 from tests.cli.test_operator_cli import mca
-from tests.conftest import db_rows
 from tests.factories import World
 from tests.graphql.helpers import WS, codes, gql, ok, ws_session
+from tests.helpers import db_rows
 
 REVOKE = "mutation($id: ID!) { revokeApiKey(id: $id) { id revokedAt } }"
 MINT = 'mutation { createApiKey(name: "backdoor") { key } }'

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from tests.conftest import db_rows, wait_for
 from tests.factories import make_world
 from tests.graphql.helpers import codes, gql, ok
+from tests.helpers import db_rows, wait_for
 from tests.meta import signed, wa_message, wa_webhook
 
 USAGE = """query($from: DateTime!, $to: DateTime, $g: UsageGroupBy!) {

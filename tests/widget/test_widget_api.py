@@ -2,23 +2,14 @@
 
 from __future__ import annotations
 
-import asyncpg
 import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import wait_for
 from tests.factories import make_world
-from tests.widget.conftest import ORIGIN, Visitor
-
-
-async def _count(db: str, sql: str, *args: object) -> int:
-    conn = await asyncpg.connect(db)
-    try:
-        return int(await conn.fetchval(sql, *args))
-    finally:
-        await conn.close()
+from tests.helpers import db_value, wait_for
+from tests.widget.helpers import ORIGIN, Visitor
 
 
 def assert_error_shape(r: httpx.Response, status: int, code: str | None = None) -> None:
@@ -62,7 +53,7 @@ async def test_send_is_answered_by_the_agent_and_shows_in_history(visitor, worke
     assert [(m["direction"], m["senderRole"], m["text"]) for m in msgs] == [
         ("inbound", "customer", "hello"), ("outbound", "ai", "[sandbox] hello")]
     db = test_env["DATABASE_URL"]
-    assert await _count(db, "SELECT credit_balance FROM tenants") == 99
+    assert await db_value(db, "SELECT credit_balance FROM tenants") == 99
 
 
 async def test_a_retried_post_with_the_same_client_id_is_stored_once(visitor, model, worker, test_env):
@@ -72,9 +63,9 @@ async def test_a_retried_post_with_the_same_client_id_is_stored_once(visitor, mo
     assert again.json()["duplicate"] is True
     assert again.json()["message"]["id"] == first.json()["message"]["id"]
     db = test_env["DATABASE_URL"]
-    await wait_for(lambda: _count(db, "SELECT count(*) FROM messages WHERE direction='outbound'"),
+    await wait_for(lambda: db_value(db, "SELECT count(*) FROM messages WHERE direction='outbound'"),
                    timeout=10)
-    assert await _count(db, "SELECT count(*) FROM messages WHERE direction='inbound'") == 1
+    assert await db_value(db, "SELECT count(*) FROM messages WHERE direction='inbound'") == 1
     assert len(await model.requests()) == 1
 
 
@@ -82,7 +73,7 @@ async def test_two_visitors_may_pick_the_same_client_id(client, chat, test_env):
     a, b = await Visitor(client, chat.account_id).session(), await Visitor(client, chat.account_id).session()
     assert (await a.send("from a", client_id="same-id-123")).status_code == 201
     assert (await b.send("from b", client_id="same-id-123")).status_code == 201
-    assert await _count(test_env["DATABASE_URL"], "SELECT count(*) FROM messages") == 2
+    assert await db_value(test_env["DATABASE_URL"], "SELECT count(*) FROM messages") == 2
 
 
 async def test_a_token_for_channel_a_is_refused_on_channel_b(client, runtime, chat, visitor, test_env):
@@ -96,7 +87,7 @@ async def test_a_token_for_channel_a_is_refused_on_channel_b(client, runtime, ch
     # Asking channel B for a session with A's token gives a new visitor, not A's.
     r = await client.post(f"/widget/{other.account_id}/session", headers=stolen.headers())
     assert r.status_code == 201 and r.json()["visitorId"] != visitor.visitor_id
-    assert await _count(test_env["DATABASE_URL"], "SELECT count(*) FROM messages") == 0
+    assert await db_value(test_env["DATABASE_URL"], "SELECT count(*) FROM messages") == 0
 
 
 async def test_a_visitor_reads_only_their_own_conversation(client, chat, worker):
@@ -155,7 +146,7 @@ async def test_cors_allows_only_the_channels_origins(client, chat, test_env):
     for port_variant in ("https://shop.example:8443", "http://shop.example", "null"):
         stolen.origin = port_variant
         assert (await stolen.send("hi")).status_code == 403
-    assert await _count(test_env["DATABASE_URL"], "SELECT count(*) FROM messages") == 0
+    assert await db_value(test_env["DATABASE_URL"], "SELECT count(*) FROM messages") == 0
     # Errors from an allowed origin carry CORS headers, so the page can read them.
     r = await client.post(f"{base}/messages", json={"text": "x"}, headers={"Origin": ORIGIN})
     assert r.status_code == 401 and r.headers["access-control-allow-origin"] == ORIGIN
@@ -176,7 +167,7 @@ async def test_the_length_cap_is_enforced_with_a_clear_error(visitor, settings, 
     huge = await visitor.client.post(f"{visitor.base}/messages", content=b"{" + b" " * 70_000 + b"}",
                                      headers=visitor.headers(**{"Content-Type": "application/json"}))
     assert_error_shape(huge, 413)
-    assert await _count(test_env["DATABASE_URL"], "SELECT count(*) FROM messages") == 1
+    assert await db_value(test_env["DATABASE_URL"], "SELECT count(*) FROM messages") == 1
 
 
 async def test_a_disabled_channel_takes_no_messages(client, runtime, chat, visitor, test_env):
@@ -188,7 +179,7 @@ async def test_a_disabled_channel_takes_no_messages(client, runtime, chat, visit
         await update_channel(s, runtime.settings, chat.tenant_id, chat.channel_id, status="disabled")
     await flush(take(s), runtime.redis)
     assert_error_shape(await visitor.send("anyone?"), 403, "CHANNEL_DISABLED")
-    assert await _count(test_env["DATABASE_URL"], "SELECT count(*) FROM messages") == 0
+    assert await db_value(test_env["DATABASE_URL"], "SELECT count(*) FROM messages") == 0
 
 
 def _tampered(token: str) -> str:
@@ -225,7 +216,7 @@ async def test_bad_bodies_are_4xx_never_500(visitor, body, status, test_env):
     r = await visitor.client.post(f"{visitor.base}/messages", content=body,
                                   headers=visitor.headers(**{"Content-Type": "application/json"}))
     assert_error_shape(r, status)
-    assert await _count(test_env["DATABASE_URL"], "SELECT count(*) FROM messages") == 0
+    assert await db_value(test_env["DATABASE_URL"], "SELECT count(*) FROM messages") == 0
 
 
 @pytest.mark.parametrize("params", [

@@ -7,12 +7,12 @@ import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-import asyncpg
 import httpx
 import pytest
 
 from app.webhooks.widget_guard import ADDRESS_FACTOR
-from tests.widget.conftest import Visitor
+from tests.helpers import db_value
+from tests.widget.helpers import Visitor
 from tests.widget.test_widget_api import assert_error_shape
 
 RATE = 3
@@ -45,14 +45,6 @@ async def _fresh_window() -> None:
         await asyncio.sleep(60 - time.time() % 60 + 0.1)
 
 
-async def _messages(db: str) -> int:
-    conn = await asyncpg.connect(db)
-    try:
-        return int(await conn.fetchval("SELECT count(*) FROM messages"))
-    finally:
-        await conn.close()
-
-
 async def test_a_visitor_over_the_budget_gets_429_with_retry_after(limited, chat, test_env):
     v = await Visitor(limited("10.0.0.1"), chat.account_id).session()
     for i in range(RATE):
@@ -62,7 +54,7 @@ async def test_a_visitor_over_the_budget_gets_429_with_retry_after(limited, chat
     assert 1 <= int(r.headers["retry-after"]) <= 60
     assert f"at most {RATE} a minute" in r.json()["error"]
     assert r.headers["access-control-allow-origin"]  # the page can read why
-    assert await _messages(test_env["DATABASE_URL"]) == RATE
+    assert await db_value(test_env["DATABASE_URL"], "SELECT count(*) FROM messages") == RATE
     # Another visitor from another address is not affected.
     other = await Visitor(limited("10.0.0.2"), chat.account_id).session()
     assert (await other.send("hi")).status_code == 201
@@ -78,7 +70,7 @@ async def test_many_visitors_from_one_address_share_its_budget(limited, chat, te
             sent += 1
     fresh = await Visitor(client, chat.account_id).session()
     assert_error_shape(await fresh.send("hello"), 429, "RATE_LIMITED")
-    assert await _messages(test_env["DATABASE_URL"]) == sent
+    assert await db_value(test_env["DATABASE_URL"], "SELECT count(*) FROM messages") == sent
 
 
 async def test_minting_visitor_tokens_is_limited_per_address(limited, chat):

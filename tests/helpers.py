@@ -1,0 +1,103 @@
+"""What every kind of test needs besides fixtures: waiting for a condition, reading rows from
+outside the app, and stopping an in-process worker. (Fixtures live in conftest.py; helpers
+here, so tests import them from a module of their own, never from a conftest.)"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import socket
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+def free_port() -> int:
+    """A local port nothing listens on (free when asked; a test may also use it as a closed one)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def wait_for(
+    predicate: Callable[[], Any | Awaitable[Any]], timeout: float = 10.0, interval: float = 0.05
+) -> Any:
+    """Poll a predicate (plain or async) until it returns something truthy; that value.
+
+    The timeout only bounds a failure: a passing test waits no longer than its condition takes,
+    so it is generous enough for a machine running two suites at once."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        result = predicate()
+        if inspect.isawaitable(result):
+            result = await result
+        if result:
+            return result
+        if loop.time() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s (last: {result!r})")
+        await asyncio.sleep(interval)
+
+
+async def db_rows(url: str, sql: str, *args: object) -> list[asyncpg.Record]:
+    """Rows of one query on a connection of its own (what the test sees from outside)."""
+    conn = await asyncpg.connect(url)
+    try:
+        return list(await conn.fetch(sql, *args))
+    finally:
+        await conn.close()
+
+
+async def db_row(url: str, sql: str, *args: object) -> asyncpg.Record | None:
+    """The first row of one query (None without one), on a connection of its own."""
+    found = await db_rows(url, sql, *args)
+    return found[0] if found else None
+
+
+async def db_value(url: str, sql: str, *args: object) -> Any:
+    """The first column of the first row of one query (None without a row)."""
+    row = await db_row(url, sql, *args)
+    return None if row is None else row[0]
+
+
+@contextlib.asynccontextmanager
+async def running_worker(settings: Any, **options: Any) -> AsyncIterator[Any]:
+    """An arq worker running in this event loop, like `mca worker` does in its own process."""
+    from workers.main import build_worker
+
+    w = build_worker(settings, handle_signals=False, **{"poll_delay": 0.02, **options})
+    task = asyncio.create_task(w.async_run())
+    # Ready once its start-up hook has opened the runtime (or it has died trying).
+    await wait_for(lambda: "rt" in w.ctx or task.done(), timeout=10)
+    try:
+        yield w
+    finally:
+        await stop_worker(w, task)
+
+
+async def stop_worker(w: Any, task: asyncio.Task[Any]) -> None:
+    """Stop an in-process worker completely: its poll loop, its job tasks and its hooks.
+
+    Nothing of it may outlive the test: the event loop is shared by the whole session, and a
+    leftover job or sweeper would act on the next test's data.
+    """
+    task.cancel()
+    jobs = list(w.tasks.values())
+    for job in jobs:
+        job.cancel()
+    await asyncio.gather(task, *jobs, return_exceptions=True)
+    w.tasks.clear()
+    with contextlib.suppress(BaseException):
+        await w.close()
+    if w.on_shutdown is not None:
+        await w.on_shutdown(w.ctx)
