@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from tests.factories import make_world
 from tests.graphql.helpers import codes, gql, ok, seed_conversation
+from tests.helpers import db_rows as rows
 from tests.helpers import wait_for
-from tests.leads.helpers import rows
 from tests.meta import signed, wa_message, wa_webhook
 
 UPDATE = """mutation($id: ID!, $input: UpdateAgentInput!) {

@@ -10,8 +10,8 @@ from zoneinfo import ZoneInfo
 from app.sandbox.openai_payloads import PROMPT_MODEL
 from tests.factories import make_world
 from tests.graphql.helpers import codes, gql, ok
+from tests.helpers import db_rows as rows
 from tests.helpers import wait_for
-from tests.leads.helpers import rows
 from tests.meta import signed, wa_message, wa_webhook
 
 CREATE = """mutation($input: CreateAgentInput!) {

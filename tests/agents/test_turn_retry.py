@@ -7,8 +7,8 @@ import asyncio
 
 from tests.factories import make_world
 from tests.graphql.helpers import codes, gql, ok, seed_conversation
+from tests.helpers import db_rows as rows
 from tests.helpers import wait_for
-from tests.leads.helpers import rows
 from tests.meta import signed, wa_message, wa_webhook
 
 RETRY = "mutation($id: ID!) { retryMessage(id: $id) { id status statusReason retryable } }"

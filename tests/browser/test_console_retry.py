@@ -6,7 +6,8 @@ from __future__ import annotations
 from playwright.async_api import expect
 
 from tests.browser.conftest import Watch
-from tests.browser.test_chat_in_browser import _scalar, open_widget, sign_in, visitor_says
+from tests.browser.test_chat_in_browser import open_widget, sign_in, visitor_says
+from tests.helpers import db_value as _scalar
 
 
 async def test_operator_retries_a_failed_turn_from_the_console(

@@ -6,8 +6,8 @@ from app.agents.service import create_agent
 from app.db import transaction
 from app.effects import flush, take
 from tests.factories import make_world
+from tests.helpers import db_rows as rows
 from tests.helpers import wait_for
-from tests.leads.helpers import rows
 from tests.meta import signed, wa_message, wa_webhook
 
 CUSTOMER = "5215512345678"
