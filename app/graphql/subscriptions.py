@@ -26,7 +26,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 import strawberry
 from sqlalchemy import select
 
-from app.conversations.graphql import ConversationMode, ConversationType, MessageType
+from app.conversations.graphql import ConversationMode, ConversationType
+from app.conversations.nodes import MessageType
 from app.errors import NotFound
 from app.graphql import fields as gql
 from app.graphql.context import Info
