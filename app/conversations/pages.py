@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -87,12 +88,29 @@ _LEADS = """
 SELECT id, conversation_id, name, email, company, intent, urgency, budget, fit, engagement,
        demo_at, demo_timezone, notification, from_seq, to_seq, created_at
 FROM leads WHERE tenant_id = $1
+  AND ($5::uuid IS NULL OR conversation_id IN (
+        SELECT id FROM conversations WHERE tenant_id = $1 AND channel_id = $5))
+  AND ($6::int IS NULL OR fit >= $6)
+  AND ($7::int IS NULL OR urgency >= $7)
+  AND ($8::timestamptz IS NULL OR created_at > $8)
+  AND ($9::bool IS NULL OR (COALESCE(email, '') <> '') = $9)
 """
-# Newest first, on ix_leads_tenant_id_created_at backwards from the cursor.
+# Newest first, on ix_leads_tenant_id_created_at backwards from the cursor; the filters are
+# checked on the rows that walk yields (a channel's conversations through their primary key).
 LEAD_PAGE = {
-    False: _LEADS + "ORDER BY created_at DESC, id DESC LIMIT $2",
+    False: _LEADS + "AND $3::timestamptz IS NULL AND $4::uuid IS NULL "
+                    "ORDER BY created_at DESC, id DESC LIMIT $2",
     True: _LEADS + "AND (created_at, id) < ($3, $4) ORDER BY created_at DESC, id DESC LIMIT $2",
 }
+
+
+@dataclass(frozen=True)
+class LeadFilter:
+    channel_id: uuid.UUID | None = None
+    min_fit: int | None = None
+    min_urgency: int | None = None
+    updated_after: datetime | None = None
+    has_email: bool | None = None
 
 
 def like_pattern(term: str) -> str:
@@ -173,8 +191,12 @@ async def messages_page(
 
 
 async def lead_page(
-    conn: Any, tenant_id: uuid.UUID, limit: int, after: tuple[datetime, uuid.UUID] | None
+    conn: Any, tenant_id: uuid.UUID, limit: int, after: tuple[datetime, uuid.UUID] | None,
+    f: LeadFilter | None = None,
 ) -> list[Row]:
-    if after is None:
-        return list(await conn.fetch(LEAD_PAGE[False], tenant_id, limit))
-    return list(await conn.fetch(LEAD_PAGE[True], tenant_id, limit, after[0], after[1]))
+    f = f or LeadFilter()
+    at, lead_id = after if after is not None else (None, None)
+    return list(await conn.fetch(
+        LEAD_PAGE[after is not None], tenant_id, limit, at, lead_id, f.channel_id, f.min_fit,
+        f.min_urgency, f.updated_after, f.has_email,
+    ))

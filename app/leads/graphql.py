@@ -11,7 +11,7 @@ import strawberry
 from app.conversations import pages
 from app.conversations.graphql import RELATED_FIELDS, ConversationType, load_related
 from app.db import driver_connection
-from app.errors import present
+from app.errors import BadUserInput, NotFound, present
 from app.graphql import fields as gql
 from app.graphql.context import Info
 from app.graphql.loaders import Loaders
@@ -23,7 +23,7 @@ from app.graphql.pagination import (
     page_size,
     time_id_cursor,
 )
-from app.graphql.permissions import require_tenant
+from app.graphql.permissions import parse_id, require_tenant
 from app.models import Lead
 
 LEAD_CURSOR = "lead"
@@ -102,21 +102,54 @@ def _cursor(r: pages.Row) -> str:
     return time_id_cursor(LEAD_CURSOR, r["created_at"], r["id"])
 
 
+@strawberry.input(name="LeadFilter")
+class LeadFilterInput:
+    channel_id: strawberry.ID | None = None
+    min_fit: int | None = strawberry.field(default=None, description="1-3: at least this fit.")
+    min_urgency: int | None = strawberry.field(default=None, description="1-3.")
+    updated_after: datetime | None = strawberry.field(default=None, description=(
+        "Extractions stored after this time."
+    ))
+    has_email: bool | None = strawberry.field(default=None, description=(
+        "true: with an email; false: without one."
+    ))
+
+
+def _lead_filter(f: LeadFilterInput | None) -> pages.LeadFilter:
+    if f is None:
+        return pages.LeadFilter()
+    for name, value in (("minFit", f.min_fit), ("minUrgency", f.min_urgency)):
+        if value is not None and not 1 <= value <= 3:
+            raise BadUserInput(f"filter.{name} must be 1, 2 or 3")
+    if f.updated_after is not None and f.updated_after.tzinfo is None:
+        raise BadUserInput("filter.updatedAfter needs a time zone")
+    return pages.LeadFilter(
+        channel_id=parse_id(f.channel_id, "channel") if f.channel_id is not None else None,
+        min_fit=f.min_fit, min_urgency=f.min_urgency, updated_after=f.updated_after,
+        has_email=f.has_email,
+    )
+
+
 @strawberry.type
 class LeadQuery:
     @gql.field("Every extraction of the tenant's conversations, newest first.")
     async def leads(
-        self, info: Info, first: int | None = None, after: str | None = None
+        self, info: Info, first: int | None = None, after: str | None = None,
+        filter: LeadFilterInput | None = None,
     ) -> Connection[LeadType]:
         tenant_id = await require_tenant(info)
         limit = page_size(first)
         cursor = decode_time_id(after, LEAD_CURSOR) if after is not None else None
+        f = _lead_filter(filter)
         with_conversation = "conversation" in node_fields(info, "edges", "node")
         wanted = node_fields(info, "edges", "node", "conversation") & RELATED_FIELDS
         loaders = info.context.loaders
         conversations: dict[uuid.UUID, ConversationType] = {}
         async with driver_connection(info.context.rt.engine) as conn:
-            rows = await pages.lead_page(conn, tenant_id, limit + 1, cursor)
+            if f.channel_id is not None and not await pages.channel_owned(
+                    conn, tenant_id, f.channel_id):
+                raise NotFound("channel")
+            rows = await pages.lead_page(conn, tenant_id, limit + 1, cursor, f)
             if with_conversation and rows:
                 found = await pages.conversations_by_id(
                     conn, tenant_id, list({r["conversation_id"] for r in rows[:limit]})
