@@ -246,6 +246,21 @@ async def _conversation_events(
             yield live
 
 
+NOTICE_EVENTS = frozenset({"TenantNotice"})
+
+
+@strawberry.type(description=(
+    "Something about the tenant's account an operator should know, e.g. kind "
+    "webhook_endpoint_disabled: an event webhook endpoint failed for too long and was "
+    "switched off (endpointId)."
+))
+class Notice:
+    kind: str
+    message: str
+    at: datetime
+    endpoint_id: strawberry.ID | None
+
+
 async def _balance(info: Info, tenant_id: uuid.UUID) -> int:
     async with info.context.rt.sessions() as session:
         balance = await session.scalar(select(Tenant.credit_balance).where(Tenant.id == tenant_id))
@@ -275,6 +290,24 @@ class Subscription:
             decode_event_cursor(after)  # refuse a bad cursor before anything is delivered
         async for event in _conversation_events(info, tenant_id, conv_id, after):
             yield event
+
+    @gql.subscription("Notices about the tenant's account, as they happen (live only).")
+    async def notices(self, info: Info) -> AsyncGenerator[Notice, None]:
+        tenant_id = await require_tenant(info)
+        with info.context.hub.subscribe(str(tenant_id), None, NOTICE_EVENTS) as sub:
+            while True:
+                item = await sub.get()
+                if isinstance(item, Gap):
+                    continue
+                try:
+                    yield Notice(
+                        kind=str(item["kind"]), message=str(item["message"]),
+                        at=datetime.fromisoformat(item["at"]),
+                        endpoint_id=strawberry.ID(item["endpointId"])
+                        if item.get("endpointId") else None,
+                    )
+                except (KeyError, TypeError, ValueError):
+                    log.warning("skipping a malformed notice")
 
     @gql.subscription("The tenant's credit balance: now, then on every change.")
     async def credit_balance(self, info: Info) -> AsyncGenerator[int, None]:

@@ -25,6 +25,7 @@ import orjson
 from sqlalchemy import text
 
 from app.crypto import decrypt_token
+from app.realtime.topics import tenant_topic
 from app.runtime import Runtime
 
 log = logging.getLogger("app.integrations.delivery")
@@ -73,15 +74,17 @@ _ENDPOINT_OK = text(
     "UPDATE webhook_endpoints SET failing_since = NULL WHERE id = :id AND failing_since IS NOT NULL"
 )
 # The first failure starts the clock; an endpoint failing for longer than allowed is disabled.
+# `was_enabled` tells the call that switched it off from later ones.
 _ENDPOINT_FAILED = text("""
-UPDATE webhook_endpoints SET failing_since = COALESCE(failing_since, now()),
-    enabled = CASE WHEN COALESCE(failing_since, now()) < now() - make_interval(secs => :disable_after)
-                   THEN false ELSE enabled END,
-    disabled_reason = CASE WHEN enabled AND COALESCE(failing_since, now())
+UPDATE webhook_endpoints AS e SET failing_since = COALESCE(e.failing_since, now()),
+    enabled = CASE WHEN COALESCE(e.failing_since, now()) < now() - make_interval(secs => :disable_after)
+                   THEN false ELSE e.enabled END,
+    disabled_reason = CASE WHEN e.enabled AND COALESCE(e.failing_since, now())
                                 < now() - make_interval(secs => :disable_after)
-                           THEN :reason ELSE disabled_reason END
-WHERE id = :id
-RETURNING tenant_id, enabled, disabled_reason
+                           THEN :reason ELSE e.disabled_reason END
+FROM (SELECT id, enabled FROM webhook_endpoints WHERE id = :id FOR UPDATE) AS before
+WHERE e.id = before.id
+RETURNING e.tenant_id, e.enabled, e.disabled_reason, before.enabled AS was_enabled
 """)
 
 
@@ -188,6 +191,7 @@ async def _attempt(rt: Runtime, client: httpx.AsyncClient, row: Any) -> None:
     entry = orjson.dumps([{"at": datetime.now(UTC).isoformat(), "statusCode": outcome.code,
                            "error": outcome.error, "durationMs": outcome.duration_ms}]).decode()
     expires = row["created_at"] + timedelta(seconds=settings.webhook_retry_for_s)
+    disabled: Any = None
     async with rt.sessions() as session, session.begin():
         if outcome.ok:
             await session.execute(_DELIVERED, {"id": row["id"], "code": outcome.code,
@@ -202,12 +206,28 @@ async def _attempt(rt: Runtime, client: httpx.AsyncClient, row: Any) -> None:
                 "entry": entry,
             })
             if row["enabled"]:
-                await session.execute(_ENDPOINT_FAILED, {
+                endpoint = (await session.execute(_ENDPOINT_FAILED, {
                     "id": row["endpoint_id"], "disable_after": settings.webhook_disable_after_s,
                     "reason": f"failing since more than {settings.webhook_disable_after_s // 3600} h"
                               f" (last: {outcome.error or outcome.code})"[:200],
-                })
+                })).mappings().first()
+                if endpoint is not None and endpoint["was_enabled"] and not endpoint["enabled"]:
+                    disabled = endpoint
         await session.execute(_TRIM, {"id": row["id"], "keep": ATTEMPT_LOG_KEEP})
+    if disabled is not None:
+        await _notify_disabled(rt, row, disabled["disabled_reason"] or "failing for too long")
+
+
+async def _notify_disabled(rt: Runtime, row: Any, reason: str) -> None:
+    """Tell the tenant's operators (the console's notices subscription), after the commit."""
+    notice = {"type": "TenantNotice", "kind": "webhook_endpoint_disabled",
+              "endpointId": str(row["endpoint_id"]), "at": datetime.now(UTC).isoformat(),
+              "message": f"The event webhook endpoint {row['url']} was switched off: {reason}. "
+                         "Fix the receiver, then switch it on again (updateWebhookEndpoint)."}
+    try:
+        await rt.redis.publish(tenant_topic(str(row["tenant_id"])), orjson.dumps(notice))
+    except Exception:
+        log.warning("could not publish the endpoint-disabled notice", exc_info=True)
 
 
 def http_client() -> httpx.AsyncClient:

@@ -379,6 +379,11 @@
     state.live.add("subscription { creditBalance }", function () { return {}; }, function (d) {
       $("credits").textContent = d.creditBalance + " credits";
     });
+    // Account notices (an event webhook endpoint switched off, ...): shown until signed out.
+    state.live.add("subscription { notices { kind message at } }", function () { return {}; }, function (d) {
+      $("notice").textContent = d.notices.message;
+      show($("notice"), true);
+    });
     await loadList();
   }
 

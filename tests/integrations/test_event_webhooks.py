@@ -18,7 +18,7 @@ from starlette.routing import Route
 from app.integrations.delivery import Unsafe, check_address, signature
 from app.sandbox.server import run_in_thread
 from tests.factories import make_world
-from tests.graphql.helpers import codes, gql, ok
+from tests.graphql.helpers import codes, gql, ok, ws_session
 from tests.helpers import wait_for
 from tests.meta import signed, wa_message, wa_webhook
 
@@ -294,3 +294,20 @@ async def test_the_agent_asking_for_a_person_tells_the_tenant(client, runtime, w
                              timeout=15)
     assert event["data"]["conversation"]["mode"] == "human"
     assert event["data"]["reason"] == "the customer asked for a person"
+
+
+async def test_the_console_hears_when_an_endpoint_is_switched_off(
+    fast_retries, live, client, runtime, worker, graph, receiver
+):
+    fast_retries.webhook_disable_after_s = 1
+    world = await make_world(runtime)
+    created = await _endpoint(client, world, receiver.url, ["MESSAGE_RECEIVED"])
+    receiver.status = 500
+    async with ws_session(live, world.api_key) as ws:
+        op = await ws.subscribe("subscription { notices { kind message endpointId } }")
+        await live.wait_subscribers(1)
+        await _post(client, world.account_id, "hola")
+        notice = (await ws.next_for(op, timeout=30))["payload"]["data"]["notices"]
+    assert notice["kind"] == "webhook_endpoint_disabled"
+    assert notice["endpointId"] == created["endpoint"]["id"]
+    assert receiver.url in notice["message"]
