@@ -167,6 +167,33 @@
     refreshTimer = setTimeout(loadList, 200); // a burst of new conversations: one query
   }
 
+  // The last 30 days of usage as a bar per day (AI replies), with the period's totals.
+  async function loadUsage() {
+    var from = new Date(Date.now() - 30 * 86400000);
+    var data = await gql("query Usage($from: DateTime!) { usage(from: $from, groupBy: DAY) { " +
+      "day inboundMessages aiReplies operatorMessages creditsDebited inputTokens outputTokens } }",
+      { from: from.toISOString() });
+    var byDay = new Map(data.usage.map(function (u) { return [u.day, u]; }));
+    var days = [];
+    for (var i = 29; i >= 0; i--) days.push(new Date(Date.now() - i * 86400000).toISOString().slice(0, 10));
+    var top = Math.max(1, Math.max.apply(null, data.usage.map(function (u) { return u.aiReplies; })));
+    var chart = $("usage-chart");
+    chart.replaceChildren();
+    var totals = { inboundMessages: 0, aiReplies: 0, operatorMessages: 0, creditsDebited: 0 };
+    days.forEach(function (day) {
+      var u = byDay.get(day);
+      if (u) Object.keys(totals).forEach(function (k) { totals[k] += u[k]; });
+      var bar = el("span", "usage-bar");
+      bar.style.height = Math.round(100 * (u ? u.aiReplies : 0) / top) + "%";
+      bar.title = day + ": " + (u ? u.aiReplies : 0) + " AI replies, " + (u ? u.creditsDebited : 0) + " credits";
+      bar.setAttribute("data-day", day);
+      chart.appendChild(bar);
+    });
+    $("usage-totals").textContent = totals.inboundMessages + " customer messages · " + totals.aiReplies +
+      " AI replies · " + totals.operatorMessages + " operator messages · " + totals.creditsDebited + " credits";
+    show($("usage"), true);
+  }
+
   async function loadList() {
     var filter = { archived: false };
     if ($("channel-filter").value) filter.channelId = $("channel-filter").value;
@@ -385,6 +412,7 @@
       show($("notice"), true);
     });
     await loadList();
+    loadUsage().catch(function () { /* the chart is optional: the inbox works without it */ });
   }
 
   function signOut(reason) {
