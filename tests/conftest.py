@@ -14,6 +14,7 @@ import pytest
 from cryptography.fernet import Fernet
 from redis.asyncio import Redis
 
+from tests.factories import World, make_world
 from tests.fakes import FakeControl
 from tests.helpers import ROOT, running_worker
 from tests.live import LiveServer
@@ -201,6 +202,23 @@ async def app(settings: Any, clean: None) -> AsyncIterator[Any]:
     application = create_app(settings)
     async with application.router.lifespan_context(application):
         yield application
+
+
+@pytest.fixture
+def rt(app: Any) -> Any:
+    """The app's runtime (its engine, Redis and clients), for tests that go through the app."""
+    return app.state.runtime
+
+
+@pytest.fixture
+async def world(rt: Any) -> World:
+    return await make_world(rt, name="Acme")
+
+
+@pytest.fixture
+async def other(rt: Any) -> World:
+    """A second tenant, hostile to the first: it must never see or touch its objects."""
+    return await make_world(rt, name="Intruder")
 
 
 @pytest.fixture
