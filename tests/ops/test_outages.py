@@ -54,7 +54,7 @@ def own_servers() -> Iterator[tuple[Services, Path]]:
 
     data_dir = ROOT / ".data" / f"outage-servers-{os.getpid()}"
     shutil.rmtree(data_dir, ignore_errors=True)
-    svc = start_services(data_dir)
+    svc = start_services(data_dir, durable=False)
     try:
         cfg = Config(str(ROOT / "alembic.ini"))
         cfg.attributes["database_url"] = svc.database_url
@@ -77,7 +77,7 @@ async def _restart_postgres(svc: Services, data_dir: Path) -> None:
     proc, sig = svc._procs[0]
     proc.send_signal(signal.SIGINT)
     await asyncio.to_thread(proc.wait, 30)
-    svc._procs[0] = (await asyncio.to_thread(_start_postgres, data_dir, _port(svc.database_url)),
+    svc._procs[0] = (await asyncio.to_thread(_start_postgres, data_dir, _port(svc.database_url), False),
                      sig)
 
 
@@ -87,7 +87,8 @@ async def _kill_redis_and_start_it_empty(svc: Services, data_dir: Path) -> None:
     await asyncio.to_thread(proc.wait, 30)
     shutil.rmtree(data_dir / "valkey", ignore_errors=True)  # its append-only file: nothing back
     await asyncio.sleep(REDIS_DOWN_S)  # the outage itself
-    svc._procs[1] = (await asyncio.to_thread(_start_valkey, data_dir, _port(svc.redis_url)), sig)
+    svc._procs[1] = (await asyncio.to_thread(_start_valkey, data_dir, _port(svc.redis_url), False),
+                     sig)
 
 
 @dataclass
