@@ -11,7 +11,10 @@ from starlette.middleware import Middleware
 from starlette.requests import ClientDisconnect
 from starlette.routing import BaseRoute, Route
 
+from app import web
 from app.config import Settings, get_settings
+from app.graphql.app import routes as graphql_routes
+from app.graphql.sockets import Sockets
 from app.health import healthz, readyz
 from app.http import (
     CorrelationIdMiddleware,
@@ -19,18 +22,50 @@ from app.http import (
     http_exception_handler,
     unhandled_exception_handler,
 )
+from app.leads.export import leads_csv
 from app.logs import configure_logging
-from app.runtime import open_runtime, tune_gc
+from app.metrics import metrics, serves_metrics
+from app.realtime.hub import Hub
+from app.runtime import Runtime, open_runtime, tune_gc
+from app.webchat.api import routes as webchat_routes
+from app.webhooks import meta
+from app.webhooks.admission import Admission, admitted
 
 
 def _routes(settings: Settings) -> list[BaseRoute]:
-    from app.extensions import extra_routes
-
+    # Production without METRICS_TOKEN has no /metrics route: the plain 404 of any unknown path.
+    metric_routes = [Route("/metrics", metrics, methods=["GET"])] if serves_metrics(settings) else []
     return [
         Route("/healthz", healthz),
         Route("/readyz", readyz),
-        *extra_routes(settings),
+        *graphql_routes(settings),
+        *metric_routes,
+        Route("/export/leads.csv", leads_csv, methods=["GET"]),
+        Route("/webhooks/meta", meta.verify, methods=["GET"]),
+        Route("/webhooks/meta", admitted("meta")(meta.receive), methods=["POST"]),
+        *webchat_routes(),
+        *web.routes(),
     ]
+
+
+async def _on_startup(app: Starlette, runtime: Runtime) -> None:
+    # Bounded ingest (Meta webhook, widget message): at capacity, 503 + Retry-After at once.
+    app.state.admission = Admission.from_settings(runtime.settings)
+    # The process's one Redis pub/sub connection, shared by every subscription (GraphQL, widget)
+    # and by the websockets' revocation notices.
+    app.state.hub = Hub(runtime.settings.required("redis_url"))
+    app.state.sockets = Sockets(runtime)
+    app.state.sockets.attach(app.state.hub)
+    await app.state.hub.start()
+
+
+async def _on_shutdown(app: Starlette) -> None:
+    sockets = getattr(app.state, "sockets", None)
+    if sockets is not None:
+        await sockets.stop()
+    hub = getattr(app.state, "hub", None)
+    if hub is not None:
+        await hub.stop()
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
@@ -40,14 +75,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         runtime = await open_runtime(settings)
         app.state.runtime = runtime
-        from app.extensions import on_shutdown, on_startup
-
-        await on_startup(app, runtime)
+        await _on_startup(app, runtime)
         tune_gc()
         try:
             yield
         finally:
-            await on_shutdown(app, runtime)
+            await _on_shutdown(app)
             await runtime.close()
 
     app = Starlette(

@@ -12,7 +12,7 @@ from starlette.responses import FileResponse, HTMLResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from app.webhooks.widget_guard import PUBLIC_ID
+from app.webchat.guard import PUBLIC_ID
 
 STATIC = Path(__file__).resolve().parent / "static"
 

@@ -1,6 +1,6 @@
 """The processes a benchmark runs against: Postgres and Redis, the fakes, API servers, workers.
 
-Postgres and Redis come from app.devservers under `.data/bench` (their own pair, so a
+Postgres and Redis come from app.cli.devservers under `.data/bench` (their own pair, so a
 FLUSHALL in the fault scenario never touches a running `mca run`), unless DATABASE_URL and
 REDIS_URL are set. Each run gets a freshly migrated database of its own.
 """
@@ -60,7 +60,7 @@ def start_services() -> Any:
     """The embedded Postgres + Valkey pair (None when DATABASE_URL and REDIS_URL are set)."""
     if os.environ.get("DATABASE_URL") and os.environ.get("REDIS_URL"):
         return None
-    from app.devservers import start_services as start
+    from app.cli.devservers import start_services as start
 
     return start(ROOT / ".data" / "bench")
 

@@ -57,7 +57,7 @@ def services() -> Iterator[dict[str, str]]:
         return
     import shutil
 
-    from app.devservers import start_services
+    from app.cli.devservers import start_services
 
     # A private pair per test run: concurrent runs never share (or stop) each other's servers.
     # Thrown away at the end, so the only servers allowed to trade durability for speed.
@@ -175,7 +175,7 @@ async def clean(test_env: dict[str, str], fakes: dict[str, str]) -> None:
         await redis.flushdb()
     finally:
         await redis.aclose()
-    from app.breaker import reset_all
+    from app.pipeline.breaker import reset_all
 
     reset_all()
     async with httpx.AsyncClient() as client:

@@ -53,7 +53,7 @@ def _child(runner: subprocess.Popen[bytes], command: str) -> psutil.Process | No
 
 
 def test_supervise_restarts_a_dead_child_with_backoff_and_says_so(capsys):
-    from app.devrun import Child, supervise
+    from app.cli.devrun import Child, supervise
 
     spawned: list[subprocess.Popen[bytes]] = []
 

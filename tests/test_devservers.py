@@ -1,4 +1,4 @@
-"""Real-process tests for app.devservers (self-contained: no conftest fixtures)."""
+"""Real-process tests for app.cli.devservers (self-contained: no conftest fixtures)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ import psutil
 import pytest
 import redis
 
-from app.devservers import Services, services, start_services
+from app.cli.devservers import Services, services, start_services
 from tests.helpers import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -160,7 +160,7 @@ def test_start_from_short_lived_thread_survives_thread_exit(tmp_path: Path) -> N
 OWNER_SCRIPT = """
 import json, signal, sys, time
 from pathlib import Path
-from app.devservers import start_services
+from app.cli.devservers import start_services
 signal.signal(signal.SIGTERM, lambda *a: sys.exit(0))
 svc = start_services(Path(sys.argv[1]))
 state = json.loads((Path(sys.argv[1]) / "services.json").read_text())

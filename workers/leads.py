@@ -16,7 +16,6 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from app.breaker import BreakerOpen
 from app.db import transaction
 from app.effects import flush_committed, take
 from app.leads import repository
@@ -29,6 +28,7 @@ from app.leads.extraction import (
 )
 from app.leads.service import record_extraction, skip_range
 from app.models import Agent, Conversation, Lead, Message
+from app.pipeline.breaker import BreakerOpen
 from app.runtime import Runtime
 
 log = logging.getLogger("workers.leads")

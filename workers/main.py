@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 from typing import Any
 
+from arq import cron
 from arq.connections import create_pool
 from arq.constants import in_progress_key_prefix
 from arq.utils import timestamp_ms
@@ -15,11 +16,13 @@ from app.config import Settings
 from app.integrations.delivery import deliver_forever
 from app.metrics import start_worker_metrics
 from app.outages import DEPENDENCIES, backoff_s, is_outage, which
+from app.pipeline.batch import process_conversation
+from app.pipeline.send import send_message
+from app.pipeline.sweeper import sweep_forever
 from app.redis import harden, redis_settings
 from app.runtime import open_runtime, tune_gc
-from workers.process import process_conversation
-from workers.send import send_message
-from workers.sweeper import sweep_forever
+from workers.leads import extract_lead, scan_lead_extraction
+from workers.lifecycle import expire_contexts
 
 # Claim up to ARGV[3] of the listed jobs in one round trip, with arq's own rule: a job is
 # startable when no in-progress key exists for it and its queue score is due; claiming sets
@@ -119,15 +122,16 @@ class BatchClaimWorker(Worker):
 
 
 def _job_functions() -> list[Any]:
-    from workers.extensions import extra_functions
-
-    return [process_conversation, send_message, *extra_functions()]
+    return [process_conversation, send_message, extract_lead]
 
 
 def _cron_jobs(settings: Settings) -> list[Any]:
-    from workers.extensions import extra_cron_jobs
-
-    return list(extra_cron_jobs(settings))
+    return [
+        # Every minute: the idle rule is in minutes, so a lead is at most a minute late.
+        cron(scan_lead_extraction, second=30, unique=True, timeout=120, keep_result=0),
+        # Hourly: the rule is in days. unique: one run per hour across all workers.
+        cron(expire_contexts, minute=17, second=0, unique=True, timeout=1800, keep_result=0),
+    ]
 
 
 def build_worker(settings: Settings, **overrides: Any) -> Worker:

@@ -9,8 +9,8 @@ from typing import Any
 
 import openai
 
-from app.breaker import CircuitBreaker, breaker
 from app.metrics import MODEL_ERRORS, MODEL_TOKENS, STAGE_SECONDS
+from app.pipeline.breaker import CircuitBreaker, breaker
 from app.runtime import Runtime
 
 

@@ -108,7 +108,7 @@ async def retry_message(
     msg.status_reason = msg.error_code = msg.error_title = None
     if msg.sender_role == "ai":
         # The failed attempt's credits were released; the send job charges this attempt
-        # once, under a key of its own (see workers/send.py).
+        # once, under a key of its own (see app/pipeline/send.py).
         price = None
         if conv.agent_id is not None:
             price = await session.scalar(

@@ -34,7 +34,7 @@ SELECT (SELECT credit_balance FROM t), (SELECT balance_after FROM i)
 """)
 
 
-async def _apply(
+async def move_credits(
     session: AsyncSession,
     tenant_id: uuid.UUID,
     delta: int,
@@ -76,7 +76,7 @@ async def grant(
 ) -> int:
     if amount <= 0:
         raise ValidationFailed("amount must be positive")
-    balance = await _apply(
+    balance = await move_credits(
         session, tenant_id, amount, "grant", key or f"grant:{uuid.uuid4()}", reason
     )
     if balance is not None:
@@ -150,6 +150,6 @@ async def release(session: AsyncSession, batch_key: str, reason: str = "reply no
     if res is None:
         return False
     if res.amount > 0:
-        await _apply(session, res.tenant_id, res.amount, "release", f"release:{batch_key}",
+        await move_credits(session, res.tenant_id, res.amount, "release", f"release:{batch_key}",
                      reason, res.conversation_id)
     return True

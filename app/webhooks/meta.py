@@ -18,7 +18,6 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from app.channels.adapters import instagram, whatsapp
 from app.channels.adapters.base import InboundMessage, ParsedWebhook
 from app.channels.routing import ChannelRoute, route
-from app.conversations.ingest import announce, apply_status, ingest
 from app.crypto import verify_signature
 from app.db import driver_connection, transaction
 from app.effects import Effects, flush_committed, take
@@ -27,6 +26,7 @@ from app.logs import log_fields
 from app.metrics import INBOUND_MESSAGES, PENDING_MESSAGES, WEBHOOK_REQUESTS, WEBHOOK_UNKNOWN_CHANNEL
 from app.models import Message
 from app.outages import RideQueue, StillAway, is_db_outage, retry_outage
+from app.pipeline.ingest import announce, apply_status, ingest
 from app.runtime import Runtime
 
 log = logging.getLogger("app.webhooks.meta")

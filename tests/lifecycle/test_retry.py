@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from app.conversations.outbox import enqueue_sends, retry_message
 from app.db import transaction
+from app.pipeline.send import send_message
 from tests.factories import make_world
 from tests.helpers import db_rows, wait_for
 from tests.meta import signed, wa_message, wa_webhook
-from workers.send import send_message
 
 
 async def _balance(db: str) -> tuple[int, int]:

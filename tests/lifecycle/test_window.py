@@ -13,11 +13,11 @@ from app.conversations.service import add_message
 from app.db import transaction
 from app.effects import flush, take
 from app.models import Conversation
+from app.pipeline.send import send_message
 from tests.factories import make_world
 from tests.helpers import db_rows, wait_for
 from tests.leads.helpers import new_conversation, say
 from tests.meta import signed, wa_message, wa_webhook
-from workers.send import send_message
 
 
 async def _operator_message(runtime, cid: uuid.UUID, last_inbound_at: datetime) -> str:

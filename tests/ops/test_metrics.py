@@ -123,7 +123,7 @@ async def test_pending_messages_is_the_backlog_without_a_worker(client, runtime)
 
 
 async def test_breaker_state_is_exported(client, settings):
-    from app.breaker import breaker
+    from app.pipeline.breaker import breaker
 
     b = breaker("model", settings.breaker_failure_threshold, settings.breaker_reset_s)
     try:

@@ -1,5 +1,5 @@
 """Postgres restarted and Redis killed (and started again empty) under load, with an API
-process and two worker processes on servers of the test's own (app.devservers), so the session's
+process and two worker processes on servers of the test's own (app.cli.devservers), so the session's
 shared servers are not disturbed.
 
 Customers write at their own pace whatever happens to the platform; a webhook that is not
@@ -32,7 +32,7 @@ import asyncpg
 import httpx
 import pytest
 
-from app.devservers import Services, _start_postgres, _start_valkey, start_services
+from app.cli.devservers import Services, _start_postgres, _start_valkey, start_services
 from tests.factories import make_world
 from tests.helpers import ROOT
 from tests.meta import signed, wa_message, wa_webhook

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import asyncio
 
-from app.breaker import CircuitBreaker
+from app.pipeline.breaker import CircuitBreaker
 from tests.factories import make_world
 from tests.helpers import db_row, db_rows, wait_for
 from tests.meta import signed, wa_message, wa_webhook

@@ -6,7 +6,7 @@ import uuid
 import pytest
 
 from app.db import transaction
-from app.locks import LeaseLost, OrderingLock
+from app.pipeline.lock import LeaseLost, OrderingLock
 from tests.factories import make_world
 from tests.helpers import db_rows, running_worker, wait_for
 from tests.meta import signed, wa_message, wa_webhook
@@ -128,7 +128,7 @@ async def test_sweeper_resends_an_operator_message_whose_job_was_lost(runtime, w
     db = test_env["DATABASE_URL"]
     from app.channels.adapters.base import InboundMessage
     from app.channels.routing import route
-    from app.conversations.ingest import ingest_message
+    from app.pipeline.ingest import ingest_message
 
     async with transaction(runtime.sessions) as s:
         ch = await route(runtime, "whatsapp", world.account_id)

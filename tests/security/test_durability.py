@@ -22,7 +22,7 @@ import httpx
 import psutil
 import pytest
 
-from app.devservers import services, start_services
+from app.cli.devservers import services, start_services
 
 pytestmark = pytest.mark.timeout(120)
 

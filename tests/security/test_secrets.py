@@ -124,7 +124,7 @@ async def test_the_public_constant_no_longer_opens_admin_operations(tmp_path, mo
 
 
 async def test_demo_state_holding_a_key_is_owner_only(tmp_path, settings: Any, clean):
-    from app.devrun import seed_demo
+    from app.cli.devrun import seed_demo
 
     data_dir = tmp_path / "fresh"  # does not exist yet
     dev = settings.model_copy(update={"data_dir": data_dir})

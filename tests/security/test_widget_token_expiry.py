@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from app.crypto import sign
-from app.webhooks.widget_guard import RENEWED_TOKEN_HEADER, _secret, check_token, issue_token
+from app.webchat.guard import RENEWED_TOKEN_HEADER, _secret, check_token, issue_token
 from tests.factories import World, make_world
 from tests.widget.conftest import ORIGIN, Visitor
 

@@ -10,7 +10,7 @@ from cryptography.fernet import Fernet
 
 from app.config import Settings
 from app.crypto import verify_signature
-from app.webhooks.widget_guard import (
+from app.webchat.guard import (
     WidgetError,
     check_token,
     issue_token,

@@ -6,8 +6,8 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app.conversations.ingest import FORWARD_FROM
 from app.models.message import OUTBOUND_STATUSES
+from app.pipeline.ingest import FORWARD_FROM
 
 RANK = {"pending": 0, "unknown": 0, "sent": 1, "delivered": 2, "read": 3}
 REPORTS = ("sent", "delivered", "read", "failed")

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from app.webhooks.widget_guard import ADDRESS_FACTOR
+from app.webchat.guard import ADDRESS_FACTOR
 from tests.helpers import db_value
 from tests.widget.helpers import Visitor
 from tests.widget.test_widget_api import assert_error_shape

@@ -116,7 +116,7 @@ async def test_stream_refuses_other_origins_and_too_many_tabs(live_client, chat)
     evil.token = v.token
     r = await live_client.get(f"{v.base}/stream", headers=evil.headers())
     assert r.status_code == 403 and r.json()["code"] == "ORIGIN_NOT_ALLOWED"
-    from app.webhooks.widget_stream import MAX_STREAMS_PER_VISITOR
+    from app.webchat.stream import MAX_STREAMS_PER_VISITOR
 
     streams = [Stream(live_client, v) for _ in range(MAX_STREAMS_PER_VISITOR)]
     for st in streams:

@@ -15,7 +15,7 @@ from app.channels.adapters.base import (
     StatusUpdate,
 )
 from app.channels.adapters.graph import post
-from app.channels.adapters.whatsapp import _dict, _list, _str
+from app.channels.adapters.payload import as_dict, as_list, as_str
 from app.config import Settings
 
 MAX_TEXT_BYTES = 1000
@@ -30,20 +30,20 @@ def _ts_ms(value: Any) -> datetime | None:
 
 def parse_webhook(body: dict[str, Any]) -> ParsedWebhook:
     out = ParsedWebhook()
-    for entry in _list(body.get("entry")):
-        e = _dict(entry)
-        account = _str(e.get("id"))
+    for entry in as_list(body.get("entry")):
+        e = as_dict(entry)
+        account = as_str(e.get("id"))
         if account is None:
             out.ignored += 1
             continue
-        for event in _list(e.get("messaging")):
-            ev = _dict(event)
-            sender = _str(_dict(ev.get("sender")).get("id"))
+        for event in as_list(e.get("messaging")):
+            ev = as_dict(event)
+            sender = as_str(as_dict(ev.get("sender")).get("id"))
             if sender is None:
                 out.ignored += 1
                 continue
             ts = _ts_ms(ev.get("timestamp"))
-            msg = _dict(ev.get("message"))
+            msg = as_dict(ev.get("message"))
             if msg:
                 parsed = _parse_message(msg, account, sender, ts, ev)
                 if parsed is None:
@@ -51,17 +51,17 @@ def parse_webhook(body: dict[str, Any]) -> ParsedWebhook:
                 else:
                     out.messages.append(parsed)
             elif ev.get("read"):
-                mid = _str(_dict(ev.get("read")).get("mid"))
+                mid = as_str(as_dict(ev.get("read")).get("mid"))
                 if mid:
                     out.statuses.append(StatusUpdate(account, mid, "read"))
             elif ev.get("reaction") or ev.get("postback"):
                 kind = "reaction" if ev.get("reaction") else "postback"
-                data = _dict(ev.get(kind))
-                mid = _str(data.get("mid"))
+                data = as_dict(ev.get(kind))
+                mid = as_str(data.get("mid"))
                 if mid is None:
                     out.ignored += 1
                     continue
-                action = _str(data.get("action")) or _str(data.get("payload")) or ""
+                action = as_str(data.get("action")) or as_str(data.get("payload")) or ""
                 # Recorded so the dashboard sees it, never answered as text.
                 out.messages.append(InboundMessage(
                     account_id=account,
@@ -77,19 +77,19 @@ def parse_webhook(body: dict[str, Any]) -> ParsedWebhook:
 def _parse_message(
     msg: dict[str, Any], account: str, sender: str, ts: datetime | None, ev: dict[str, Any]
 ) -> InboundMessage | None:
-    mid = _str(msg.get("mid"))
+    mid = as_str(msg.get("mid"))
     if mid is None or msg.get("is_echo") or msg.get("is_self") or sender == account:
         # Our own outbound messages come back as echoes; answering them would loop.
         return None
     if msg.get("is_deleted"):
         return InboundMessage(account, f"{mid}:deleted", sender, "deleted", None, False, ev, ts)
-    text = _str(msg.get("text"))
-    quick = _str(_dict(msg.get("quick_reply")).get("payload"))
-    attachments = _list(msg.get("attachments"))
+    text = as_str(msg.get("text"))
+    quick = as_str(as_dict(msg.get("quick_reply")).get("payload"))
+    attachments = as_list(msg.get("attachments"))
     if text:
         mtype = "text"
     elif attachments:
-        mtype = _str(_dict(attachments[0]).get("type")) or "attachment"
+        mtype = as_str(as_dict(attachments[0]).get("type")) or "attachment"
     elif msg.get("is_unsupported"):
         mtype = "unsupported"
     else:
@@ -136,7 +136,7 @@ class InstagramAdapter:
         for part in split_utf8(text):
             body = {"recipient": {"id": to.external_id}, "message": {"text": part}}
             data = await post(http, url, token, body)
-            mid = _str(data.get("message_id"))
+            mid = as_str(data.get("message_id"))
             if mid:
                 ids.append(mid)
         return SendResult(ids)

@@ -16,6 +16,7 @@ from app.channels.adapters.base import (
     StatusUpdate,
 )
 from app.channels.adapters.graph import post
+from app.channels.adapters.payload import as_dict, as_list, as_str
 from app.config import Settings
 
 MAX_TEXT_CHARS = 4096
@@ -23,16 +24,7 @@ MEDIA_WITH_CAPTION = ("image", "video", "document")
 _PHONE = re.compile(r"\+?[0-9]{5,20}")
 
 
-def _dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
 
-
-def _list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else []
-
-
-def _str(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
 
 
 def _ts(value: Any) -> datetime | None:
@@ -45,71 +37,71 @@ def _ts(value: Any) -> datetime | None:
 def _text_of(msg: dict[str, Any], mtype: str) -> str | None:
     """The words the agent should answer, or None for a type it does not answer."""
     if mtype == "text":
-        return _str(_dict(msg.get("text")).get("body"))
+        return as_str(as_dict(msg.get("text")).get("body"))
     if mtype == "interactive":
-        inter = _dict(msg.get("interactive"))
-        reply = _dict(inter.get("button_reply")) or _dict(inter.get("list_reply"))
-        title = _str(reply.get("title"))
-        desc = _str(reply.get("description"))
+        inter = as_dict(msg.get("interactive"))
+        reply = as_dict(inter.get("button_reply")) or as_dict(inter.get("list_reply"))
+        title = as_str(reply.get("title"))
+        desc = as_str(reply.get("description"))
         return f"{title} ({desc})" if title and desc else title
     if mtype == "button":
-        return _str(_dict(msg.get("button")).get("text"))
+        return as_str(as_dict(msg.get("button")).get("text"))
     if mtype in MEDIA_WITH_CAPTION:
-        return _str(_dict(msg.get(mtype)).get("caption"))
+        return as_str(as_dict(msg.get(mtype)).get("caption"))
     return None
 
 
 def _dedup_id(msg: dict[str, Any], mtype: str, wamid: str) -> str:
     # Adding and removing a reaction reuse one wamid; the emoji (or its absence) tells them apart.
     if mtype == "reaction":
-        emoji = _str(_dict(msg.get("reaction")).get("emoji")) or "removed"
+        emoji = as_str(as_dict(msg.get("reaction")).get("emoji")) or "removed"
         return f"{wamid}:reaction:{emoji}"
     return wamid
 
 
 def parse_webhook(body: dict[str, Any]) -> ParsedWebhook:
     out = ParsedWebhook()
-    for entry in _list(body.get("entry")):
-        for change in _list(_dict(entry).get("changes")):
-            value = _dict(_dict(change).get("value"))
-            account = _str(_dict(value.get("metadata")).get("phone_number_id"))
+    for entry in as_list(body.get("entry")):
+        for change in as_list(as_dict(entry).get("changes")):
+            value = as_dict(as_dict(change).get("value"))
+            account = as_str(as_dict(value.get("metadata")).get("phone_number_id"))
             if account is None:
                 out.ignored += 1
                 continue
             profiles: dict[str, str] = {}
-            for contact in _list(value.get("contacts")):
-                c = _dict(contact)
-                name = _str(_dict(c.get("profile")).get("name"))
-                for key in (_str(c.get("wa_id")), _str(c.get("user_id"))):
+            for contact in as_list(value.get("contacts")):
+                c = as_dict(contact)
+                name = as_str(as_dict(c.get("profile")).get("name"))
+                for key in (as_str(c.get("wa_id")), as_str(c.get("user_id"))):
                     if key and name:
                         profiles[key] = name
-            for raw in _list(value.get("messages")):
-                parsed = _parse_message(_dict(raw), account, profiles)
+            for raw in as_list(value.get("messages")):
+                parsed = _parse_message(as_dict(raw), account, profiles)
                 if parsed is None:
                     out.ignored += 1
                 else:
                     out.messages.append(parsed)
-            for raw in _list(value.get("statuses")):
-                st = _parse_status(_dict(raw), account)
+            for raw in as_list(value.get("statuses")):
+                st = _parse_status(as_dict(raw), account)
                 if st is None:
                     out.ignored += 1
                 else:
                     out.statuses.append(st)
-            out.ignored += len(_list(value.get("errors")))
+            out.ignored += len(as_list(value.get("errors")))
     return out
 
 
 def _parse_message(msg: dict[str, Any], account: str, profiles: dict[str, str]) -> InboundMessage | None:
-    wamid = _str(msg.get("id"))
+    wamid = as_str(msg.get("id"))
     # `from` is a phone number; anything else cannot be replied to as one.
-    raw_from = _str(msg.get("from"))
+    raw_from = as_str(msg.get("from"))
     wa_id = raw_from if raw_from and _PHONE.fullmatch(raw_from) else None
-    bsuid = _str(msg.get("from_user_id"))
+    bsuid = as_str(msg.get("from_user_id"))
     bsuid = bsuid[:128] if bsuid else None
     external = wa_id or bsuid
     if wamid is None or external is None:
         return None
-    mtype = _str(msg.get("type")) or "unknown"
+    mtype = as_str(msg.get("type")) or "unknown"
     text = _text_of(msg, mtype)
     return InboundMessage(
         account_id=account,
@@ -127,20 +119,20 @@ def _parse_message(msg: dict[str, Any], account: str, profiles: dict[str, str]) 
 
 
 def _parse_status(st: dict[str, Any], account: str) -> StatusUpdate | None:
-    wamid, status = _str(st.get("id")), _str(st.get("status"))
+    wamid, status = as_str(st.get("id")), as_str(st.get("status"))
     if wamid is None or status not in ("sent", "delivered", "read", "failed", "played"):
         return None
     code = title = None
-    errors = _list(st.get("errors"))
+    errors = as_list(st.get("errors"))
     if errors:
-        err = _dict(errors[0])
+        err = as_dict(errors[0])
         code = str(err.get("code"))[:32] if err.get("code") is not None else None
-        title = _str(err.get("title")) or _str(err.get("message"))
+        title = as_str(err.get("title")) or as_str(err.get("message"))
     return StatusUpdate(
         account_id=account, provider_message_id=wamid,
         status="read" if status == "played" else status,
         error_code=code, error_title=title,
-        our_message_id=_str(st.get("biz_opaque_callback_data")),
+        our_message_id=as_str(st.get("biz_opaque_callback_data")),
     )
 
 
@@ -190,8 +182,8 @@ class WhatsAppAdapter:
                 "biz_opaque_callback_data": our_message_id,
             }
             data = await post(http, url, token, body)
-            msgs = _list(data.get("messages"))
-            wamid = _str(_dict(msgs[0]).get("id")) if msgs else None
+            msgs = as_list(data.get("messages"))
+            wamid = as_str(as_dict(msgs[0]).get("id")) if msgs else None
             if wamid:
                 ids.append(wamid)
         return SendResult(ids)

@@ -23,7 +23,7 @@ from app.db import driver_connection
 from app.outages import is_outage
 from app.runtime import Runtime
 
-log = logging.getLogger("app.locks")
+log = logging.getLogger("app.pipeline.lock")
 
 _RELEASE = """
 if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end

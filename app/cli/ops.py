@@ -1,6 +1,6 @@
 """Operator commands of `mca`: API keys, credits, channels, and a webhook simulator.
 
-Registered on the main app by `app.cli`. The shared helpers (settings, embedded services,
+Registered on the main app by `app.cli.main`. The shared helpers (settings, embedded services,
 `fail`) are imported from there inside the commands, so importing this module first works.
 Every expected failure ends as one `error: ...` line on stderr and a non-zero exit.
 """
@@ -19,6 +19,7 @@ from typing import Any, NoReturn, TypeVar
 import typer
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.cli.common import fail, load, run_async, with_services
 from app.config import Settings
 
 T = TypeVar("T")
@@ -38,7 +39,6 @@ def register(cli: typer.Typer) -> None:
 
 
 def _fail(message: str) -> NoReturn:
-    from app.cli import fail
 
     fail(message)
     raise AssertionError("unreachable")  # fail() always raises typer.Exit
@@ -60,7 +60,6 @@ def _run_in_transaction(settings: Settings, fn: Callable[[AsyncSession], Awaitab
     from arq import create_pool
     from sqlalchemy.exc import SQLAlchemyError
 
-    from app.cli import run_async
     from app.db import create_engine, create_session_factory, transaction
     from app.effects import flush, take
     from app.errors import DomainError
@@ -95,7 +94,6 @@ def _run_in_transaction(settings: Settings, fn: Callable[[AsyncSession], Awaitab
 
 
 def _db_settings() -> Settings:
-    from app.cli import load, with_services
 
     return with_services(load())
 
@@ -276,8 +274,6 @@ def simulate_whatsapp(
 ) -> None:
     """Post a correctly signed WhatsApp webhook (META_APP_SECRET) to a running server."""
     import httpx
-
-    from app.cli import load
 
     settings = load()
     number = sender.strip().lstrip("+").replace(" ", "")

@@ -26,7 +26,6 @@ from starlette.routing import BaseRoute, Route
 from app.channels.adapters.base import InboundMessage
 from app.channels.routing import ChannelRoute, route
 from app.conversations.events import message_dict
-from app.conversations.ingest import ingest_message
 from app.db import transaction
 from app.effects import flush, take
 from app.http import read_limited
@@ -34,9 +33,9 @@ from app.logs import log_fields
 from app.metrics import INBOUND_MESSAGES, WEBHOOK_REQUESTS
 from app.models import Contact, Conversation, Message
 from app.models.message import WITHOUT_RAW
+from app.pipeline.ingest import ingest_message
 from app.runtime import Runtime
-from app.webhooks import admission
-from app.webhooks.widget_guard import (
+from app.webchat.guard import (
     PUBLIC_ID,
     RENEWED_TOKEN_HEADER,
     Grant,
@@ -52,8 +51,9 @@ from app.webhooks.widget_guard import (
     preflight_headers,
     spend,
 )
+from app.webhooks import admission
 
-log = logging.getLogger("app.webhooks.widget")
+log = logging.getLogger("app.webchat.api")
 
 # Generous next to the character cap: JSON may spell every character as a 12-byte escape pair.
 MAX_BODY_BYTES = 64 * 1024
@@ -346,7 +346,7 @@ async def history(request: Request, call: Call) -> Response:
 
 
 def routes() -> list[BaseRoute]:
-    from app.webhooks.widget_stream import stream
+    from app.webchat.stream import stream
 
     return [
         Route("/widget/{public_id}/session", create_session, methods=["POST"]),

@@ -8,16 +8,16 @@ import time
 from dataclasses import dataclass
 from typing import cast
 
-from app.breaker import BreakerOpen, breaker
 from app.channels.adapters.base import Recipient, SendError, SendResult
 from app.channels.adapters.graph import PAIR_RATE_LIMIT, RATE_LIMIT_CODES
 from app.channels.adapters.registry import WINDOWED_KINDS, adapter_for
 from app.channels.service import channel_token
 from app.metrics import SEND_ERRORS, STAGE_SECONDS
 from app.models import Channel, Contact
+from app.pipeline.breaker import BreakerOpen, breaker
 from app.runtime import Runtime
 
-log = logging.getLogger("workers.delivery")
+log = logging.getLogger("app.pipeline.delivery")
 
 
 

@@ -29,10 +29,10 @@ from app.channels.routing import ChannelRoute
 from app.models import Contact, Conversation
 from app.realtime.hub import Gap, Hub
 from app.runtime import Runtime
-from app.webhooks.widget import Call, agent_is_working, endpoint, visitor_view
-from app.webhooks.widget_guard import WidgetError
+from app.webchat.api import Call, agent_is_working, endpoint, visitor_view
+from app.webchat.guard import WidgetError
 
-log = logging.getLogger("app.webhooks.widget")
+log = logging.getLogger("app.webchat.api")
 
 HEARTBEAT_S = 15.0
 # Open streams are process-local resources (a queue and a task each), so they are capped per

@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import typer
 
+from app.cli.common import migrate_database
 from app.config import Settings, write_private
 
 DEMO_USER_ID = "demo"
@@ -153,7 +154,6 @@ def supervise(
 
 
 def run_everything(settings: Settings, with_services: Callable[[Settings], Settings]) -> None:
-    from app.cli import migrate_database
 
     settings = with_services(settings)
     typer.echo("migrating the database ...")

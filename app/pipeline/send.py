@@ -16,16 +16,16 @@ from sqlalchemy import update
 from app.channels.adapters.registry import window_open
 from app.channels.service import mark_needs_reauth
 from app.conversations import events
-from app.credits.service import _apply as apply_credits
+from app.credits.service import move_credits as apply_credits
 from app.db import transaction
 from app.effects import emit, flush_committed, take
 from app.errors import InsufficientCredits, present
 from app.metrics import REPLIES_SENT
 from app.models import Channel, Contact, Conversation, Message
+from app.pipeline.delivery import deliver
 from app.runtime import Runtime
-from workers.delivery import deliver
 
-log = logging.getLogger("workers.send")
+log = logging.getLogger("app.pipeline.send")
 
 
 async def send_message(ctx: dict[str, Any], message_id: str) -> str:

@@ -31,7 +31,6 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from app.agents.variables import CallContext
 from app.ai.responses import ModelError, ModelReply, generate_reply
-from app.breaker import BreakerOpen
 from app.channels.adapters.registry import window_open
 from app.channels.service import mark_needs_reauth
 from app.conversations import events, retry
@@ -39,15 +38,16 @@ from app.conversations.service import add_message
 from app.credits import service as credits
 from app.db import driver_connection, session_driver, transaction
 from app.effects import emit, flush_committed, take, wake_flag_key
-from app.locks import LeaseLost, OrderingLock
 from app.metrics import CREDITS_CONSUMED, REPLIES_SENT, STAGE_SECONDS, observe_queue_wait
 from app.models import Agent, Channel, Contact, Conversation, CreditReservation, Message, Tenant
 from app.models.message import WITHOUT_RAW
 from app.outages import DEPENDENCIES, backoff_s, is_db_outage, retry_outage
+from app.pipeline.breaker import BreakerOpen
+from app.pipeline.delivery import Delivery, deliver
+from app.pipeline.lock import LeaseLost, OrderingLock
 from app.runtime import Runtime
-from workers.delivery import Delivery, deliver
 
-log = logging.getLogger("workers.process")
+log = logging.getLogger("app.pipeline.batch")
 
 T = TypeVar("T")
 

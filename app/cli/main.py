@@ -2,89 +2,25 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Any, TypeVar
 
 import typer
 
-from app.cli_ops import register as register_operator_commands
-from app.config import ConfigError, Settings, get_settings
+from app.cli.common import fail, load, migrate_database, run_async, stop_owned_services, with_services
+from app.cli.ops import register as register_operator_commands
+from app.config import Settings
 
 cli = typer.Typer(help="Multi-channel AI agent platform.", no_args_is_help=True,
                   pretty_exceptions_enable=False, add_completion=False)
 tenant_cli = typer.Typer(help="Tenants.", no_args_is_help=True)
 cli.add_typer(tenant_cli, name="tenant")
-# apikey, credits, channel, simulate: app/cli_ops.py
+# apikey, credits, channel, simulate: app/cli/ops.py
 register_operator_commands(cli)
-
-T = TypeVar("T")
-
-
-def fail(message: str, code: int = 1) -> None:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code)
-
-
-def load() -> Settings:
-    try:
-        return get_settings()
-    except ConfigError as exc:
-        typer.echo(str(exc), err=True)
-        raise typer.Exit(2) from None
-
-
-_owned_services: list[Any] = []
-
-
-def with_services(settings: Settings) -> Settings:
-    """Fill DATABASE_URL / REDIS_URL from the embedded servers when they are unset.
-
-    Joins the servers a running `mca run` started, or starts them for this command's duration.
-    """
-    if settings.database_url and settings.redis_url:
-        return settings
-    if settings.is_production:
-        fail("DATABASE_URL and REDIS_URL are required in production", 2)
-    from app.devservers import start_services
-
-    services = start_services(settings.data_dir.resolve())
-    if services.owned:
-        _owned_services.append(services)
-    settings.database_url = settings.database_url or services.database_url
-    settings.redis_url = settings.redis_url or services.redis_url
-    os.environ["DATABASE_URL"] = settings.database_url
-    os.environ["REDIS_URL"] = settings.redis_url
-    return settings
-
-
-def stop_owned_services() -> None:
-    while _owned_services:
-        _owned_services.pop().stop()
-
-
-def run_async(fn: Callable[[], Coroutine[Any, Any, T]]) -> T:
-    try:
-        return asyncio.run(fn())
-    finally:
-        stop_owned_services()
-
-
-def migrate_database(settings: Settings) -> None:
-    from alembic import command
-    from alembic.config import Config
-
-    cfg = Config(str(Path(__file__).resolve().parent.parent / "alembic.ini"))
-    cfg.attributes["database_url"] = settings.database_url
-    cfg.attributes["configure_logger"] = False
-    command.upgrade(cfg, "head")
 
 
 @cli.command()
@@ -183,7 +119,7 @@ def worker() -> None:
 @cli.command()
 def run() -> None:
     """Everything a developer needs: databases, migrations, a demo tenant, API and a worker."""
-    from app.devrun import run_everything
+    from app.cli.devrun import run_everything
 
     settings = load()
     try:
@@ -199,7 +135,7 @@ def bench(
 ) -> None:
     """Benchmarks: start everything, drive load from a separate process, print and save results."""
     # bench/ sits beside app/ in the checkout and is not part of the installed package.
-    root = str(Path(__file__).resolve().parent.parent)
+    root = str(Path(__file__).resolve().parents[2])
     if root not in sys.path:
         sys.path.insert(0, root)
     try:

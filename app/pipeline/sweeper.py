@@ -17,14 +17,14 @@ from sqlalchemy import func, or_, select, update
 from app.conversations import events
 from app.db import transaction
 from app.effects import emit, enqueue_wakeups, flush_committed, take
-from app.locks import live_leases
 from app.metrics import PENDING_MESSAGES
 from app.models import Message
 from app.outages import DEPENDENCIES, is_outage, which
+from app.pipeline.batch import ordering_key
+from app.pipeline.lock import live_leases
 from app.runtime import Runtime
-from workers.process import ordering_key
 
-log = logging.getLogger("workers.sweeper")
+log = logging.getLogger("app.pipeline.sweeper")
 
 SWEEP_LIMIT = 5000
 

@@ -1,0 +1,1 @@
+"""The `mca` command line: commands, the dev runner and the embedded servers."""

@@ -1,0 +1,2 @@
+"""The message path: ingest statements, the batch state machine, delivery, the
+sweeper, the ordering lock and the breakers."""
