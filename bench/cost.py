@@ -1,6 +1,6 @@
 """CPU per answered message, per process group: `python -m bench.cost [--runs 3]`.
 
-The load of issue 13's cost figure: one API process, two workers, 100 ongoing conversations,
+The reference load for the cost per message: one API process, two workers, 100 ongoing conversations,
 40 messages/s for 20 s, model latency 300 ms. CPU time comes from each process's own counters
 (user + system) read before the load starts and after every message is answered: the API
 (uvicorn and its children), the workers, Postgres (the postmaster, its live backends and the
