@@ -9,7 +9,7 @@ from app.db import transaction
 from app.pipeline.lock import LeaseLost, OrderingLock
 from tests.factories import make_world
 from tests.helpers import db_rows, running_worker, wait_for
-from tests.meta import signed, wa_message, wa_webhook
+from tests.meta import deliver, signed, wa_message, wa_webhook
 
 
 async def test_ten_credits_fifty_conversations_exactly_ten_replies(client, runtime, worker, graph, test_env):
@@ -17,7 +17,8 @@ async def test_ten_credits_fifty_conversations_exactly_ten_replies(client, runti
 
     async def post(n: int) -> None:
         raw, headers = signed(wa_webhook(world.account_id, [wa_message(f"q{n}", sender=f"5215{n:09d}")]))
-        assert (await client.post("/webhooks/meta", content=raw, headers=headers)).status_code == 200
+        # 50 at once: the API's admission may ask some to come again, as Meta would.
+        assert (await deliver(client, raw, headers)).status_code == 200
 
     await asyncio.gather(*(post(n) for n in range(50)))
     db = test_env["DATABASE_URL"]
