@@ -140,3 +140,26 @@ class InstagramAdapter:
             if mid:
                 ids.append(mid)
         return SendResult(ids)
+
+
+async def send_tagged_text(
+    http: httpx.AsyncClient,
+    settings: Settings,
+    account_id: str,
+    token: str | None,
+    to: Recipient,
+    text: str,
+    tag: str,
+) -> SendResult:
+    """A text sent with a message tag: HUMAN_AGENT lets a person's reply out up to 7 days
+    after the customer's last message (never the agent's: Meta's policy)."""
+    url = f"{settings.instagram_graph_api_base_url.rstrip('/')}/{account_id}/messages"
+    ids: list[str] = []
+    for part in split_utf8(text):
+        body = {"recipient": {"id": to.external_id}, "messaging_type": "MESSAGE_TAG",
+                "tag": tag, "message": {"text": part}}
+        data = await post(http, url, token, body)
+        mid = as_str(data.get("message_id"))
+        if mid:
+            ids.append(mid)
+    return SendResult(ids)
