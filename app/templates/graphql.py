@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import uuid
+
 import strawberry
 
 from app.channels import repository as channels
 from app.conversations.graphql import ConversationType
 from app.conversations.nodes import MessageType
+from app.conversations.service import get_conversation
 from app.graphql import fields as gql
 from app.graphql.context import Info
 from app.graphql.permissions import parse_id, require_tenant
 from app.graphql.writes import read, write
-from app.models import MessageTemplate
+from app.models import Channel, MessageTemplate
 from app.templates import components as tc
 from app.templates import repository, service
 from app.templates.refresh import refresh
@@ -107,6 +110,18 @@ async def _templates(info: Info, channel_id: strawberry.ID, fetch: bool) -> list
     return [MessageTemplateType.from_row(r) for r in rows]
 
 
+async def _listed(info: Info, tenant_id: uuid.UUID, channel: Channel | None, name: str,
+                  language: str) -> None:
+    """A template the copy does not hold yet is looked for at Meta once (it may have been
+    approved since the last refresh); the write that follows decides."""
+    if channel is None or channel.kind != "whatsapp" or service.business_account_id(channel) is None:
+        return
+    async with read(info) as session:
+        found = await repository.get_template(session, tenant_id, channel.id, name, language)
+    if found is None:
+        await refresh(info.context.rt, tenant_id, channel.id)
+
+
 @strawberry.type
 class TemplateQuery:
     @gql.field(
@@ -138,6 +153,11 @@ class TemplateMutation:
     )
     async def send_template(self, info: Info, input: SendTemplateInput) -> MessageType:
         tenant_id = await require_tenant(info)
+        conversation_id = parse_id(input.conversation_id, "conversation")
+        async with read(info) as session:
+            conv = await get_conversation(session, tenant_id, conversation_id)
+            channel = await session.get(Channel, conv.channel_id) if conv is not None else None
+        await _listed(info, tenant_id, channel, input.name, input.language)
         async with write(info) as session:
             msg = await service.send_template(
                 session, info.context.rt.settings, tenant_id,
@@ -156,6 +176,9 @@ class TemplateMutation:
         tenant_id = await require_tenant(info)
         cid = parse_id(input.channel_id, "channel")
         t = input.template
+        async with read(info) as session:
+            found = await channels.get_channel(session, tenant_id, cid)
+        await _listed(info, tenant_id, found, t.name, t.language)
         async with write(info) as session:
             channel = await channels.get_channel(session, tenant_id, cid)
             conv, msg = await service.start_conversation(
