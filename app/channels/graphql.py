@@ -65,7 +65,7 @@ class ChannelType:
     ))
     business_account_id: str | None = strawberry.field(description=(
         "WhatsApp only: the WhatsApp Business Account holding the number (its templates), "
-        "from businessAccountId or learnt from Meta's webhooks; verified with the token."
+        "from businessAccountId or learnt from Meta's webhooks, and confirmed by Meta."
     ))
     created_at: datetime
     deleted_at: datetime | None
