@@ -17,6 +17,7 @@ from app.realtime.topics import tenant_topic
 from tests.factories import make_world
 from tests.graphql.helpers import codes, gql, hours_ago, ok, seed_conversation, set_inbound_at
 from tests.helpers import wait_for
+from tests.meta import signed, wa_status, wa_webhook
 from tests.templates.helpers import connect_waba
 
 SEND = """mutation($i: SendTemplateInput!) {
@@ -202,3 +203,28 @@ async def test_start_conversation_with_a_new_customer(client, rt, world, other, 
                      key=web.api_key)
     assert codes(body) == ["VALIDATION"] and "WhatsApp" in body["errors"][0]["message"]
     await asyncio.sleep(0)
+
+
+async def test_a_template_failed_by_a_status_webhook_is_explained_and_refunded(
+    client, rt, world, graph, worker
+):
+    await connect_waba(client, graph, world)
+    conv = await customer(rt, world)
+    sent = ok(await gql(client, SEND, order(conv, "Ana", "A-7"), key=world.api_key))["sendTemplate"]
+    await wait_for(lambda: _status(client, world, conv, "SENT"))
+    assert (await last_message(client, world, conv))["id"] == sent["id"]
+    assert await balance(rt, world.tenant_id) == 99
+    [send] = await graph.requests(account_id=world.account_id, kind="send")
+    provider_id = send["response"]["messages"][0]["id"]
+    raw, headers = signed(wa_webhook(world.account_id, statuses=[
+        wa_status(provider_id, "failed", code=132016, title="Template disabled")]))
+    r = await client.post("/webhooks/meta", content=raw, headers=headers)
+    assert r.status_code == 200 and r.json()["statuses"] == 1
+    failed = await last_message(client, world, conv)
+    assert (failed["status"], failed["statusReason"], failed["errorCode"]) == (
+        "FAILED", "template_error", "132016")
+    assert "disabled by Meta" in failed["errorTitle"]
+    assert await balance(rt, world.tenant_id) == 100
+    # The same report again changes nothing (and refunds nothing twice).
+    r = await client.post("/webhooks/meta", content=raw, headers=headers)
+    assert r.json()["stale_statuses"] == 1 and await balance(rt, world.tenant_id) == 100
