@@ -145,3 +145,31 @@ async def test_an_unverifiable_business_account_from_a_webhook_is_not_stored(
 
 async def _asked(graph) -> bool:
     return any(lk["path"].endswith("/phone_numbers") for lk in await graph.lookups())
+
+
+CREATE = """mutation($i: CreateChannelInput!) {
+  createChannel(input: $i) { id businessAccountId }
+}"""
+
+
+async def test_create_channel_with_its_business_account(client, rt, world, graph):
+    await graph.own("whatsapp", "5550002", "EAAnew", name="Second line")
+    await graph.waba(WABA, "EAAnew", ["5550002"], [ORDER_UPDATE])
+    made = ok(await gql(client, CREATE, {"i": {
+        "kind": "WHATSAPP", "providerAccountId": "5550002", "accessToken": "EAAnew",
+        "businessAccountId": WABA}}, key=world.api_key))["createChannel"]
+    assert made["businessAccountId"] == WABA
+    found = ok(await gql(client, TEMPLATES, {"c": made["id"]}, key=world.api_key))["templates"]
+    assert [t["name"] for t in found] == ["order_update"]
+    # Another number of no such business account: nothing is connected.
+    await graph.own("whatsapp", "5550003", "EAAnew", name="Third line")
+    body = await gql(client, CREATE, {"i": {
+        "kind": "WHATSAPP", "providerAccountId": "5550003", "accessToken": "EAAnew",
+        "businessAccountId": WABA}}, key=world.api_key)
+    assert codes(body) == ["CHANNEL_VERIFICATION_FAILED"]
+    async with rt.sessions() as s:
+        accounts = (await s.scalars(select(Channel.provider_account_id))).all()
+    assert "5550003" not in accounts
+    body = await gql(client, CREATE, {"i": {"kind": "WEBCHAT", "businessAccountId": WABA}},
+                     key=world.api_key)
+    assert codes(body) == ["VALIDATION"]
