@@ -194,9 +194,16 @@ async def test_start_conversation_with_a_new_customer(client, rt, world, other, 
         assert await s.scalar(select(func.count()).select_from(Contact)) == 1
     # When the customer answers, the agent picks the conversation up as usual.
     assert await balance(rt, world.tenant_id) == 98
-    # Bad numbers, another tenant's channel, a web chat channel.
+    # Bad numbers, bad parameters, another tenant's channel, a web chat channel: nothing stored.
     bad = {"i": {**variables["i"], "to": "call me"}}
     assert codes(await gql(client, START, bad, key=world.api_key)) == ["BAD_USER_INPUT"]
+    bad = {"i": {**variables["i"], "to": "+44 20 7946 0000", "template": {
+        "name": "order_update", "language": "en_US", "parameters": [{"key": "body.1",
+                                                                    "value": "Ana"}]}}}
+    body = await gql(client, START, bad, key=world.api_key)
+    assert codes(body) == ["BAD_USER_INPUT"] and "'body.2' is missing" in body["errors"][0]["message"]
+    async with rt.sessions() as s:
+        assert await s.scalar(select(func.count()).select_from(Contact)) == 1
     assert codes(await gql(client, START, variables, key=other.api_key)) == ["NOT_FOUND"]
     web = await make_world(rt, kind="webchat", name="Web")
     body = await gql(client, START, {"i": {**variables["i"], "channelId": str(web.channel_id)}},

@@ -173,3 +173,17 @@ async def test_create_channel_with_its_business_account(client, rt, world, graph
     body = await gql(client, CREATE, {"i": {"kind": "WEBCHAT", "businessAccountId": WABA}},
                      key=world.api_key)
     assert codes(body) == ["VALIDATION"]
+
+
+async def test_meta_unreachable_for_the_list_is_a_clear_error(client, rt, world, graph):
+    await connect_waba(client, graph, world)
+    await graph.script([{"status": 500, "code": 2, "match_kind": "lookup",
+                         "match_account": WABA}])
+    body = await gql(client, TEMPLATES, {"c": str(world.channel_id)}, key=world.api_key)
+    assert codes(body) == ["PROVIDER_ERROR"] and "Graph error 2" in body["errors"][0]["message"]
+    async with rt.sessions() as s:
+        assert (await s.scalars(select(MessageTemplate))).all() == []
+    # Meta answers again: the list is read.
+    found = ok(await gql(client, TEMPLATES, {"c": str(world.channel_id)},
+                         key=world.api_key))["templates"]
+    assert len(found) == 2
