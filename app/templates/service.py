@@ -138,6 +138,10 @@ async def _record(
         "components": tc.send_components(template.components, values, template.parameter_format),
     }
     amount = settings.template_credits
+    # The model must read the template when the customer answers it: its next turn is rebuilt
+    # from the stored history (where the template is an assistant turn) instead of chaining
+    # onto a response that never saw it.
+    conv.context_response_id = None
     msg = await add_message(
         session, conv, direction="outbound", sender_role="operator", type="template",
         text=tc.render(template.components, values), status="pending",

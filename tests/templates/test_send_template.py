@@ -17,7 +17,7 @@ from app.realtime.topics import tenant_topic
 from tests.factories import make_world
 from tests.graphql.helpers import codes, gql, hours_ago, ok, seed_conversation, set_inbound_at
 from tests.helpers import wait_for
-from tests.meta import signed, wa_status, wa_webhook
+from tests.meta import signed, wa_message, wa_status, wa_webhook
 from tests.templates.helpers import connect_waba
 
 SEND = """mutation($i: SendTemplateInput!) {
@@ -235,3 +235,28 @@ async def test_a_template_failed_by_a_status_webhook_is_explained_and_refunded(
     # The same report again changes nothing (and refunds nothing twice).
     r = await client.post("/webhooks/meta", content=raw, headers=headers)
     assert r.json()["stale_statuses"] == 1 and await balance(rt, world.tenant_id) == 100
+
+
+async def test_the_agent_reads_the_template_the_customer_answers(
+    client, rt, world, graph, model, worker
+):
+    await connect_waba(client, graph, world)
+    conv = await customer(rt, world)
+    async with transaction(rt.sessions) as s:
+        row = await s.get(Conversation, conv)
+        assert row is not None
+        row.context_response_id = "resp_from_before"
+        # Answered the day before.
+        await s.execute(update(Message).where(Message.conversation_id == conv)
+                        .values(status="answered"))
+    await set_inbound_at(rt, conv, hours_ago(30))
+    ok(await gql(client, SEND, order(conv, "Ana", "A-7"), key=world.api_key))
+    await wait_for(lambda: _status(client, world, conv, "SENT"))
+    raw, headers = signed(wa_webhook(world.account_id, [wa_message("where is it now?")]))
+    assert (await client.post("/webhooks/meta", content=raw, headers=headers)).status_code == 200
+    [call] = await wait_for(lambda: model.requests())
+    assert "previous_response_id" not in call["body"]
+    assert call["body"]["input"][-2:] == [
+        {"role": "assistant", "content": "Hi Ana, your order A-7 has shipped.\n\nAcme"},
+        {"role": "user", "content": "where is it now?"},
+    ]
