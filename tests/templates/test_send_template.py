@@ -260,3 +260,28 @@ async def test_the_agent_reads_the_template_the_customer_answers(
         {"role": "assistant", "content": "Hi Ana, your order A-7 has shipped.\n\nAcme"},
         {"role": "user", "content": "where is it now?"},
     ]
+
+
+async def test_a_failed_template_is_retried_outside_the_window_and_charged_again(
+    client, rt, world, graph, worker
+):
+    await connect_waba(client, graph, world)
+    conv = await customer(rt, world)
+    await set_inbound_at(rt, conv, hours_ago(72))
+    await graph.script([{"code": 131000}, {"code": 131000}, {"code": 131000}])
+    sent = ok(await gql(client, SEND, order(conv, "Ana", "A-7"), key=world.api_key))["sendTemplate"]
+    await wait_for(lambda: _status(client, world, conv, "FAILED"))
+    assert await balance(rt, world.tenant_id) == 100
+    retry = "mutation($id: ID!) { retryMessage(id: $id) { id status } }"
+    again = ok(await gql(client, retry, {"id": sent["id"]}, key=world.api_key))["retryMessage"]
+    assert again == {"id": sent["id"], "status": "PENDING"}
+    await wait_for(lambda: _status(client, world, conv, "SENT"))
+    assert await balance(rt, world.tenant_id) == 99
+    sends = await graph.requests(account_id=world.account_id, kind="send")
+    assert len(sends) == 4 and sends[-1]["json"]["type"] == "template"
+    async with rt.sessions() as s:
+        keys = (await s.scalars(select(CreditLedgerEntry.idempotency_key)
+                                .where(CreditLedgerEntry.kind != "grant")
+                                .order_by(CreditLedgerEntry.created_at))).all()
+    assert keys == [f"template:{sent['id']}:0", f"template:{sent['id']}:0:release",
+                    f"template:{sent['id']}:1"]
