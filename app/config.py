@@ -134,6 +134,8 @@ class Settings(BaseSettings):
     # never costs less than this, and only models the operator chose (and priced) can run.
     min_credits_per_reply: int = Field(1, ge=1, le=1_000_000)
     agent_models: str = DEFAULT_AGENT_MODELS
+    # What one WhatsApp template message costs the tenant (Meta bills templates per message).
+    template_credits: int = Field(1, ge=0, le=1_000_000)
     # Requests without a valid API key, per client address: they are counted before the key
     # is looked up, so guessing keys cannot cost a database read each.
     graphql_anon_rate_per_minute: int = Field(60, ge=1)

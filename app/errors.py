@@ -50,6 +50,12 @@ class WindowClosed(DomainError):
     code = "WINDOW_CLOSED"
 
 
+class ProviderUnavailable(DomainError):
+    """Meta could not be asked, or refused a read (e.g. the template list); nothing changed."""
+
+    code = "PROVIDER_ERROR"
+
+
 class Unauthenticated(DomainError):
     code = "UNAUTHENTICATED"
 

@@ -156,7 +156,7 @@ def settings(test_env: dict[str, str]) -> Any:
 
 
 TABLES = (
-    "event_deliveries, webhook_endpoints, "
+    "message_templates, event_deliveries, webhook_endpoints, "
     "leads, conversation_archives, credit_reservations, credit_ledger, messages, conversations, "
     "contacts, agents, channels, api_keys, ordering_leases, tenants"
 )

@@ -36,6 +36,15 @@ class FakeControl:
         })
         r.raise_for_status()
 
+    async def waba(self, waba_id: str, token: str, phone_numbers: list[str],
+                   templates: list[dict[str, Any]]) -> None:
+        """Graph only: a WhatsApp Business Account holding `phone_numbers`, with `templates`."""
+        r = await self.client.post("/_fake/wabas", json={
+            "waba_id": waba_id, "token": token, "phone_numbers": phone_numbers,
+            "templates": templates,
+        })
+        r.raise_for_status()
+
     async def lookups(self) -> list[dict[str, Any]]:
         r = await self.client.get("/_fake/lookups")
         r.raise_for_status()

@@ -21,6 +21,7 @@ from app.pipeline.send import send_message
 from app.pipeline.sweeper import sweep_forever
 from app.redis import harden, redis_settings
 from app.runtime import open_runtime, tune_gc
+from app.templates.refresh import learn_business_account, refresh_templates
 from workers.leads import extract_lead, scan_lead_extraction
 from workers.lifecycle import expire_contexts
 
@@ -122,7 +123,8 @@ class BatchClaimWorker(Worker):
 
 
 def _job_functions() -> list[Any]:
-    return [process_conversation, send_message, extract_lead]
+    return [process_conversation, send_message, extract_lead, refresh_templates,
+            learn_business_account]
 
 
 def _cron_jobs(settings: Settings) -> list[Any]:

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 import strawberry
 
 from app.channels import repository, service
-from app.channels.verification import VerifiedAccount, verify_account
+from app.channels.verification import VerifiedAccount, verify_account, verify_business_account
 from app.errors import BadUserInput, NotFound, ValidationFailed
 from app.graphql import fields as gql
 from app.graphql.context import Info
@@ -63,6 +63,10 @@ class ChannelType:
     display_phone_number: str | None = strawberry.field(description=(
         "WhatsApp only: the number as Meta displays it, from the connection check."
     ))
+    business_account_id: str | None = strawberry.field(description=(
+        "WhatsApp only: the WhatsApp Business Account holding the number (its templates), "
+        "from businessAccountId or learnt from Meta's webhooks, and confirmed by Meta."
+    ))
     created_at: datetime
     deleted_at: datetime | None
     pk: strawberry.Private[uuid.UUID]
@@ -77,6 +81,7 @@ class ChannelType:
             allowed_origins=list((row.settings or {}).get("allowed_origins", [])),
             verified_name=account.get("verified_name"),
             display_phone_number=account.get("display_phone_number"),
+            business_account_id=(row.settings or {}).get("waba_id"),
             created_at=row.created_at, deleted_at=row.deleted_at, pk=row.id,
         )
 
@@ -92,6 +97,7 @@ class ChannelType:
             allowed_origins=list(settings.get("allowed_origins", [])),
             verified_name=account.get("verified_name"),
             display_phone_number=account.get("display_phone_number"),
+            business_account_id=settings.get("waba_id"),
             created_at=r["created_at"], deleted_at=r["deleted_at"], pk=r["id"],
         )
 
@@ -139,6 +145,10 @@ class CreateChannelInput:
         "Defaults to the name Meta answered for WhatsApp and Instagram."
     ))
     allowed_origins: list[str] | None = None
+    business_account_id: str | None = strawberry.field(default=None, description=(
+        "WhatsApp: the WhatsApp Business Account id (for templates). Meta must confirm, with "
+        "the token, that it holds the number; else CHANNEL_VERIFICATION_FAILED."
+    ))
 
 
 @strawberry.input
@@ -149,6 +159,20 @@ class UpdateChannelInput:
     ))
     status: ChannelStatus | None = None
     allowed_origins: list[str] | None = None
+    business_account_id: str | None = strawberry.field(default=None, description=(
+        "WhatsApp: set the WhatsApp Business Account id, verified as on createChannel."
+    ))
+
+
+def _business_account(kind: ChannelKind | str, waba_id: str | None) -> str | None:
+    if waba_id is None:
+        return None
+    if kind not in (ChannelKind.WHATSAPP, "whatsapp"):
+        raise ValidationFailed("businessAccountId applies to WhatsApp channels only")
+    waba = waba_id.strip()
+    if not (waba.isascii() and waba.isdigit() and len(waba) <= service.MAX_META_ACCOUNT_DIGITS):
+        raise BadUserInput("businessAccountId must be the numeric WhatsApp Business Account id")
+    return waba
 
 
 def _options(kind: ChannelKind | str, allowed_origins: list[str] | None) -> dict[str, Any] | None:
@@ -193,6 +217,11 @@ class ChannelMutation:
             # Asked before the transaction opens: no connection is held while Meta answers.
             rt = info.context.rt
             verified = await verify_account(rt.http, rt.settings, kind, account, input.access_token)
+        waba = _business_account(input.kind, input.business_account_id)
+        if waba is not None and input.access_token:
+            await verify_business_account(info.context.rt.http, info.context.rt.settings, waba,
+                                          account, input.access_token)
+            options = {**(options or {}), "waba_id": waba}
         async with write(info) as session:
             row = await service.create_channel(
                 session, info.context.rt.settings, tenant_id, kind=kind,
@@ -221,6 +250,12 @@ class ChannelMutation:
             verified = await verify_account(
                 rt.http, rt.settings, current.kind, current.provider_account_id, input.access_token
             )
+        waba = _business_account(current.kind, input.business_account_id)
+        if waba is not None:
+            token = input.access_token or service.channel_token(current, rt.settings) or ""
+            await verify_business_account(rt.http, rt.settings, waba,
+                                          current.provider_account_id, token)
+            options = {**(options or {}), "waba_id": waba}
         async with write(info) as session:
             row = await service.update_channel(
                 session, rt.settings, tenant_id, channel_id,

@@ -95,3 +95,37 @@ async def verify_account(
             f"not {account_id}"
         )
     return VerifiedAccount(kind, account_id, name[:200], phone[:40] if phone else None)
+
+
+async def verify_business_account(
+    http: httpx.AsyncClient, settings: Settings, waba_id: str, phone_number_id: str, token: str
+) -> None:
+    """Meta confirms, to the channel's token, that the WhatsApp Business Account holds the
+    number (`GET /{waba_id}/phone_numbers`): a tenant cannot point its channel at another
+    business's templates."""
+    url = f"{settings.meta_graph_api_base_url.rstrip('/')}/{waba_id}/phone_numbers"
+    try:
+        response = await http.get(url, params={"fields": "id", "limit": "100"},
+                                  headers={"Authorization": f"Bearer {token}"})
+    except httpx.HTTPError as exc:
+        raise ChannelVerificationFailed(
+            f"WhatsApp Business Account {waba_id} could not be verified: the Graph API could "
+            f"not be reached ({type(exc).__name__}); try again"
+        ) from None
+    if response.status_code != 200:
+        error = error_from_response(response)
+        reason = _REASONS.get(error.code or "", "Meta refused the request")
+        raise ChannelVerificationFailed(
+            f"WhatsApp Business Account {waba_id} could not be verified: {reason} "
+            f"(Graph error {error.code}: {error.title})"
+        )
+    try:
+        body: Any = response.json()
+    except ValueError:
+        body = None
+    data = body.get("data") if isinstance(body, dict) else None
+    numbers = {str(n.get("id")) for n in data if isinstance(n, dict)} if isinstance(data, list) else set()
+    if phone_number_id not in numbers:
+        raise ChannelVerificationFailed(
+            f"WhatsApp Business Account {waba_id} does not hold phone number {phone_number_id}"
+        )

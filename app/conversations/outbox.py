@@ -15,9 +15,17 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.channels.adapters.registry import reply_window_closes_at, window_open
+from app.channels.adapters.registry import (
+    HUMAN_AGENT_KINDS,
+    HUMAN_AGENT_WINDOW,
+    REPLY_WINDOW,
+    human_agent_window_open,
+    reply_window_closes_at,
+    window_open,
+)
 from app.conversations import events
 from app.conversations.service import add_message, get_conversation, set_mode
+from app.credits.service import move_credits
 from app.effects import emit
 from app.errors import BadUserInput, NotFound, ValidationFailed, WindowClosed, present
 from app.models import Agent, Channel, Conversation, Message
@@ -27,13 +35,22 @@ SEND_JOB = "send_message"
 _PENDING_SENDS = "mca_outbox_sends"
 
 
-def check_window(kind: str, last_inbound_at: datetime | None) -> None:
-    # Meta accepts free-form replies only within 24 hours of the customer's last message.
-    if window_open(kind, last_inbound_at):
+def check_window(kind: str, last_inbound_at: datetime | None, *, operator: bool = False) -> None:
+    # Meta accepts free-form replies only within 24 hours of the customer's last message;
+    # on Instagram a person's reply may go out for 7 days, with the HUMAN_AGENT tag.
+    if window_open(kind, last_inbound_at) or (
+        operator and human_agent_window_open(kind, last_inbound_at)
+    ):
         return
     closes = reply_window_closes_at(kind, last_inbound_at)
     if closes is None:
         raise WindowClosed("the customer has not written yet, so the 24-hour reply window is closed")
+    if operator and kind in HUMAN_AGENT_KINDS:
+        raise WindowClosed(
+            f"the 7-day window for a person's reply closed at "
+            f"{(closes - REPLY_WINDOW + HUMAN_AGENT_WINDOW).isoformat()}; Instagram accepts "
+            "nothing more until the customer writes again"
+        )
     raise WindowClosed(
         f"the 24-hour reply window closed at {closes.isoformat()}; "
         "only template messages can reach this customer until they write again"
@@ -56,6 +73,11 @@ def _queue_send(session: AsyncSession, message_id: uuid.UUID) -> None:
     session.info.setdefault(_PENDING_SENDS, []).append(str(message_id))
 
 
+def queue_send(session: AsyncSession, message_id: uuid.UUID) -> None:
+    """Send `message_id` once the session's transaction has committed (see enqueue_sends)."""
+    _queue_send(session, message_id)
+
+
 async def enqueue_sends(session: AsyncSession, redis: Any) -> None:
     """After commit: hand every message this session recorded to the `send_message` job."""
     for message_id in session.info.pop(_PENDING_SENDS, []):
@@ -72,7 +94,7 @@ async def send_operator_message(
         raise BadUserInput(f"text must be at most {MAX_TEXT_CHARS} characters")
     conv, channel = await writable_conversation(session, tenant_id, conversation_id)
     # Refused here, before anything is stored or sent, rather than failed later by Meta.
-    check_window(channel.kind, conv.last_inbound_at)
+    check_window(channel.kind, conv.last_inbound_at, operator=True)
     conv = await set_mode(session, tenant_id, conv.id, "human")
     if conv.handoff_requested_at is not None:
         # An operator answered: the customer is no longer waiting for one.
@@ -103,7 +125,9 @@ async def retry_message(
             f"{msg.status})"
         )
     conv, channel = await writable_conversation(session, tenant_id, msg.conversation_id)
-    check_window(channel.kind, conv.last_inbound_at)
+    if msg.type != "template":
+        # A template is what Meta accepts outside the window.
+        check_window(channel.kind, conv.last_inbound_at, operator=msg.sender_role == "operator")
     msg.status = "pending"
     msg.status_reason = msg.error_code = msg.error_title = None
     if msg.sender_role == "ai":
@@ -116,8 +140,21 @@ async def retry_message(
             )
         msg.meta = {**msg.meta, "retry_charge": int(price or 0),
                     "retry_n": int(msg.meta.get("retry_n", 0)) + 1}
+    charge = int(msg.meta.get("credits") or 0) if msg.type == "template" else 0
+    if msg.type == "template":
+        # The failed attempt's credits were given back; this attempt is charged on its own.
+        msg.meta = {**msg.meta, "charge": int(msg.meta.get("charge", 0)) + 1}
     await session.flush()
     await session.refresh(msg, ["updated_at"])
     emit(session, str(tenant_id), events.message_status_changed(msg))
+    if charge > 0:
+        await move_credits(session, tenant_id, -charge, "template",
+                           template_charge_key(msg.id, int(msg.meta["charge"])),
+                           "template sent again", conv.id)
     _queue_send(session, msg.id)
     return msg
+
+
+def template_charge_key(message_id: uuid.UUID, n: int) -> str:
+    """The ledger key of a template message's n-th attempt (its refund adds `:release`)."""
+    return f"template:{message_id}:{n}"

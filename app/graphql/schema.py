@@ -24,18 +24,19 @@ from app.graphql.limits import EXTENSIONS
 from app.graphql.subscriptions import Subscription
 from app.integrations.graphql import IntegrationMutation, IntegrationQuery
 from app.leads.graphql import LeadQuery
+from app.templates.graphql import TemplateMutation, TemplateQuery
 from app.tenants.graphql import TenantMutation, TenantQuery
 from app.usage.graphql import UsageQuery
 
 Query = merge_types(
     "Query",
     (TenantQuery, ChannelQuery, AgentQuery, ConversationQuery, CreditQuery, LeadQuery,
-     IntegrationQuery, UsageQuery),
+     IntegrationQuery, UsageQuery, TemplateQuery),
 )
 Mutation = merge_types(
     "Mutation",
     (ChannelMutation, AgentMutation, ConversationMutation, TenantMutation, CreditMutation,
-     IntegrationMutation),
+     IntegrationMutation, TemplateMutation),
 )
 
 

@@ -11,6 +11,7 @@ from app.models.credit import CreditLedgerEntry, CreditReservation
 from app.models.event_hook import EventDelivery, WebhookEndpoint
 from app.models.lead import Lead
 from app.models.message import Message
+from app.models.message_template import MessageTemplate
 from app.models.ordering_lease import OrderingLease
 from app.models.tenant import Tenant
 
@@ -27,6 +28,7 @@ __all__ = [
     "EventDelivery",
     "Lead",
     "Message",
+    "MessageTemplate",
     "OrderingLease",
     "Tenant",
     "WebhookEndpoint",

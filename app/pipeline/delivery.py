@@ -6,8 +6,9 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
-from typing import cast
+from typing import Any, cast
 
+from app.channels.adapters import instagram, whatsapp
 from app.channels.adapters.base import Recipient, SendError, SendResult
 from app.channels.adapters.graph import PAIR_RATE_LIMIT, RATE_LIMIT_CODES
 from app.channels.adapters.registry import WINDOWED_KINDS, adapter_for
@@ -39,8 +40,11 @@ def _backoff(err: SendError, attempt: int) -> float:
 
 
 async def deliver(
-    rt: Runtime, channel: Channel, contact: Contact, text: str, our_message_id: str
+    rt: Runtime, channel: Channel, contact: Contact, text: str, our_message_id: str,
+    *, template: dict[str, Any] | None = None, tag: str | None = None,
 ) -> Delivery:
+    """`template`: a WhatsApp template request to send instead of `text`; `tag`: an Instagram
+    message tag (HUMAN_AGENT) for a person's reply past the 24-hour window."""
     adapter = adapter_for(channel.kind)
     s = rt.settings
     # One breaker per channel: a number that Meta throttles or rejects does not stop the
@@ -63,9 +67,19 @@ async def deliver(
             return Delivery("failed", [], "breaker_open", "Graph API circuit breaker is open")
         started = time.perf_counter()
         try:
-            result: SendResult = await adapter.send_text(
-                rt.http, s, channel.provider_account_id, token, to, text, our_message_id
-            )
+            result: SendResult
+            if template is not None:
+                result = await whatsapp.send_template(
+                    rt.http, s, channel.provider_account_id, token, to, template, our_message_id
+                )
+            elif tag is not None:
+                result = await instagram.send_tagged_text(
+                    rt.http, s, channel.provider_account_id, token, to, text, tag
+                )
+            else:
+                result = await adapter.send_text(
+                    rt.http, s, channel.provider_account_id, token, to, text, our_message_id
+                )
         except SendError as err:
             last = err
             SEND_ERRORS.labels(channel.kind, err.code or err.kind).inc()

@@ -20,6 +20,7 @@ from app.channels.routing import ChannelRoute
 from app.conversations import events
 from app.effects import Effects, effects_of, emit
 from app.models import Message
+from app.templates.sending import settle_failed_template
 
 # Which statuses each report may replace: forward only, and `failed` never after delivery.
 FORWARD_FROM: dict[str, tuple[str, ...]] = {
@@ -198,5 +199,9 @@ async def apply_status(session: AsyncSession, channel: ChannelRoute, st: StatusU
         )
     if row is None:
         return False
+    if row.type == "template" and st.status == "failed":
+        # Refused after it was accepted: explained, and its credits given back, as when the
+        # send call itself is refused.
+        await settle_failed_template(session, row)
     emit(session, str(channel.tenant_id), events.message_status_changed(row))
     return True

@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import update
 
-from app.channels.adapters.registry import window_open
+from app.channels.adapters.registry import human_agent_tag, window_open
 from app.channels.service import mark_needs_reauth
 from app.conversations import events
 from app.credits.service import move_credits as apply_credits
@@ -24,6 +24,7 @@ from app.metrics import REPLIES_SENT
 from app.models import Channel, Contact, Conversation, Message
 from app.pipeline.delivery import deliver
 from app.runtime import Runtime
+from app.templates.sending import settle_failed_template
 
 log = logging.getLogger("app.pipeline.send")
 
@@ -44,9 +45,15 @@ async def send_message(ctx: dict[str, Any], message_id: str) -> str:
         conv = present(await session.get(Conversation, msg.conversation_id), "conversation")
         channel = present(await session.get(Channel, msg.channel_id), "channel")
         contact = present(await session.get(Contact, conv.contact_id), "contact")
-        refusal = None
-        if not window_open(channel.kind, conv.last_inbound_at):
-            refusal = "window_closed"
+        refusal: str | None = None
+        tag: str | None = None
+        if msg.type == "template":
+            pass  # what Meta accepts outside the window; its credits were debited when queued
+        elif not window_open(channel.kind, conv.last_inbound_at):
+            # An operator on Instagram may still answer for 7 days, tagged HUMAN_AGENT.
+            tag = human_agent_tag(channel.kind, msg.sender_role, conv.last_inbound_at)
+            if tag is None:
+                refusal = "window_closed"
         elif msg.sender_role == "ai" and msg.meta.get("retry_charge"):
             refusal = await _charge_retry(session, msg, conv)
         if refusal is not None:
@@ -56,7 +63,9 @@ async def send_message(ctx: dict[str, Any], message_id: str) -> str:
     if refusal is not None:
         return refusal
 
-    result = await deliver(rt, channel, contact, msg.text or "", str(msg.id))
+    template = msg.meta.get("template") if msg.type == "template" else None
+    result = await deliver(rt, channel, contact, msg.text or "", str(msg.id),
+                           template=template, tag=tag)
     async with transaction(rt.sessions) as session:
         row = present(await session.get(Message, mid, with_for_update=True), "message")
         if result.outcome in ("sent", "unknown"):
@@ -71,6 +80,8 @@ async def send_message(ctx: dict[str, Any], message_id: str) -> str:
             row.error_code, row.error_title = result.code, result.title
             if result.outcome == "reauth":
                 await mark_needs_reauth(session, channel.id)
+            if template is not None:
+                await settle_failed_template(session, row)
             if row.sender_role == "ai" and row.meta.get("retry_charge"):
                 await apply_credits(session, row.tenant_id, int(row.meta["retry_charge"]),
                                     "release", f"retry-release:{row.id}:{row.meta.get('retry_n')}",

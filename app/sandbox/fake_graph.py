@@ -21,6 +21,14 @@ script failures and read what was sent through the admin endpoints:
   ``"lookup"`` for the account lookups, or ``"any"``).
 - ``GET /_fake/script``, ``GET /_fake/requests[?account_id=&kind=]``, ``POST /_fake/reset``,
   ``GET /_fake/health``.
+- WhatsApp Business Accounts: ``POST /_fake/wabas`` ``{"waba_id", "token", "phone_numbers":
+  [...], "templates": [...]}`` (templates as Meta lists them: name, language, status,
+  category, components, parameter_format, id) replaces that account. ``GET
+  /{version}/{waba_id}/message_templates?limit=&after=`` lists its templates in pages (cursor
+  ``after``, ``paging.next`` while more remain); ``GET /{version}/{waba_id}/phone_numbers``
+  its numbers; both only to its token (190 / 100 otherwise) and both recorded in
+  ``/_fake/lookups``. A template send from one of its numbers is checked as Meta does: an
+  unknown or unapproved name/language is 132001, a wrong number of body parameters 132000.
 """
 
 from __future__ import annotations
@@ -185,6 +193,8 @@ class GraphState:
         # token -> the accounts it owns, each {"kind", "account_id", "name", ...}.
         self.owners: dict[str, list[Json]] = {}
         self.initial_owners: list[Json] = []
+        # waba_id -> {"token", "phone_numbers", "templates"}.
+        self.wabas: dict[str, Json] = {}
         # Never reset: message ids must stay unique across resets because the platform
         # stores them under unique constraints in a database that outlives a test.
         self.seq = itertools.count(1)
@@ -194,6 +204,7 @@ class GraphState:
         self.lookups.clear()
         self.script.clear()
         self.owners.clear()
+        self.wabas.clear()
         for owner in self.initial_owners:
             self.own(owner)
 
@@ -245,6 +256,40 @@ def _lookup_answer(state: GraphState, token: str, account_id: str, seq: int) -> 
         )
     return 200, {"id": account_id, "verified_name": account["name"],
                  "display_phone_number": account.get("display_phone_number") or "+1 555-0100"}
+
+
+def _placeholders(text: Any) -> int:
+    return len(set(re.findall(r"\{\{\s*([A-Za-z0-9_]+)\s*\}\}", str(text or ""))))
+
+
+def _template_error(state: GraphState, account_id: str, body: Json, seq: int) -> Json | None:
+    """Meta's answer to a template it would refuse, for numbers of a known business account."""
+    if body.get("type") != "template":
+        return None
+    waba = next((w for w in state.wabas.values() if account_id in w["phone_numbers"]), None)
+    if waba is None:
+        return None
+    raw = body.get("template")
+    template: Json = raw if isinstance(raw, dict) else {}
+    language = (template.get("language") or {}).get("code")
+    found = next((t for t in waba["templates"] if t.get("name") == template.get("name")
+                  and t.get("language") == language and t.get("status") == "APPROVED"), None)
+    if found is None:
+        return graph_error(132001, "Template name does not exist in the translation",
+                           f"template name ({template.get('name')}) does not exist in {language}",
+                           seq=seq)
+    body_text = next((c.get("text") for c in found.get("components", [])
+                      if str(c.get("type")).upper() == "BODY"), "")
+    given = 0
+    for c in template.get("components") or []:
+        if isinstance(c, dict) and c.get("type") == "body":
+            given += len(c.get("parameters") or [])
+    if given != _placeholders(body_text):
+        return graph_error(132000, "Number of parameters does not match the expected number of "
+                           "params", f"body: number of localizable_params ({given}) does not "
+                           f"match the expected number of params ({_placeholders(body_text)})",
+                           seq=seq)
+    return None
 
 
 def _owned(payload: Json) -> Json:
@@ -340,6 +385,9 @@ def create_app(default_delay_ms: float = 0, owners: list[Json] | None = None) ->
         scripted = _scripted_outcome(entry, body, seq)
         if scripted is not None:
             return answer(*scripted)
+        refused = _template_error(state, account_id, body, seq)
+        if refused is not None:
+            return answer(400, refused)
         # A dropped request still succeeds at "Meta": the message went out, only the answer
         # never reached the client. That is the ambiguous case retries must handle.
         return answer(200, _success(body, seq))
@@ -371,6 +419,68 @@ def create_app(default_delay_ms: float = 0, owners: list[Json] | None = None) ->
         ]
         return JSONResponse({"requests": found})
 
+    async def wabas(request: Request) -> JSONResponse:
+        if request.method == "POST":
+            try:
+                payload = await request.json()
+            except ValueError:
+                payload = None
+            if not isinstance(payload, dict) or not payload.get("waba_id") or not payload.get("token"):
+                return JSONResponse({"error": "expected {'waba_id', 'token', 'phone_numbers', "
+                                              "'templates'}"}, 400)
+            state.wabas[str(payload["waba_id"])] = {
+                "token": str(payload["token"]),
+                "phone_numbers": [str(n) for n in payload.get("phone_numbers") or []],
+                "templates": list(payload.get("templates") or []),
+            }
+        return JSONResponse({"wabas": state.wabas})
+
+    def _waba_for(request: Request, seq: int) -> Json | JSONResponse:
+        waba_id = request.path_params["waba_id"]
+        auth = request.headers.get("authorization") or ""
+        token = auth[7:].strip() if auth.lower().startswith("bearer ") else ""
+        state.lookups.append({"id": seq, "ts": time.time(), "path": request.url.path,
+                              "account_id": waba_id, "query": dict(request.query_params),
+                              "authorization": auth or None})
+        waba = state.wabas.get(waba_id)
+        if token not in state.owners and (waba is None or waba["token"] != token):
+            return JSONResponse(graph_error(190, "Invalid OAuth access token", seq=seq), 400)
+        if waba is None or waba["token"] != token:
+            return JSONResponse(graph_error(
+                100, f"Unsupported get request. Object with ID '{waba_id}' does not exist, cannot "
+                "be loaded due to missing permissions, or does not support this operation",
+                subcode=33, error_type="GraphMethodException", seq=seq), 400)
+        return waba
+
+    async def message_templates(request: Request) -> JSONResponse:
+        seq = next(state.seq)
+        entry = state.take(request.path_params["waba_id"], "lookup")
+        scripted = _scripted_outcome(entry, {"messaging_product": "whatsapp"}, seq)
+        if scripted is not None:
+            return JSONResponse(scripted[1], scripted[0])
+        waba = _waba_for(request, seq)
+        if isinstance(waba, JSONResponse):
+            return waba
+        try:
+            limit = max(1, min(int(request.query_params.get("limit", "25")), 250))
+            start = int(request.query_params.get("after") or "0")
+        except ValueError:
+            return JSONResponse(graph_error(100, details="Invalid parameter", seq=seq), 400)
+        items = waba["templates"][start:start + limit]
+        page: Json = {"data": items, "paging": {"cursors": {"before": str(start),
+                                                            "after": str(start + len(items))}}}
+        if start + limit < len(waba["templates"]):
+            page["paging"]["next"] = (f"{request.url.replace(query='')}?limit={limit}"
+                                      f"&after={start + limit}")
+        return JSONResponse(page)
+
+    async def phone_numbers(request: Request) -> JSONResponse:
+        seq = next(state.seq)
+        waba = _waba_for(request, seq)
+        if isinstance(waba, JSONResponse):
+            return waba
+        return JSONResponse({"data": [{"id": n} for n in waba["phone_numbers"]]})
+
     async def reset(_: Request) -> JSONResponse:
         state.reset()
         return JSONResponse({"ok": True})
@@ -386,6 +496,9 @@ def create_app(default_delay_ms: float = 0, owners: list[Json] | None = None) ->
             Route("/_fake/health", health, methods=["GET"]),
             Route("/_fake/accounts", accounts, methods=["GET", "POST"]),
             Route("/_fake/lookups", list_lookups, methods=["GET"]),
+            Route("/_fake/wabas", wabas, methods=["GET", "POST"]),
+            Route("/{version}/{waba_id}/message_templates", message_templates, methods=["GET"]),
+            Route("/{version}/{waba_id}/phone_numbers", phone_numbers, methods=["GET"]),
             Route("/{version}/{account_id}/messages", messages, methods=["POST"]),
             Route("/{version}/{account_id}", lookup, methods=["GET"]),
         ]

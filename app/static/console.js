@@ -274,6 +274,8 @@
     show($("hand-back"), conv.mode === "HUMAN");
     var closes = conv.replyWindowClosesAt;
     say($("window-note"), closes ? "Reply window " + (new Date(closes) > new Date() ? "closes " : "closed ") + when(closes) : "");
+    // console-templates.js offers templates when a WhatsApp window is closed.
+    document.dispatchEvent(new CustomEvent("console:conversation", { detail: { conv: conv, gql: gql } }));
   }
 
   // WhatsApp's convention: one tick sent, two delivered, two blue read.
@@ -419,6 +421,7 @@
     sessionStorage.removeItem(KEY_STORE);
     if (state.live) state.live.stop();
     state = { key: null, convs: new Map(), order: [], openId: null, messages: new Map(), live: null, cursor: null };
+    document.dispatchEvent(new CustomEvent("console:conversation", { detail: { conv: null, gql: gql } }));
     show($("app"), false);
     show($("conversation"), false);
     show($("placeholder"), true);

@@ -28,6 +28,7 @@ from app.models import Message
 from app.outages import RideQueue, StillAway, is_db_outage, retry_outage
 from app.pipeline.ingest import announce, apply_status, ingest
 from app.runtime import Runtime
+from app.templates.webhooks import after_webhook
 
 log = logging.getLogger("app.webhooks.meta")
 
@@ -215,6 +216,8 @@ async def store(rt: Runtime, kind: str, parsed: ParsedWebhook) -> dict[str, Any]
     counts, routes = storing.counts, storing.routes
     # Committed: with Redis away the wake-ups fall to the sweeper, and the answer is still 200.
     await flush_committed(storing.effects, rt.redis)
+    if parsed.business_accounts or parsed.template_accounts:
+        await after_webhook(rt, parsed, storing.routes)
     if counts["unknown_channel"]:
         WEBHOOK_UNKNOWN_CHANNEL.labels(kind).inc(counts["unknown_channel"])
         log.warning("webhook for a channel that is not connected",

@@ -69,3 +69,29 @@ def test_events_without_sender_or_account_are_ignored():
     for body in (no_sender, no_account):
         parsed = parse_webhook(body)
         assert parsed.messages == [] and parsed.ignored == 1
+
+
+def test_a_postback_is_answered_with_the_buttons_title():
+    body = ig_webhook(ACCOUNT, CUSTOMER, event={"postback": {
+        "mid": "aWdfPB", "title": "See prices", "payload": "PRICES"}})
+    [msg] = parse_webhook(body).messages
+    assert (msg.type, msg.text, msg.answerable) == ("postback", "See prices", True)
+    assert msg.provider_message_id.startswith("aWdfPB:postback:PRICES")
+
+
+def test_a_story_reply_carries_the_story():
+    body = ig_webhook(ACCOUNT, CUSTOMER, event={"message": {
+        "mid": "aWdfSR", "text": "how much?",
+        "reply_to": {"story": {"url": "https://cdn.test/story/1", "id": "STORY1"}}}})
+    [msg] = parse_webhook(body).messages
+    assert msg.type == "story_reply" and msg.answerable
+    assert msg.text == "[The customer replied to your story: https://cdn.test/story/1]\nhow much?"
+
+
+def test_a_story_mention_is_answered_with_its_context():
+    body = ig_webhook(ACCOUNT, CUSTOMER, event={"message": {
+        "mid": "aWdfSM", "attachments": [{"type": "story_mention",
+                                          "payload": {"url": "https://cdn.test/story/2"}}]}})
+    [msg] = parse_webhook(body).messages
+    assert (msg.type, msg.answerable) == ("story_mention", True)
+    assert msg.text == "[The customer mentioned you in their story: https://cdn.test/story/2]"

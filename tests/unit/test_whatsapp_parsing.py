@@ -101,3 +101,25 @@ def test_any_json_shape_parses_without_raising(body: Any):
     # A webhook body is whatever Meta (or anyone) posts: the parser never raises on its shape.
     parsed = parse_webhook(body if isinstance(body, dict) else {"entry": body})
     assert parsed.ignored >= 0
+
+
+def test_business_accounts_and_template_updates_are_reported():
+    from app.channels.adapters.whatsapp import parse_webhook as parse
+
+    body = {"object": "whatsapp_business_account", "entry": [
+        {"id": "102290129340398", "changes": [{"field": "messages", "value": {
+            "messaging_product": "whatsapp",
+            "metadata": {"phone_number_id": "555000111", "display_phone_number": "1555"},
+            "messages": [{"from": "5215512345678", "id": "wamid.X", "timestamp": "1",
+                          "type": "text", "text": {"body": "hi"}}]}}]},
+        {"id": "102290129340398", "changes": [{"field": "message_template_status_update",
+                                               "value": {"event": "APPROVED",
+                                                         "message_template_id": 1,
+                                                         "message_template_name": "order_update",
+                                                         "message_template_language": "en_US",
+                                                         "reason": "NONE"}}]},
+    ]}
+    parsed = parse(body)
+    assert parsed.business_accounts == {"555000111": "102290129340398"}
+    assert parsed.template_accounts == ["102290129340398"] and parsed.ignored == 0
+    assert len(parsed.messages) == 1

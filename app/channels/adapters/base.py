@@ -45,6 +45,10 @@ class ParsedWebhook:
     messages: list[InboundMessage] = field(default_factory=list)
     statuses: list[StatusUpdate] = field(default_factory=list)
     ignored: int = 0  # echoes, malformed items, events we only log
+    # WhatsApp: the business account (entry.id) each phone_number_id's changes came under.
+    business_accounts: dict[str, str] = field(default_factory=dict)
+    # WhatsApp: business accounts Meta reported a template change for.
+    template_accounts: list[str] = field(default_factory=list)
 
 
 @dataclass

@@ -58,16 +58,21 @@ def parse_webhook(body: dict[str, Any]) -> ParsedWebhook:
                 kind = "reaction" if ev.get("reaction") else "postback"
                 data = as_dict(ev.get(kind))
                 mid = as_str(data.get("mid"))
-                if mid is None:
+                if mid is None or sender == account:
                     out.ignored += 1
                     continue
                 action = as_str(data.get("action")) or as_str(data.get("payload")) or ""
-                # Recorded so the dashboard sees it, never answered as text.
+                # A reaction is recorded so the dashboard sees it, never answered. A postback
+                # (ice breaker, persistent menu, button) is answered: the button's title is
+                # what the customer said.
+                words = None
+                if kind == "postback":
+                    words = as_str(data.get("title")) or as_str(data.get("payload"))
                 out.messages.append(InboundMessage(
                     account_id=account,
                     provider_message_id=f"{mid}:{kind}:{action}:{ev.get('timestamp')}"[:256],
-                    external_id=sender, type=kind, text=None, answerable=False, raw=ev,
-                    timestamp=ts,
+                    external_id=sender, type=kind, text=words, answerable=words is not None,
+                    raw=ev, timestamp=ts,
                 ))
             else:
                 out.ignored += 1
@@ -96,10 +101,23 @@ def _parse_message(
         mtype = "unknown"
     if quick and not text:
         text = quick
+    story_url = as_str(as_dict(as_dict(msg.get("reply_to")).get("story")).get("url"))
+    if as_dict(as_dict(msg.get("reply_to")).get("story")):
+        # The agent reads the story the customer answers (its link; the media is Meta's).
+        mtype = "story_reply"
+        text = f"{story_context('replied to your story', story_url)}\n{text or ''}".rstrip()
+    elif mtype == "story_mention":
+        url = as_str(as_dict(as_dict(attachments[0]).get("payload")).get("url"))
+        text = story_context("mentioned you in their story", url)
     return InboundMessage(
         account_id=account, provider_message_id=mid[:256], external_id=sender,
         type=mtype[:32], text=text, answerable=text is not None, raw=ev, timestamp=ts,
     )
+
+
+def story_context(what: str, url: str | None) -> str:
+    """The words that tell the agent what a story reply or mention refers to."""
+    return f"[The customer {what}" + (f": {url}]" if url else "]")
 
 
 def split_utf8(text: str, limit: int = MAX_TEXT_BYTES) -> list[str]:
@@ -140,3 +158,26 @@ class InstagramAdapter:
             if mid:
                 ids.append(mid)
         return SendResult(ids)
+
+
+async def send_tagged_text(
+    http: httpx.AsyncClient,
+    settings: Settings,
+    account_id: str,
+    token: str | None,
+    to: Recipient,
+    text: str,
+    tag: str,
+) -> SendResult:
+    """A text sent with a message tag: HUMAN_AGENT lets a person's reply out up to 7 days
+    after the customer's last message (never the agent's: Meta's policy)."""
+    url = f"{settings.instagram_graph_api_base_url.rstrip('/')}/{account_id}/messages"
+    ids: list[str] = []
+    for part in split_utf8(text):
+        body = {"recipient": {"id": to.external_id}, "messaging_type": "MESSAGE_TAG",
+                "tag": tag, "message": {"text": part}}
+        data = await post(http, url, token, body)
+        mid = as_str(data.get("message_id"))
+        if mid:
+            ids.append(mid)
+    return SendResult(ids)

@@ -34,5 +34,29 @@ def window_open(kind: str, last_inbound_at: datetime | None, now: datetime | Non
     return closes is not None and (now or datetime.now(UTC)) < closes
 
 
+# Instagram: a person's reply (never the agent's) may go out up to 7 days after the customer's
+# last message, tagged HUMAN_AGENT (messaging_type MESSAGE_TAG).
+HUMAN_AGENT_KINDS = frozenset({"instagram"})
+HUMAN_AGENT_WINDOW = timedelta(days=7)
+HUMAN_AGENT_TAG = "HUMAN_AGENT"
+
+
+def human_agent_window_open(
+    kind: str, last_inbound_at: datetime | None, now: datetime | None = None
+) -> bool:
+    return (kind in HUMAN_AGENT_KINDS and last_inbound_at is not None
+            and (now or datetime.now(UTC)) < last_inbound_at + HUMAN_AGENT_WINDOW)
+
+
+def human_agent_tag(
+    kind: str, sender_role: str, last_inbound_at: datetime | None, now: datetime | None = None
+) -> str | None:
+    """The tag an outbound message needs: HUMAN_AGENT for a person's Instagram reply past the
+    24-hour window and within 7 days; None otherwise (the agent's replies never carry it)."""
+    if sender_role != "operator" or window_open(kind, last_inbound_at, now):
+        return None
+    return HUMAN_AGENT_TAG if human_agent_window_open(kind, last_inbound_at, now) else None
+
+
 def adapter_for(kind: str) -> ChannelAdapter:
     return ADAPTERS[kind]

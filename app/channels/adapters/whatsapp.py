@@ -22,6 +22,9 @@ from app.config import Settings
 MAX_TEXT_CHARS = 4096
 MEDIA_WITH_CAPTION = ("image", "video", "document")
 _PHONE = re.compile(r"\+?[0-9]{5,20}")
+# Webhook fields about a business account's templates (status, quality, category).
+TEMPLATE_FIELDS = frozenset({"message_template_status_update", "message_template_quality_update",
+                             "template_category_update"})
 
 
 
@@ -62,12 +65,22 @@ def _dedup_id(msg: dict[str, Any], mtype: str, wamid: str) -> str:
 def parse_webhook(body: dict[str, Any]) -> ParsedWebhook:
     out = ParsedWebhook()
     for entry in as_list(body.get("entry")):
+        waba = as_str(as_dict(entry).get("id"))
         for change in as_list(as_dict(entry).get("changes")):
             value = as_dict(as_dict(change).get("value"))
+            if as_str(as_dict(change).get("field")) in TEMPLATE_FIELDS:
+                # Template changes name the business account only (entry.id).
+                if waba and waba.isdigit() and waba not in out.template_accounts:
+                    out.template_accounts.append(waba)
+                else:
+                    out.ignored += 1
+                continue
             account = as_str(as_dict(value.get("metadata")).get("phone_number_id"))
             if account is None:
                 out.ignored += 1
                 continue
+            if waba and waba.isdigit() and len(waba) <= 32:
+                out.business_accounts[account] = waba
             profiles: dict[str, str] = {}
             for contact in as_list(value.get("contacts")):
                 c = as_dict(contact)
@@ -187,3 +200,28 @@ class WhatsAppAdapter:
             if wamid:
                 ids.append(wamid)
         return SendResult(ids)
+
+
+async def send_template(
+    http: httpx.AsyncClient,
+    settings: Settings,
+    account_id: str,
+    token: str | None,
+    to: Recipient,
+    template: dict[str, Any],
+    our_message_id: str,
+) -> SendResult:
+    """One template message: `template` is the request's `{name, language, components}`."""
+    url = f"{settings.meta_graph_api_base_url.rstrip('/')}/{account_id}/messages"
+    body = {
+        "messaging_product": "whatsapp",
+        "recipient_type": "individual",
+        **recipient_fields(to),
+        "type": "template",
+        "template": template,
+        "biz_opaque_callback_data": our_message_id,
+    }
+    data = await post(http, url, token, body)
+    msgs = as_list(data.get("messages"))
+    wamid = as_str(as_dict(msgs[0]).get("id")) if msgs else None
+    return SendResult([wamid] if wamid else [])
