@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import uuid
 from datetime import datetime
 
@@ -11,6 +12,7 @@ from app.credits import repository, service
 from app.errors import BadUserInput, NotFound, ValidationFailed
 from app.graphql import fields as gql
 from app.graphql.context import Info
+from app.graphql.enums import member
 from app.graphql.pagination import Connection, connection, decode_time_id, page_size, time_id_cursor
 from app.graphql.permissions import parse_id, require_admin, require_tenant
 from app.graphql.writes import read, write
@@ -24,11 +26,23 @@ MAX_GRANT = 1_000_000_000
 MAX_REASON_CHARS = 500
 
 
+@strawberry.enum(description=(
+    "GRANT: credits added (an admin's grant); RESERVE: credits taken for a reply (a retried "
+    "reply's charge too); RELEASE: credits given back (the reply was not sent); OTHER: a kind "
+    "this version does not name."
+))
+class CreditKind(enum.StrEnum):
+    GRANT = "grant"
+    RESERVE = "reserve"
+    RELEASE = "release"
+    OTHER = "other"
+
+
 @strawberry.type(name="CreditLedgerEntry")
 class CreditLedgerEntryType:
     id: strawberry.ID
     delta: int = strawberry.field(description="Positive for grants and releases, negative for charges.")
-    kind: str = strawberry.field(description="grant, reserve or release.")
+    kind: CreditKind
     reason: str
     balance_after: int
     conversation_id: strawberry.ID | None
@@ -37,7 +51,8 @@ class CreditLedgerEntryType:
     @classmethod
     def from_row(cls, row: LedgerRow) -> CreditLedgerEntryType:
         return cls(
-            id=strawberry.ID(str(row.id)), delta=row.delta, kind=row.kind, reason=row.reason,
+            id=strawberry.ID(str(row.id)), delta=row.delta,
+            kind=member(CreditKind, row.kind, CreditKind.OTHER), reason=row.reason,
             balance_after=row.balance_after,
             conversation_id=strawberry.ID(str(row.conversation_id)) if row.conversation_id else None,
             created_at=row.created_at,

@@ -6,10 +6,13 @@ it in tests/graphql/test_schema_file.py.
 
 from __future__ import annotations
 
+import dataclasses
+from datetime import datetime
 from typing import Any
 
 import strawberry
 from graphql import GraphQLError
+from strawberry.schema.types.base_scalars import DateTimeDefinition
 from strawberry.tools import merge_types
 
 from app.agents.graphql import AgentMutation, AgentQuery
@@ -57,7 +60,15 @@ class Schema(strawberry.Schema):
         super().process_errors([e for e in errors if not is_expected(e)], execution_context)
 
 
+# Every time the API returns carries its UTC offset (timestamptz), i.e. RFC 3339.
+DateTime = dataclasses.replace(
+    DateTimeDefinition,
+    description="A date and time with its UTC offset (RFC 3339), e.g. 2026-12-02T16:45:00+00:00.",
+    specified_by_url="https://scalars.graphql.org/andimarek/date-time",
+)
+
 schema = Schema(
     query=Query, mutation=Mutation, subscription=Subscription,
     extensions=[*EXTENSIONS, RefuseNul], execution_context_class=Executor,
+    scalar_overrides={datetime: DateTime},
 )

@@ -149,8 +149,8 @@
       if (!c || ev.archived) { refreshList(); return; }
       if (ev.mode) c.mode = ev.mode;
       // The agent asked for a person; a hand-back or an operator's answer ends the wait.
-      if (ev.change === "handoff_requested") c.handoffRequestedAt = new Date().toISOString();
-      if (ev.change === "mode" && ev.mode === "AI") c.handoffRequestedAt = null;
+      if (ev.change === "HANDOFF_REQUESTED") c.handoffRequestedAt = new Date().toISOString();
+      if (ev.change === "MODE" && ev.mode === "AI") c.handoffRequestedAt = null;
       renderList();
       if (ev.conversationId === state.openId) renderHead(c);
     } else if (ev.__typename === "EventsMissed") {
@@ -228,7 +228,7 @@
         mid.appendChild(el("span", "mode-badge waiting", "Waiting for an operator"));
       }
       var last = c.lastMessage;
-      var preview = el("div", "conv-preview", last ? (last.direction === "OUTBOUND" ? ROLE_LABEL[last.senderRole] + ": " : "") + (last.text || "[" + last.type + "]") : "");
+      var preview = el("div", "conv-preview", last ? (last.direction === "OUTBOUND" ? ROLE_LABEL[last.senderRole] + ": " : "") + (last.text || "[" + last.type.toLowerCase() + "]") : "");
       item.appendChild(top);
       item.appendChild(mid);
       item.appendChild(preview);
@@ -286,7 +286,7 @@
       return line;
     }
     var label = m.status === "PROCESSING" ? "AI is answering…" :
-      m.status === "SKIPPED" || m.status === "FAILED" ? m.status.toLowerCase() + (m.statusReason ? " (" + m.statusReason + ")" : "") : "";
+      m.status === "SKIPPED" || m.status === "FAILED" ? m.status.toLowerCase() + (m.statusReason ? " (" + m.statusReason.toLowerCase() + ")" : "") : "";
     return el("span", "inbound-status", label);
   }
 
@@ -315,7 +315,7 @@
     item.setAttribute("data-seq", String(m.seq));
     item.setAttribute("data-status", m.status);
     item.appendChild(el("span", "who", ROLE_LABEL[m.senderRole] || m.senderRole));
-    item.appendChild(el("div", "bubble", m.text != null ? m.text : "[" + m.type + "]"));
+    item.appendChild(el("div", "bubble", m.text != null ? m.text : "[" + m.type.toLowerCase() + "]"));
     var meta = el("div", "meta");
     meta.appendChild(el("span", "time", when(m.createdAt)));
     meta.appendChild(statusLine(m));
