@@ -30,6 +30,8 @@ WHERE tenant_id = $1
   AND ($2::uuid IS NULL OR channel_id = $2)
   AND ($3::text IS NULL OR mode = $3)
   AND ($4::bool IS NULL OR (archived_at IS NOT NULL) = $4)
+  AND ($9::uuid IS NULL OR id IN (SELECT conversation_id FROM conversation_labels
+                                  WHERE label_id = $9 AND tenant_id = $1))
 """
 _PAGE_SEARCH = """
   AND contact_id IN (SELECT id FROM contacts WHERE tenant_id = $1
@@ -64,6 +66,7 @@ SELECT id, kind, provider_account_id, display_name, status, settings, created_at
 FROM channels WHERE tenant_id = $1 AND id = ANY($2::uuid[])
 """
 CHANNEL_OWNED = "SELECT true FROM channels WHERE id = $2 AND tenant_id = $1"
+LABEL_OWNED = "SELECT true FROM labels WHERE id = $2 AND tenant_id = $1"
 # A probe of the unique (conversation_id, seq) index per key.
 MESSAGES_AT = """
 SELECT m.id, m.conversation_id, m.seq, m.direction, m.sender_role, m.type, m.text, m.status,
@@ -129,19 +132,24 @@ async def conversation_page(
     mode: str | None = None,
     archived: bool | None = None,
     search: str | None = None,
+    label_id: uuid.UUID | None = None,
 ) -> list[Row]:
     """Most recent activity first, `limit` rows after the cursor. `search` matches the
-    contact's profile name or external id anywhere."""
+    contact's profile name or external id anywhere; `label_id`: conversations with that label."""
     sql = CONVERSATION_PAGE[search is not None, after is not None]
     at, after_id = after if after is not None else (None, None)
     pattern = like_pattern(search) if search is not None else None
     return list(await conn.fetch(
-        sql, tenant_id, channel_id, mode, archived, pattern, at, after_id, limit
+        sql, tenant_id, channel_id, mode, archived, pattern, at, after_id, limit, label_id
     ))
 
 
 async def channel_owned(conn: Any, tenant_id: uuid.UUID, channel_id: uuid.UUID) -> bool:
     return bool(await conn.fetchval(CHANNEL_OWNED, tenant_id, channel_id))
+
+
+async def label_owned(conn: Any, tenant_id: uuid.UUID, label_id: uuid.UUID) -> bool:
+    return bool(await conn.fetchval(LABEL_OWNED, tenant_id, label_id))
 
 
 async def conversations_by_id(

@@ -18,6 +18,7 @@ from strawberry.tools import merge_types
 from app.agents.graphql import AgentMutation, AgentQuery
 from app.channels.graphql import ChannelMutation, ChannelQuery
 from app.conversations.graphql import ConversationMutation, ConversationQuery
+from app.conversations.label_graphql import ConversationLabelMutation
 from app.credits.graphql import CreditMutation, CreditQuery
 from app.graphql.context import Context
 from app.graphql.errors import is_expected
@@ -26,19 +27,21 @@ from app.graphql.hygiene import RefuseNul
 from app.graphql.limits import EXTENSIONS
 from app.graphql.subscriptions import Subscription
 from app.integrations.graphql import IntegrationMutation, IntegrationQuery
+from app.labels.graphql import LabelMutation, LabelQuery
 from app.leads.graphql import LeadQuery
+from app.notes.graphql import NoteMutation
 from app.tenants.graphql import TenantMutation, TenantQuery
 from app.usage.graphql import UsageQuery
 
 Query = merge_types(
     "Query",
     (TenantQuery, ChannelQuery, AgentQuery, ConversationQuery, CreditQuery, LeadQuery,
-     IntegrationQuery, UsageQuery),
+     IntegrationQuery, UsageQuery, LabelQuery),
 )
 Mutation = merge_types(
     "Mutation",
     (ChannelMutation, AgentMutation, ConversationMutation, TenantMutation, CreditMutation,
-     IntegrationMutation),
+     IntegrationMutation, LabelMutation, ConversationLabelMutation, NoteMutation),
 )
 
 

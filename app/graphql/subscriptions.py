@@ -38,6 +38,7 @@ from app.graphql.pagination import cursor_time, decode_cursor, encode_cursor, in
 from app.graphql.permissions import parse_id, require_tenant
 from app.models import Conversation, Message, Tenant
 from app.models.message import WITHOUT_RAW
+from app.notes.graphql import NoteType
 from app.realtime.hub import RECEIVED_AT, RECEIVED_MONO, Gap
 
 if TYPE_CHECKING:
@@ -52,7 +53,8 @@ REPLAY_LIMIT = 500
 # ix_messages_tenant_id_created_at; a status change to an older message is not replayed there.
 TENANT_REPLAY_HORIZON = timedelta(days=7)
 MESSAGE_EVENTS = frozenset({"MessageCreated", "MessageStatusChanged"})
-CONVERSATION_EVENTS = MESSAGE_EVENTS | {"ConversationUpdated"}
+NOTE_EVENTS = frozenset({"NoteAdded", "NoteDeleted"})
+CONVERSATION_EVENTS = MESSAGE_EVENTS | {"ConversationUpdated"} | NOTE_EVENTS
 _CONVERTED = "_graphql"
 
 
@@ -114,8 +116,22 @@ class EventsMissed:
     messages_replayed: bool
 
 
+@strawberry.type(description="A note was added to the conversation (live only: not replayed).")
+class NoteAdded:
+    conversation_id: strawberry.ID
+    note: NoteType
+
+
+@strawberry.type(description="A note was deleted (live only: not replayed).")
+class NoteDeleted:
+    conversation_id: strawberry.ID
+    note_id: strawberry.ID
+
+
+LiveEvent = MessageCreated | MessageStatusChanged | ConversationUpdated | NoteAdded | NoteDeleted
 ConversationEvent = Annotated[
-    MessageCreated | MessageStatusChanged | ConversationUpdated | EventsMissed,
+    MessageCreated | MessageStatusChanged | ConversationUpdated | EventsMissed | NoteAdded
+    | NoteDeleted,
     strawberry.union("ConversationEvent"),
 ]
 
@@ -139,7 +155,7 @@ def _from_row(m: Message, since: datetime) -> MessageCreated | MessageStatusChan
     return MessageStatusChanged(cursor=cursor, conversation_id=cid, message=MessageType.from_row(m))
 
 
-def _from_live(event: dict[str, Any]) -> MessageCreated | MessageStatusChanged | ConversationUpdated:
+def _from_live(event: dict[str, Any]) -> LiveEvent:
     """The GraphQL object of a hub event, built once per event and shared by its subscribers."""
     cached = event.get(_CONVERTED)
     if cached is None:
@@ -147,9 +163,13 @@ def _from_live(event: dict[str, Any]) -> MessageCreated | MessageStatusChanged |
     return cached
 
 
-def _convert(event: dict[str, Any]) -> MessageCreated | MessageStatusChanged | ConversationUpdated:
+def _convert(event: dict[str, Any]) -> LiveEvent:
     kind = event["type"]
     cid = strawberry.ID(event["conversationId"])
+    if kind == "NoteAdded":
+        return NoteAdded(conversation_id=cid, note=NoteType.from_event(event["note"]))
+    if kind == "NoteDeleted":
+        return NoteDeleted(conversation_id=cid, note_id=strawberry.ID(event["noteId"]))
     if kind == "ConversationUpdated":
         mode = event.get("mode")
         return ConversationUpdated(
