@@ -257,7 +257,7 @@ class ConversationFilter:
     channel_id: strawberry.ID | None = None
     mode: ConversationMode | None = None
     search: str | None = strawberry.field(default=None, description=(
-        "Matches the contact's profile name or external id (e.g. the phone number)."
+        "Matches the contact's name, profile name or external id (e.g. the phone number)."
     ))
     archived: bool | None = strawberry.field(default=None, description=(
         "true: archived only; false: open only; null: both."

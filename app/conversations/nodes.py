@@ -55,16 +55,29 @@ class ContactType:
     external_id: str = strawberry.field(description="The id replies are addressed to.")
     profile_name: str | None
     wa_id: str | None = strawberry.field(description="WhatsApp only: the customer's number.")
+    name: str | None = strawberry.field(default=None, description=(
+        "The name the tenant's team gave the contact (updateContact); the provider's profile "
+        "name never overwrites it."
+    ))
+    notes: str | None = strawberry.field(default=None, description=(
+        "The team's notes on the contact (updateContact): never sent, never shown to the model."
+    ))
+
+    @gql.field("name, else profileName, else externalId: what to call the contact.")
+    def display_name(self) -> str:
+        return self.name or self.profile_name or self.external_id
 
     @classmethod
     def from_row(cls, row: Contact) -> ContactType:
         return cls(id=strawberry.ID(str(row.id)), external_id=row.external_id,
-                   profile_name=row.profile_name, wa_id=row.wa_id)
+                   profile_name=row.profile_name, wa_id=row.wa_id, name=row.name,
+                   notes=row.notes)
 
     @classmethod
     def from_record(cls, r: pages.Row) -> ContactType:
         return cls(id=strawberry.ID(str(r["id"])), external_id=r["external_id"],
-                   profile_name=r["profile_name"], wa_id=r["wa_id"])
+                   profile_name=r["profile_name"], wa_id=r["wa_id"], name=r["name"],
+                   notes=r["notes"])
 
 
 @strawberry.type(name="Message")

@@ -35,7 +35,7 @@ WHERE tenant_id = $1
 """
 _PAGE_SEARCH = """
   AND contact_id IN (SELECT id FROM contacts WHERE tenant_id = $1
-                     AND (profile_name ILIKE $5 OR external_id ILIKE $5))
+                     AND (profile_name ILIKE $5 OR external_id ILIKE $5 OR name ILIKE $5))
 """
 _PAGE_AFTER = """
   AND (last_activity_at, id) < ($6, $7)
@@ -57,7 +57,7 @@ SELECT id, channel_id, contact_id, mode, last_seq, last_activity_at, last_inboun
 FROM conversations WHERE tenant_id = $1 AND id = ANY($2::uuid[])
 """
 CONTACTS_BY_ID = """
-SELECT id, external_id, profile_name, wa_id
+SELECT id, external_id, profile_name, wa_id, name, notes
 FROM contacts WHERE tenant_id = $1 AND id = ANY($2::uuid[])
 """
 # Deleted channels included: an archived conversation still shows where it happened.

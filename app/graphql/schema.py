@@ -17,6 +17,7 @@ from strawberry.tools import merge_types
 
 from app.agents.graphql import AgentMutation, AgentQuery
 from app.channels.graphql import ChannelMutation, ChannelQuery
+from app.contacts.graphql import ContactMutation, ContactQuery
 from app.conversations.graphql import ConversationMutation, ConversationQuery
 from app.conversations.label_graphql import ConversationLabelMutation
 from app.credits.graphql import CreditMutation, CreditQuery
@@ -36,12 +37,13 @@ from app.usage.graphql import UsageQuery
 Query = merge_types(
     "Query",
     (TenantQuery, ChannelQuery, AgentQuery, ConversationQuery, CreditQuery, LeadQuery,
-     IntegrationQuery, UsageQuery, LabelQuery),
+     IntegrationQuery, UsageQuery, LabelQuery, ContactQuery),
 )
 Mutation = merge_types(
     "Mutation",
     (ChannelMutation, AgentMutation, ConversationMutation, TenantMutation, CreditMutation,
-     IntegrationMutation, LabelMutation, ConversationLabelMutation, NoteMutation),
+     IntegrationMutation, LabelMutation, ConversationLabelMutation, NoteMutation,
+     ContactMutation),
 )
 
 

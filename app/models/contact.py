@@ -26,6 +26,8 @@ class Contact(Base):
             "ix_contacts_tenant_id_external_id_trgm", "tenant_id", "external_id",
             postgresql_using="gin", postgresql_ops={"external_id": "gin_trgm_ops"},
         ),
+        # The contacts list, newest first.
+        Index("ix_contacts_tenant_id_created_at", "tenant_id", "created_at", "id"),
         Index(
             "ix_contacts_tenant_id_name_trgm", "tenant_id", "name",
             postgresql_using="gin", postgresql_ops={"name": "gin_trgm_ops"},

@@ -7,7 +7,7 @@ Create Date: 2026-12-02 17:00:00
 Notes are a table of their own, not messages: nothing that builds the model's context or sends
 to a channel reads it. A contact's `name` is the team's, beside the provider's `profile_name`
 (which every inbound message refreshes); its trigram index serves the contacts search like the
-two of migration 0007.
+two of migration 0007, and (tenant_id, created_at, id) the contacts list.
 """
 
 from collections.abc import Sequence
@@ -62,6 +62,7 @@ def upgrade() -> None:
     op.create_index('ix_conversation_notes_conversation_id_created_at', 'conversation_notes', ['conversation_id', 'created_at', 'id'], unique=False)
     op.add_column('contacts', sa.Column('name', sa.String(length=200), nullable=True))
     op.add_column('contacts', sa.Column('notes', sa.Text(), nullable=True))
+    op.create_index('ix_contacts_tenant_id_created_at', 'contacts', ['tenant_id', 'created_at', 'id'], unique=False)
     op.create_index(
         'ix_contacts_tenant_id_name_trgm', 'contacts', ['tenant_id', 'name'],
         unique=False, postgresql_using='gin', postgresql_ops={'name': 'gin_trgm_ops'},
@@ -70,6 +71,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_index('ix_contacts_tenant_id_name_trgm', table_name='contacts')
+    op.drop_index('ix_contacts_tenant_id_created_at', table_name='contacts')
     op.drop_column('contacts', 'notes')
     op.drop_column('contacts', 'name')
     op.drop_index('ix_conversation_notes_conversation_id_created_at', table_name='conversation_notes')
