@@ -97,6 +97,13 @@ FROM leads WHERE tenant_id = $1
   AND ($7::int IS NULL OR urgency >= $7)
   AND ($8::timestamptz IS NULL OR created_at > $8)
   AND ($9::bool IS NULL OR (COALESCE(email, '') <> '') = $9)
+  AND ($10::int IS NULL OR fit <= $10)
+  AND ($11::int IS NULL OR urgency <= $11)
+  AND ($12::int IS NULL OR budget >= $12)
+  AND ($13::int IS NULL OR budget <= $13)
+  AND ($14::int IS NULL OR engagement >= $14)
+  AND ($15::int IS NULL OR engagement <= $15)
+  AND ($16::timestamptz IS NULL OR created_at < $16)
 """
 # Newest first, on ix_leads_tenant_id_created_at backwards from the cursor; the filters are
 # checked on the rows that walk yields (a channel's conversations through their primary key).
@@ -114,6 +121,13 @@ class LeadFilter:
     min_urgency: int | None = None
     updated_after: datetime | None = None
     has_email: bool | None = None
+    max_fit: int | None = None
+    max_urgency: int | None = None
+    min_budget: int | None = None
+    max_budget: int | None = None
+    min_engagement: int | None = None
+    max_engagement: int | None = None
+    updated_before: datetime | None = None
 
 
 def like_pattern(term: str) -> str:
@@ -206,5 +220,6 @@ async def lead_page(
     at, lead_id = after if after is not None else (None, None)
     return list(await conn.fetch(
         LEAD_PAGE[after is not None], tenant_id, limit, at, lead_id, f.channel_id, f.min_fit,
-        f.min_urgency, f.updated_after, f.has_email,
+        f.min_urgency, f.updated_after, f.has_email, f.max_fit, f.max_urgency, f.min_budget,
+        f.max_budget, f.min_engagement, f.max_engagement, f.updated_before,
     ))

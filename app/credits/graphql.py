@@ -63,17 +63,48 @@ def _cursor(row: LedgerRow) -> str:
     return time_id_cursor(LEDGER_CURSOR, row.created_at, row.id)
 
 
+@strawberry.input
+class CreditLedgerFilter:
+    kinds: list[CreditKind] | None = strawberry.field(default=None, description=(
+        "Only entries of these kinds (OTHER cannot be asked for)."
+    ))
+    created_after: datetime | None = strawberry.field(default=None, description=(
+        "Entries after this time."
+    ))
+    created_before: datetime | None = strawberry.field(default=None, description=(
+        "Entries before this time."
+    ))
+
+
+def _check(f: CreditLedgerFilter) -> None:
+    if f.kinds is not None and (not f.kinds or CreditKind.OTHER in f.kinds):
+        raise BadUserInput("filter.kinds must name at least one of GRANT, RESERVE, RELEASE")
+    for name, at in (("createdAfter", f.created_after), ("createdBefore", f.created_before)):
+        if at is not None and at.tzinfo is None:
+            raise BadUserInput(f"filter.{name} needs a time zone")
+    if f.created_after is not None and f.created_before is not None and (
+            f.created_after >= f.created_before):
+        raise BadUserInput("filter.createdBefore must be later than filter.createdAfter")
+
+
 @strawberry.type
 class CreditQuery:
-    @gql.field("Every credit movement of the tenant, newest first.")
+    @gql.field("Every credit movement of the tenant, newest first; `filter` narrows it.")
     async def credit_ledger(
-        self, info: Info, first: int | None = None, after: str | None = None
+        self, info: Info, first: int | None = None, after: str | None = None,
+        filter: CreditLedgerFilter | None = None,
     ) -> Connection[CreditLedgerEntryType]:
         tenant_id = await require_tenant(info)
         limit = page_size(first)
         before = decode_time_id(after, LEDGER_CURSOR) if after else None
+        f = filter or CreditLedgerFilter()
+        _check(f)
         async with read(info) as session:
-            rows = await repository.ledger_page(session, tenant_id, limit + 1, before)
+            rows = await repository.ledger_page(
+                session, tenant_id, limit + 1, before,
+                kinds=[k.value for k in f.kinds] if f.kinds is not None else None,
+                created_after=f.created_after, created_before=f.created_before,
+            )
         return connection(rows, limit, CreditLedgerEntryType.from_row, _cursor,
                           has_previous=after is not None)
 
