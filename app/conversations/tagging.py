@@ -16,6 +16,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.conversations import events, service
+from app.conversations.kinds import ConversationChange
 from app.effects import emit
 from app.errors import NotFound
 from app.labels import service as labels
@@ -63,7 +64,7 @@ async def add_label(
         .on_conflict_do_nothing().returning(ConversationLabel.label_id)
     )
     if added is not None:
-        emit(session, str(tenant_id), events.conversation_updated(conv, "labels"))
+        emit(session, str(tenant_id), events.conversation_updated(conv, ConversationChange.LABELS))
     return conv
 
 
@@ -82,5 +83,5 @@ async def remove_label(
         .returning(ConversationLabel.label_id)
     )
     if removed is not None:
-        emit(session, str(tenant_id), events.conversation_updated(conv, "labels"))
+        emit(session, str(tenant_id), events.conversation_updated(conv, ConversationChange.LABELS))
     return conv

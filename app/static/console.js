@@ -554,7 +554,7 @@
 
   async function signIn(key) {
     state.key = key;
-    var data = await gql("{ viewer { id name creditBalance } channels { id kind displayName } }");
+    var data = await gql("query SignIn { viewer { id name creditBalance } channels { id kind displayName } }");
     sessionStorage.setItem(KEY_STORE, key);
     $("tenant-name").textContent = data.viewer.name;
     $("credits").textContent = data.viewer.creditBalance + " credits";
@@ -574,11 +574,11 @@
       live.textContent = s === "live" ? "live" : s + "…";
     });
     state.live.add(EVENTS, function () { return { after: state.cursor }; }, onEvent);
-    state.live.add("subscription { creditBalance }", function () { return {}; }, function (d) {
+    state.live.add("subscription Credits { creditBalance }", function () { return {}; }, function (d) {
       $("credits").textContent = d.creditBalance + " credits";
     });
     // Account notices (an event webhook endpoint switched off, ...): shown until signed out.
-    state.live.add("subscription { notices { kind message at } }", function () { return {}; }, function (d) {
+    state.live.add("subscription Notices { notices { kind message at } }", function () { return {}; }, function (d) {
       $("notice").textContent = d.notices.message;
       show($("notice"), true);
     });
