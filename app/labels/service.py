@@ -7,9 +7,10 @@ import uuid
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.errors import BadUserInput, Conflict, NotFound
+from app.errors import BadUserInput, Conflict, LimitReached, NotFound
 from app.models import Label
 
 MAX_NAME_CHARS = 50
@@ -55,7 +56,7 @@ async def create_label(
     color = clean_color(color) if color is not None else DEFAULT_COLOR
     count = await session.scalar(select(func.count()).where(Label.tenant_id == tenant_id))
     if (count or 0) >= MAX_LABELS:
-        raise BadUserInput(f"a tenant has at most {MAX_LABELS} labels")
+        raise LimitReached(f"a tenant has at most {MAX_LABELS} labels: delete one first")
     label_id = await session.scalar(
         insert(Label).values(id=uuid.uuid4(), tenant_id=tenant_id, name=name, color=color)
         .on_conflict_do_nothing().returning(Label.id)
@@ -79,7 +80,11 @@ async def update_label(
         label.name = name
     if color is not None:
         label.color = clean_color(color)
-    await session.flush()
+    try:
+        await session.flush()
+    except IntegrityError:
+        # Another request took the name between the check and this write.
+        raise Conflict(f"a label named {name!r} already exists") from None
     return label
 
 

@@ -8,6 +8,7 @@ import json
 import uuid
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 
@@ -251,3 +252,17 @@ async def test_a_note_never_reaches_the_model_or_the_customer(
 async def _sends(graph: Any, world: Any, n: int) -> Any:
     sends = await graph.requests(account_id=world.account_id)
     return sends if len(sends) >= n else None
+
+
+async def test_a_tenant_has_at_most_two_hundred_labels(client, rt, world, test_env):
+    conn = await asyncpg.connect(test_env["DATABASE_URL"])
+    try:
+        await conn.executemany(
+            "INSERT INTO labels (id, tenant_id, name, color) VALUES ($1, $2, $3, '#000000')",
+            [(uuid.uuid4(), world.tenant_id, f"label {i}") for i in range(200)])
+    finally:
+        await conn.close()
+    body = await gql(client, CREATE, {"name": "one more"}, key=world.api_key)
+    assert codes(body) == ["LIMIT_REACHED"]
+    other = await make_world(rt, name="Other")
+    ok(await gql(client, CREATE, {"name": "one more"}, key=other.api_key))
