@@ -78,7 +78,7 @@ class ConversationUpdated:
     change: ConversationChange
     mode: ConversationMode | None
     archived: bool | None
-    lead_id: strawberry.ID | None = strawberry.field(description="With change lead: the new lead.")
+    lead_id: strawberry.ID | None = strawberry.field(description="With change LEAD: the new lead.")
 
     @gql.field("The conversation as it is now (read when asked).")
     async def conversation(self, info: Info) -> ConversationType | None:
