@@ -33,9 +33,9 @@ COLUMNS = ("lead_id", "conversation_id", "channel_id", "contact_external_id", "c
 _QUERY = """
 SELECT DISTINCT ON (l.conversation_id)
        l.id AS lead_id, l.conversation_id, c.channel_id, ct.external_id AS contact_external_id,
-       ct.profile_name AS contact_name, l.name, l.email, l.company, l.intent, l.urgency,
-       l.budget, l.fit, l.engagement, l.demo_at, l.demo_timezone, l.notification,
-       l.created_at AS updated_at
+       COALESCE(ct.name, ct.profile_name) AS contact_name, l.name, l.email, l.company,
+       l.intent, l.urgency, l.budget, l.fit, l.engagement, l.demo_at, l.demo_timezone,
+       l.notification, l.created_at AS updated_at
 FROM leads AS l
 JOIN conversations AS c ON c.id = l.conversation_id
 JOIN contacts AS ct ON ct.id = c.contact_id

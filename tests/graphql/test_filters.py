@@ -133,3 +133,16 @@ async def test_the_csv_export_takes_the_same_ranges(client, rt, world):
     assert [line.split(",")[5] for line in r.text.strip().splitlines()[1:]] == ["b"]
     r = await client.get("/export/leads.csv", headers=auth, params={"maxFit": "9"})
     assert r.status_code == 400 and "maxFit must be 1, 2 or 3" in r.text
+
+
+async def test_the_csv_export_names_the_contact_as_the_team_does(client, rt, world):
+    await _leads(rt, world)
+    auth = {"Authorization": f"Bearer {world.api_key}"}
+    data = ok(await gql(client, "query C { contacts(search: \"b\") { edges { node { id } } } }",
+                        key=world.api_key))
+    [edge] = data["contacts"]["edges"]
+    ok(await gql(client, """mutation N($id: ID!) { updateContact(id: $id, input: {name: "Berta"})
+                 { id } }""", {"id": edge["node"]["id"]}, key=world.api_key))
+    r = await client.get("/export/leads.csv", headers=auth, params={"minBudget": "3"})
+    rows = {line.split(",")[5]: line.split(",")[4] for line in r.text.strip().splitlines()[1:]}
+    assert rows == {"b": "Berta", "d": "d"}
