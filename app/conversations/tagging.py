@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import delete
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.conversations import events, service
@@ -58,11 +59,15 @@ async def add_label(
     """Idempotent: a label already on the conversation stays, and nothing is announced."""
     conv = await _conversation(session, tenant_id, conversation_id)
     await labels.get_label(session, tenant_id, label_id)
-    added = await session.scalar(
-        insert(ConversationLabel)
-        .values(conversation_id=conv.id, label_id=label_id, tenant_id=tenant_id)
-        .on_conflict_do_nothing().returning(ConversationLabel.label_id)
-    )
+    try:
+        added = await session.scalar(
+            insert(ConversationLabel)
+            .values(conversation_id=conv.id, label_id=label_id, tenant_id=tenant_id)
+            .on_conflict_do_nothing().returning(ConversationLabel.label_id)
+        )
+    except IntegrityError:
+        # The label was deleted between the check and this write.
+        raise NotFound("label") from None
     if added is not None:
         emit(session, str(tenant_id), events.conversation_updated(conv, ConversationChange.LABELS))
     return conv
