@@ -13,7 +13,7 @@ import strawberry
 
 from app.channels.adapters.registry import reply_window_closes_at
 from app.channels.graphql import ChannelType
-from app.conversations import outbox, pages, retry, service
+from app.conversations import outbox, pages, retry, service, tagging
 from app.conversations.nodes import ContactType, MessageType
 from app.db import driver_connection
 from app.errors import NotFound, ValidationFailed, present
@@ -34,7 +34,9 @@ from app.graphql.pagination import (
 )
 from app.graphql.permissions import parse_id, require_tenant
 from app.graphql.writes import read, write
+from app.labels.graphql import LabelType
 from app.models import Conversation
+from app.notes.graphql import NoteType, notes_page
 
 if TYPE_CHECKING:
     from app.leads.graphql import LeadType
@@ -57,9 +59,10 @@ class Related:
     channels: dict[uuid.UUID, ChannelType] | None = None
     contacts: dict[uuid.UUID, ContactType] | None = None
     last_messages: dict[uuid.UUID, MessageType] | None = None
+    labels: dict[uuid.UUID, list[LabelType]] | None = None
 
 
-RELATED_FIELDS = frozenset({"channel", "contact", "lastMessage", "replyWindowClosesAt"})
+RELATED_FIELDS = frozenset({"channel", "contact", "lastMessage", "replyWindowClosesAt", "labels"})
 
 
 async def load_related(
@@ -79,6 +82,8 @@ async def load_related(
         keys = [(r["id"], r["last_seq"]) for r in rows if r["last_seq"]]
         found = await pages.messages_at(conn, tenant_id, keys) if keys else {}
         related.last_messages = {k: MessageType.from_record(v) for k, v in found.items()}
+    if "labels" in wanted:
+        related.labels = await tagging.labels_of(conn, tenant_id, [r["id"] for r in rows])
     return related
 
 
@@ -177,6 +182,24 @@ class ConversationType:
         row = await self.loaders.latest_lead.load(self.pk)
         return LeadType.from_row(row, self.loaders) if row is not None else None
 
+    @gql.field("The conversation's labels, by name.")
+    def labels(self) -> list[LabelType]:
+        if self.related is not None and self.related.labels is not None:
+            return self.related.labels.get(self.pk, [])
+        return cast(list[LabelType], self._labels())
+
+    async def _labels(self) -> list[LabelType]:
+        return [LabelType.from_row(r) for r in await self.loaders.labels.load(self.pk)]
+
+    @gql.field(
+        "The team's private notes on this conversation, newest first: never sent to the "
+        "customer, never shown to the model."
+    )
+    async def notes(
+        self, info: Info, first: int | None = None, after: str | None = None
+    ) -> Connection[NoteType]:
+        return await notes_page(info, self.pk, first, after)
+
     @strawberry.field
     def last_message(self) -> MessageType | None:
         if not self.last_seq:
@@ -234,10 +257,13 @@ class ConversationFilter:
     channel_id: strawberry.ID | None = None
     mode: ConversationMode | None = None
     search: str | None = strawberry.field(default=None, description=(
-        "Matches the contact's profile name or external id (e.g. the phone number)."
+        "Matches the contact's name, profile name or external id (e.g. the phone number)."
     ))
     archived: bool | None = strawberry.field(default=None, description=(
         "true: archived only; false: open only; null: both."
+    ))
+    label: strawberry.ID | None = strawberry.field(default=None, description=(
+        "Only conversations carrying this label."
     ))
 
 
@@ -253,14 +279,17 @@ async def conversation_page(
     cursor = decode_time_id(after, CONVERSATION_CURSOR) if after is not None else None
     channel_id = parse_id(f.channel_id, "channel") if f and f.channel_id is not None else None
     search = f.search.strip()[:200] if f and f.search and f.search.strip() else None
+    label_id = parse_id(f.label, "label") if f and f.label is not None else None
     wanted = node_fields(info, "edges", "node") & RELATED_FIELDS
     async with driver_connection(info.context.rt.engine) as conn:
         if channel_id is not None and not await pages.channel_owned(conn, tenant_id, channel_id):
             raise NotFound("channel")
+        if label_id is not None and not await pages.label_owned(conn, tenant_id, label_id):
+            raise NotFound("label")
         rows = await pages.conversation_page(
             conn, tenant_id, limit + 1, after=cursor, channel_id=channel_id,
             mode=f.mode.value if f and f.mode is not None else None,
-            archived=f.archived if f else None, search=search,
+            archived=f.archived if f else None, search=search, label_id=label_id,
         )
         related = await load_related(conn, tenant_id, rows[:limit], wanted)
     loaders = info.context.loaders

@@ -10,6 +10,7 @@ from typing import Any
 import strawberry
 
 from app.conversations import pages, retry
+from app.conversations.kinds import MessageKind, StatusReason, message_kind, reason_of
 from app.graphql import fields as gql
 from app.models import Contact, Message
 
@@ -54,16 +55,29 @@ class ContactType:
     external_id: str = strawberry.field(description="The id replies are addressed to.")
     profile_name: str | None
     wa_id: str | None = strawberry.field(description="WhatsApp only: the customer's number.")
+    name: str | None = strawberry.field(default=None, description=(
+        "The name the tenant's team gave the contact (updateContact); the provider's profile "
+        "name never overwrites it."
+    ))
+    notes: str | None = strawberry.field(default=None, description=(
+        "The team's notes on the contact (updateContact): never sent, never shown to the model."
+    ))
+
+    @gql.field("name, else profileName, else externalId: what to call the contact.")
+    def display_name(self) -> str:
+        return self.name or self.profile_name or self.external_id
 
     @classmethod
     def from_row(cls, row: Contact) -> ContactType:
         return cls(id=strawberry.ID(str(row.id)), external_id=row.external_id,
-                   profile_name=row.profile_name, wa_id=row.wa_id)
+                   profile_name=row.profile_name, wa_id=row.wa_id, name=row.name,
+                   notes=row.notes)
 
     @classmethod
     def from_record(cls, r: pages.Row) -> ContactType:
         return cls(id=strawberry.ID(str(r["id"])), external_id=r["external_id"],
-                   profile_name=r["profile_name"], wa_id=r["wa_id"])
+                   profile_name=r["profile_name"], wa_id=r["wa_id"], name=r["name"],
+                   notes=r["notes"])
 
 
 @strawberry.type(name="Message")
@@ -73,16 +87,20 @@ class MessageType:
     seq: int = strawberry.field(description="Position in the conversation, from 1.")
     direction: MessageDirection
     sender_role: SenderRole
-    type: str = strawberry.field(description="text, image, ... or a system marker: context_reset.")
+    type: MessageKind
+    raw_type: str = strawberry.field(description=(
+        "The type as stored: the provider's name for it (e.g. what an OTHER type is)."
+    ))
     text: str | None
     status: MessageStatus
-    status_reason: str | None = strawberry.field(description=(
-        "Why a message was skipped or failed: human_mode, no_credits, window_closed, ..."
+    status_reason: StatusReason | None = strawberry.field(description=(
+        "Why a message was skipped or failed (see StatusReason)."
     ))
     error_code: str | None = strawberry.field(description="The provider's error code.")
     error_title: str | None
     provider_message_id: str | None
     created_at: datetime
+    reason: strawberry.Private[str | None] = None
 
     @gql.field(
         "retryMessage may retry it: a FAILED outbound message, or a FAILED inbound one whose "
@@ -90,15 +108,16 @@ class MessageType:
         "model_empty, breaker_open)."
     )
     def retryable(self) -> bool:
-        return retry.is_retryable(self.direction.value, self.status.value, self.status_reason)
+        return retry.is_retryable(self.direction.value, self.status.value, self.reason)
 
     @classmethod
     def from_row(cls, m: Message) -> MessageType:
         return cls(
             id=strawberry.ID(str(m.id)), conversation_id=strawberry.ID(str(m.conversation_id)),
             seq=m.seq, direction=MessageDirection(m.direction),
-            sender_role=SenderRole(m.sender_role), type=m.type, text=m.text,
-            status=MessageStatus(m.status), status_reason=m.status_reason,
+            sender_role=SenderRole(m.sender_role), type=message_kind(m.type),
+            raw_type=m.type, text=m.text, status=MessageStatus(m.status),
+            status_reason=reason_of(m.status_reason), reason=m.status_reason,
             error_code=m.error_code, error_title=m.error_title,
             provider_message_id=m.provider_message_id, created_at=m.created_at,
         )
@@ -109,8 +128,9 @@ class MessageType:
             id=strawberry.ID(str(r["id"])),
             conversation_id=strawberry.ID(str(r["conversation_id"])), seq=r["seq"],
             direction=MessageDirection(r["direction"]), sender_role=SenderRole(r["sender_role"]),
-            type=r["type"], text=r["text"], status=MessageStatus(r["status"]),
-            status_reason=r["status_reason"], error_code=r["error_code"],
+            type=message_kind(r["type"]), raw_type=r["type"], text=r["text"],
+            status=MessageStatus(r["status"]), status_reason=reason_of(r["status_reason"]),
+            reason=r["status_reason"], error_code=r["error_code"],
             error_title=r["error_title"], provider_message_id=r["provider_message_id"],
             created_at=r["created_at"],
         )
@@ -121,9 +141,10 @@ class MessageType:
         return cls(
             id=strawberry.ID(m["id"]), conversation_id=strawberry.ID(m["conversationId"]),
             seq=m["seq"], direction=MessageDirection(m["direction"]),
-            sender_role=SenderRole(m["senderRole"]), type=m.get("type") or "text",
-            text=m.get("text"), status=MessageStatus(m["status"]),
-            status_reason=m.get("statusReason"), error_code=m.get("errorCode"),
+            sender_role=SenderRole(m["senderRole"]), type=message_kind(m.get("type")),
+            raw_type=m.get("type") or "text", text=m.get("text"),
+            status=MessageStatus(m["status"]), status_reason=reason_of(m.get("statusReason")),
+            reason=m.get("statusReason"), error_code=m.get("errorCode"),
             error_title=m.get("errorTitle"), provider_message_id=m.get("providerMessageId"),
             created_at=datetime.fromisoformat(m["createdAt"]),
         )

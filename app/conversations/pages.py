@@ -30,10 +30,12 @@ WHERE tenant_id = $1
   AND ($2::uuid IS NULL OR channel_id = $2)
   AND ($3::text IS NULL OR mode = $3)
   AND ($4::bool IS NULL OR (archived_at IS NOT NULL) = $4)
+  AND ($9::uuid IS NULL OR id IN (SELECT conversation_id FROM conversation_labels
+                                  WHERE label_id = $9 AND tenant_id = $1))
 """
 _PAGE_SEARCH = """
   AND contact_id IN (SELECT id FROM contacts WHERE tenant_id = $1
-                     AND (profile_name ILIKE $5 OR external_id ILIKE $5))
+                     AND (profile_name ILIKE $5 OR external_id ILIKE $5 OR name ILIKE $5))
 """
 _PAGE_AFTER = """
   AND (last_activity_at, id) < ($6, $7)
@@ -55,7 +57,7 @@ SELECT id, channel_id, contact_id, mode, last_seq, last_activity_at, last_inboun
 FROM conversations WHERE tenant_id = $1 AND id = ANY($2::uuid[])
 """
 CONTACTS_BY_ID = """
-SELECT id, external_id, profile_name, wa_id
+SELECT id, external_id, profile_name, wa_id, name, notes
 FROM contacts WHERE tenant_id = $1 AND id = ANY($2::uuid[])
 """
 # Deleted channels included: an archived conversation still shows where it happened.
@@ -64,6 +66,7 @@ SELECT id, kind, provider_account_id, display_name, status, settings, created_at
 FROM channels WHERE tenant_id = $1 AND id = ANY($2::uuid[])
 """
 CHANNEL_OWNED = "SELECT true FROM channels WHERE id = $2 AND tenant_id = $1"
+LABEL_OWNED = "SELECT true FROM labels WHERE id = $2 AND tenant_id = $1"
 # A probe of the unique (conversation_id, seq) index per key.
 MESSAGES_AT = """
 SELECT m.id, m.conversation_id, m.seq, m.direction, m.sender_role, m.type, m.text, m.status,
@@ -94,6 +97,13 @@ FROM leads WHERE tenant_id = $1
   AND ($7::int IS NULL OR urgency >= $7)
   AND ($8::timestamptz IS NULL OR created_at > $8)
   AND ($9::bool IS NULL OR (COALESCE(email, '') <> '') = $9)
+  AND ($10::int IS NULL OR fit <= $10)
+  AND ($11::int IS NULL OR urgency <= $11)
+  AND ($12::int IS NULL OR budget >= $12)
+  AND ($13::int IS NULL OR budget <= $13)
+  AND ($14::int IS NULL OR engagement >= $14)
+  AND ($15::int IS NULL OR engagement <= $15)
+  AND ($16::timestamptz IS NULL OR created_at < $16)
 """
 # Newest first, on ix_leads_tenant_id_created_at backwards from the cursor; the filters are
 # checked on the rows that walk yields (a channel's conversations through their primary key).
@@ -111,6 +121,13 @@ class LeadFilter:
     min_urgency: int | None = None
     updated_after: datetime | None = None
     has_email: bool | None = None
+    max_fit: int | None = None
+    max_urgency: int | None = None
+    min_budget: int | None = None
+    max_budget: int | None = None
+    min_engagement: int | None = None
+    max_engagement: int | None = None
+    updated_before: datetime | None = None
 
 
 def like_pattern(term: str) -> str:
@@ -129,19 +146,24 @@ async def conversation_page(
     mode: str | None = None,
     archived: bool | None = None,
     search: str | None = None,
+    label_id: uuid.UUID | None = None,
 ) -> list[Row]:
     """Most recent activity first, `limit` rows after the cursor. `search` matches the
-    contact's profile name or external id anywhere."""
+    contact's profile name or external id anywhere; `label_id`: conversations with that label."""
     sql = CONVERSATION_PAGE[search is not None, after is not None]
     at, after_id = after if after is not None else (None, None)
     pattern = like_pattern(search) if search is not None else None
     return list(await conn.fetch(
-        sql, tenant_id, channel_id, mode, archived, pattern, at, after_id, limit
+        sql, tenant_id, channel_id, mode, archived, pattern, at, after_id, limit, label_id
     ))
 
 
 async def channel_owned(conn: Any, tenant_id: uuid.UUID, channel_id: uuid.UUID) -> bool:
     return bool(await conn.fetchval(CHANNEL_OWNED, tenant_id, channel_id))
+
+
+async def label_owned(conn: Any, tenant_id: uuid.UUID, label_id: uuid.UUID) -> bool:
+    return bool(await conn.fetchval(LABEL_OWNED, tenant_id, label_id))
 
 
 async def conversations_by_id(
@@ -198,5 +220,6 @@ async def lead_page(
     at, lead_id = after if after is not None else (None, None)
     return list(await conn.fetch(
         LEAD_PAGE[after is not None], tenant_id, limit, at, lead_id, f.channel_id, f.min_fit,
-        f.min_urgency, f.updated_after, f.has_email,
+        f.min_urgency, f.updated_after, f.has_email, f.max_fit, f.max_urgency, f.min_budget,
+        f.max_budget, f.min_engagement, f.max_engagement, f.updated_before,
     ))

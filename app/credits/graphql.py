@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import uuid
 from datetime import datetime
 
@@ -11,6 +12,7 @@ from app.credits import repository, service
 from app.errors import BadUserInput, NotFound, ValidationFailed
 from app.graphql import fields as gql
 from app.graphql.context import Info
+from app.graphql.enums import member
 from app.graphql.pagination import Connection, connection, decode_time_id, page_size, time_id_cursor
 from app.graphql.permissions import parse_id, require_admin, require_tenant
 from app.graphql.writes import read, write
@@ -24,11 +26,25 @@ MAX_GRANT = 1_000_000_000
 MAX_REASON_CHARS = 500
 
 
+@strawberry.enum(description=(
+    "GRANT: credits added (an admin's grant); RESERVE: credits taken for a reply (a retried "
+    "reply's charge too); TEMPLATE: credits taken for a WhatsApp template message; RELEASE: "
+    "credits given back (the reply or template was not sent); OTHER: a kind this version does "
+    "not name."
+))
+class CreditKind(enum.StrEnum):
+    GRANT = "grant"
+    RESERVE = "reserve"
+    TEMPLATE = "template"
+    RELEASE = "release"
+    OTHER = "other"
+
+
 @strawberry.type(name="CreditLedgerEntry")
 class CreditLedgerEntryType:
     id: strawberry.ID
     delta: int = strawberry.field(description="Positive for grants and releases, negative for charges.")
-    kind: str = strawberry.field(description="grant, reserve or release.")
+    kind: CreditKind
     reason: str
     balance_after: int
     conversation_id: strawberry.ID | None
@@ -37,7 +53,8 @@ class CreditLedgerEntryType:
     @classmethod
     def from_row(cls, row: LedgerRow) -> CreditLedgerEntryType:
         return cls(
-            id=strawberry.ID(str(row.id)), delta=row.delta, kind=row.kind, reason=row.reason,
+            id=strawberry.ID(str(row.id)), delta=row.delta,
+            kind=member(CreditKind, row.kind, CreditKind.OTHER), reason=row.reason,
             balance_after=row.balance_after,
             conversation_id=strawberry.ID(str(row.conversation_id)) if row.conversation_id else None,
             created_at=row.created_at,
@@ -48,17 +65,48 @@ def _cursor(row: LedgerRow) -> str:
     return time_id_cursor(LEDGER_CURSOR, row.created_at, row.id)
 
 
+@strawberry.input
+class CreditLedgerFilter:
+    kinds: list[CreditKind] | None = strawberry.field(default=None, description=(
+        "Only entries of these kinds (OTHER cannot be asked for)."
+    ))
+    created_after: datetime | None = strawberry.field(default=None, description=(
+        "Entries after this time."
+    ))
+    created_before: datetime | None = strawberry.field(default=None, description=(
+        "Entries before this time."
+    ))
+
+
+def _check(f: CreditLedgerFilter) -> None:
+    if f.kinds is not None and (not f.kinds or CreditKind.OTHER in f.kinds):
+        raise BadUserInput("filter.kinds must name at least one of GRANT, RESERVE, RELEASE")
+    for name, at in (("createdAfter", f.created_after), ("createdBefore", f.created_before)):
+        if at is not None and at.tzinfo is None:
+            raise BadUserInput(f"filter.{name} needs a time zone")
+    if f.created_after is not None and f.created_before is not None and (
+            f.created_after >= f.created_before):
+        raise BadUserInput("filter.createdBefore must be later than filter.createdAfter")
+
+
 @strawberry.type
 class CreditQuery:
-    @gql.field("Every credit movement of the tenant, newest first.")
+    @gql.field("Every credit movement of the tenant, newest first; `filter` narrows it.")
     async def credit_ledger(
-        self, info: Info, first: int | None = None, after: str | None = None
+        self, info: Info, first: int | None = None, after: str | None = None,
+        filter: CreditLedgerFilter | None = None,
     ) -> Connection[CreditLedgerEntryType]:
         tenant_id = await require_tenant(info)
         limit = page_size(first)
         before = decode_time_id(after, LEDGER_CURSOR) if after else None
+        f = filter or CreditLedgerFilter()
+        _check(f)
         async with read(info) as session:
-            rows = await repository.ledger_page(session, tenant_id, limit + 1, before)
+            rows = await repository.ledger_page(
+                session, tenant_id, limit + 1, before,
+                kinds=[k.value for k in f.kinds] if f.kinds is not None else None,
+                created_after=f.created_after, created_before=f.created_before,
+            )
         return connection(rows, limit, CreditLedgerEntryType.from_row, _cursor,
                           has_previous=after is not None)
 

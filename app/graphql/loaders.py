@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Select, select, tuple_
 from strawberry.dataloader import DataLoader
 
-from app.models import Agent, Channel, Contact, Conversation, Lead, Message
+from app.models import Agent, Channel, Contact, Conversation, ConversationLabel, Label, Lead, Message
 from app.models.message import WITHOUT_RAW
 from app.runtime import Runtime
 
@@ -39,6 +39,7 @@ class Loaders:
         # Keyed by (conversation id, seq): the conversation row already knows its last seq, so
         # the lookup is a unique-index probe per key.
         self.message_at = loader(self._messages_at)
+        self.labels = DataLoader(load_fn=self._labels, cache=cache)
 
     async def _all(self, query: Select[Any]) -> list[Any]:
         async with self.rt.sessions() as session:
@@ -91,6 +92,21 @@ class Loaders:
             )
         )
         return _by_key(keys, rows, lambda r: (r.conversation_id, r.seq))
+
+    async def _labels(self, conversation_ids: list[uuid.UUID]) -> list[list[Label]]:
+        """Each conversation's labels, by name."""
+        async with self.rt.sessions() as session:
+            rows = (await session.execute(
+                select(ConversationLabel.conversation_id, Label)
+                .join(Label, Label.id == ConversationLabel.label_id)
+                .where(ConversationLabel.tenant_id == self.tenant_id,
+                       ConversationLabel.conversation_id.in_(conversation_ids))
+                .order_by(Label.name, Label.id)
+            )).all()
+        found: dict[uuid.UUID, list[Label]] = {}
+        for conversation_id, label in rows:
+            found.setdefault(conversation_id, []).append(label)
+        return [found.get(c, []) for c in conversation_ids]
 
 
 def _by_key(keys: Sequence[K], rows: Sequence[V], key: Callable[[V], K]) -> list[V | None]:

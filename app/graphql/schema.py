@@ -6,15 +6,20 @@ it in tests/graphql/test_schema_file.py.
 
 from __future__ import annotations
 
+import dataclasses
+from datetime import datetime
 from typing import Any
 
 import strawberry
 from graphql import GraphQLError
+from strawberry.schema.types.base_scalars import DateTimeDefinition
 from strawberry.tools import merge_types
 
 from app.agents.graphql import AgentMutation, AgentQuery
 from app.channels.graphql import ChannelMutation, ChannelQuery
+from app.contacts.graphql import ContactMutation, ContactQuery
 from app.conversations.graphql import ConversationMutation, ConversationQuery
+from app.conversations.label_graphql import ConversationLabelMutation
 from app.credits.graphql import CreditMutation, CreditQuery
 from app.graphql.context import Context
 from app.graphql.errors import is_expected
@@ -23,7 +28,9 @@ from app.graphql.hygiene import RefuseNul
 from app.graphql.limits import EXTENSIONS
 from app.graphql.subscriptions import Subscription
 from app.integrations.graphql import IntegrationMutation, IntegrationQuery
+from app.labels.graphql import LabelMutation, LabelQuery
 from app.leads.graphql import LeadQuery
+from app.notes.graphql import NoteMutation
 from app.templates.graphql import TemplateMutation, TemplateQuery
 from app.tenants.graphql import TenantMutation, TenantQuery
 from app.usage.graphql import UsageQuery
@@ -31,12 +38,13 @@ from app.usage.graphql import UsageQuery
 Query = merge_types(
     "Query",
     (TenantQuery, ChannelQuery, AgentQuery, ConversationQuery, CreditQuery, LeadQuery,
-     IntegrationQuery, UsageQuery, TemplateQuery),
+     IntegrationQuery, UsageQuery, TemplateQuery, LabelQuery, ContactQuery),
 )
 Mutation = merge_types(
     "Mutation",
     (ChannelMutation, AgentMutation, ConversationMutation, TenantMutation, CreditMutation,
-     IntegrationMutation, TemplateMutation),
+     IntegrationMutation, TemplateMutation, LabelMutation, ConversationLabelMutation, NoteMutation,
+     ContactMutation),
 )
 
 
@@ -58,7 +66,15 @@ class Schema(strawberry.Schema):
         super().process_errors([e for e in errors if not is_expected(e)], execution_context)
 
 
+# Every time the API returns carries its UTC offset (timestamptz), i.e. RFC 3339.
+DateTime = dataclasses.replace(
+    DateTimeDefinition,
+    description="A date and time with its UTC offset (RFC 3339), e.g. 2026-12-02T16:45:00+00:00.",
+    specified_by_url="https://scalars.graphql.org/andimarek/date-time",
+)
+
 schema = Schema(
     query=Query, mutation=Mutation, subscription=Subscription,
     extensions=[*EXTENSIONS, RefuseNul], execution_context_class=Executor,
+    scalar_overrides={datetime: DateTime},
 )

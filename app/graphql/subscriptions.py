@@ -16,6 +16,7 @@ apply message events by message id (an upsert), which makes repeats harmless.
 
 from __future__ import annotations
 
+import enum
 import logging
 import time
 import uuid
@@ -27,14 +28,17 @@ import strawberry
 from sqlalchemy import select
 
 from app.conversations.graphql import ConversationMode, ConversationType
+from app.conversations.kinds import ConversationChange
 from app.conversations.nodes import MessageType
 from app.errors import NotFound
 from app.graphql import fields as gql
 from app.graphql.context import Info
+from app.graphql.enums import member
 from app.graphql.pagination import cursor_time, decode_cursor, encode_cursor, invalid_cursor
 from app.graphql.permissions import parse_id, require_tenant
 from app.models import Conversation, Message, Tenant
 from app.models.message import WITHOUT_RAW
+from app.notes.graphql import NoteType
 from app.realtime.hub import RECEIVED_AT, RECEIVED_MONO, Gap
 
 if TYPE_CHECKING:
@@ -49,7 +53,8 @@ REPLAY_LIMIT = 500
 # ix_messages_tenant_id_created_at; a status change to an older message is not replayed there.
 TENANT_REPLAY_HORIZON = timedelta(days=7)
 MESSAGE_EVENTS = frozenset({"MessageCreated", "MessageStatusChanged"})
-CONVERSATION_EVENTS = MESSAGE_EVENTS | {"ConversationUpdated"}
+NOTE_EVENTS = frozenset({"NoteAdded", "NoteDeleted"})
+CONVERSATION_EVENTS = MESSAGE_EVENTS | {"ConversationUpdated"} | NOTE_EVENTS
 _CONVERTED = "_graphql"
 
 
@@ -70,12 +75,10 @@ class MessageStatusChanged:
 @strawberry.type
 class ConversationUpdated:
     conversation_id: strawberry.ID
-    change: str = strawberry.field(description=(
-        "mode, archived, lead, no_credits, or sync (the current state, sent after a replay)."
-    ))
+    change: ConversationChange
     mode: ConversationMode | None
     archived: bool | None
-    lead_id: strawberry.ID | None = strawberry.field(description="With change lead: the new lead.")
+    lead_id: strawberry.ID | None = strawberry.field(description="With change LEAD: the new lead.")
 
     @gql.field("The conversation as it is now (read when asked).")
     async def conversation(self, info: Info) -> ConversationType | None:
@@ -92,18 +95,43 @@ class ConversationUpdated:
         return LeadType.from_row(row, info.context.loaders) if row is not None else None
 
 
+@strawberry.enum(description=(
+    "OVERFLOW: this subscriber fell behind and events were dropped; RECONNECT: the server's "
+    "event connection was re-established; TOO_MANY: more happened since `after` than a replay "
+    "carries."
+))
+class MissedReason(enum.StrEnum):
+    OVERFLOW = "overflow"
+    RECONNECT = "reconnect"
+    TOO_MANY = "too_many"
+
+
 @strawberry.type(description=(
-    "Live delivery was interrupted (reason: overflow, reconnect, too_many). When "
+    "Live delivery was interrupted (see reason). When "
     "messagesReplayed is true the message events since then follow; refetch anything else "
     "you show (conversation modes, the conversation list)."
 ))
 class EventsMissed:
-    reason: str
+    reason: MissedReason
     messages_replayed: bool
 
 
+@strawberry.type(description="A note was added to the conversation (live only: not replayed).")
+class NoteAdded:
+    conversation_id: strawberry.ID
+    note: NoteType
+
+
+@strawberry.type(description="A note was deleted (live only: not replayed).")
+class NoteDeleted:
+    conversation_id: strawberry.ID
+    note_id: strawberry.ID
+
+
+LiveEvent = MessageCreated | MessageStatusChanged | ConversationUpdated | NoteAdded | NoteDeleted
 ConversationEvent = Annotated[
-    MessageCreated | MessageStatusChanged | ConversationUpdated | EventsMissed,
+    MessageCreated | MessageStatusChanged | ConversationUpdated | EventsMissed | NoteAdded
+    | NoteDeleted,
     strawberry.union("ConversationEvent"),
 ]
 
@@ -127,7 +155,7 @@ def _from_row(m: Message, since: datetime) -> MessageCreated | MessageStatusChan
     return MessageStatusChanged(cursor=cursor, conversation_id=cid, message=MessageType.from_row(m))
 
 
-def _from_live(event: dict[str, Any]) -> MessageCreated | MessageStatusChanged | ConversationUpdated:
+def _from_live(event: dict[str, Any]) -> LiveEvent:
     """The GraphQL object of a hub event, built once per event and shared by its subscribers."""
     cached = event.get(_CONVERTED)
     if cached is None:
@@ -135,13 +163,18 @@ def _from_live(event: dict[str, Any]) -> MessageCreated | MessageStatusChanged |
     return cached
 
 
-def _convert(event: dict[str, Any]) -> MessageCreated | MessageStatusChanged | ConversationUpdated:
+def _convert(event: dict[str, Any]) -> LiveEvent:
     kind = event["type"]
     cid = strawberry.ID(event["conversationId"])
+    if kind == "NoteAdded":
+        return NoteAdded(conversation_id=cid, note=NoteType.from_event(event["note"]))
+    if kind == "NoteDeleted":
+        return NoteDeleted(conversation_id=cid, note_id=strawberry.ID(event["noteId"]))
     if kind == "ConversationUpdated":
         mode = event.get("mode")
         return ConversationUpdated(
-            conversation_id=cid, change=str(event.get("change") or ""),
+            conversation_id=cid,
+            change=member(ConversationChange, event.get("change"), ConversationChange.OTHER),
             mode=ConversationMode(mode) if mode else None, archived=event.get("archived"),
             lead_id=strawberry.ID(event["leadId"]) if event.get("leadId") else None,
         )
@@ -194,7 +227,7 @@ class _Stream:
             self.since = max(self.since, rows[-1].updated_at)
         if conv is not None:
             events.append(ConversationUpdated(
-                conversation_id=strawberry.ID(str(conv.id)), change="sync",
+                conversation_id=strawberry.ID(str(conv.id)), change=ConversationChange.SYNC,
                 mode=ConversationMode(conv.mode), archived=conv.archived_at is not None,
                 lead_id=None,
             ))
@@ -224,14 +257,14 @@ async def _conversation_events(
         if after is not None:
             events, complete = await stream.replay()
             if not complete:
-                yield EventsMissed(reason="too_many", messages_replayed=False)
+                yield EventsMissed(reason=MissedReason.TOO_MANY, messages_replayed=False)
             for ev in events:
                 yield ev
         while True:
             item = await sub.get()
             if isinstance(item, Gap):
                 events, complete = await stream.replay()
-                yield EventsMissed(reason=item.reason, messages_replayed=complete)
+                yield EventsMissed(reason=MissedReason(item.reason), messages_replayed=complete)
                 for ev in events:
                     yield ev
                 continue

@@ -1,8 +1,10 @@
 """`GET /export/leads.csv`: every matching lead as CSV, streamed from a server-side cursor, so
 100k leads cost the memory of one chunk, not of the file. Authenticated with a tenant API key.
 
-One row per conversation: its latest extraction (what the conversation shows). Filters:
-`channelId`, `minFit`, `minUrgency` (1-3), `updatedAfter` (ISO time), `hasEmail` (true/false).
+One row per conversation: its latest extraction (what the conversation shows). Filters, as the
+`leads` query's: `channelId`; `minFit`, `maxFit`, `minUrgency`, `maxUrgency`, `minBudget`,
+`maxBudget`, `minEngagement`, `maxEngagement` (1-3); `updatedAfter`, `updatedBefore` (ISO time
+with a zone); `hasEmail` (true/false).
 """
 
 from __future__ import annotations
@@ -31,9 +33,9 @@ COLUMNS = ("lead_id", "conversation_id", "channel_id", "contact_external_id", "c
 _QUERY = """
 SELECT DISTINCT ON (l.conversation_id)
        l.id AS lead_id, l.conversation_id, c.channel_id, ct.external_id AS contact_external_id,
-       ct.profile_name AS contact_name, l.name, l.email, l.company, l.intent, l.urgency,
-       l.budget, l.fit, l.engagement, l.demo_at, l.demo_timezone, l.notification,
-       l.created_at AS updated_at
+       COALESCE(ct.name, ct.profile_name) AS contact_name, l.name, l.email, l.company,
+       l.intent, l.urgency, l.budget, l.fit, l.engagement, l.demo_at, l.demo_timezone,
+       l.notification, l.created_at AS updated_at
 FROM leads AS l
 JOIN conversations AS c ON c.id = l.conversation_id
 JOIN contacts AS ct ON ct.id = c.contact_id
@@ -49,18 +51,21 @@ def _filters(params: Any) -> tuple[str, dict[str, Any]]:
     if (channel := params.get("channelId")) is not None:
         values["channel_id"] = uuid.UUID(channel)
         sql.append("c.channel_id = :channel_id")
-    for name, column in (("minFit", "fit"), ("minUrgency", "urgency")):
-        if (raw := params.get(name)) is not None:
-            value = int(raw)
-            if not 1 <= value <= 3:
-                raise ValueError(f"{name} must be 1, 2 or 3")
-            values[column] = value
-            sql.append(f"l.{column} >= :{column}")
-    if (after := params.get("updatedAfter")) is not None:
-        values["after"] = when = datetime.fromisoformat(after)
-        if when.tzinfo is None:
-            raise ValueError("updatedAfter needs a time zone")
-        sql.append("l.created_at > :after")
+    for score in ("fit", "urgency", "budget", "engagement"):
+        for bound, op in (("min", ">="), ("max", "<=")):
+            name = f"{bound}{score.capitalize()}"
+            if (raw := params.get(name)) is not None:
+                value = int(raw)
+                if not 1 <= value <= 3:
+                    raise ValueError(f"{name} must be 1, 2 or 3")
+                values[name] = value
+                sql.append(f"l.{score} {op} :{name}")
+    for name, op in (("updatedAfter", ">"), ("updatedBefore", "<")):
+        if (raw_at := params.get(name)) is not None:
+            values[name] = when = datetime.fromisoformat(raw_at)
+            if when.tzinfo is None:
+                raise ValueError(f"{name} needs a time zone")
+            sql.append(f"l.created_at {op} :{name}")
     if (has_email := params.get("hasEmail")) is not None:
         if has_email not in ("true", "false"):
             raise ValueError("hasEmail must be true or false")

@@ -113,20 +113,41 @@ class LeadFilterInput:
     has_email: bool | None = strawberry.field(default=None, description=(
         "true: with an email; false: without one."
     ))
+    max_fit: int | None = strawberry.field(default=None, description="1-3: at most this fit.")
+    max_urgency: int | None = strawberry.field(default=None, description="1-3.")
+    min_budget: int | None = strawberry.field(default=None, description="1-3.")
+    max_budget: int | None = strawberry.field(default=None, description="1-3.")
+    min_engagement: int | None = strawberry.field(default=None, description="1-3.")
+    max_engagement: int | None = strawberry.field(default=None, description="1-3.")
+    updated_before: datetime | None = strawberry.field(default=None, description=(
+        "Extractions stored before this time (with updatedAfter: a date range)."
+    ))
 
 
 def _lead_filter(f: LeadFilterInput | None) -> pages.LeadFilter:
     if f is None:
         return pages.LeadFilter()
-    for name, value in (("minFit", f.min_fit), ("minUrgency", f.min_urgency)):
-        if value is not None and not 1 <= value <= 3:
-            raise BadUserInput(f"filter.{name} must be 1, 2 or 3")
-    if f.updated_after is not None and f.updated_after.tzinfo is None:
-        raise BadUserInput("filter.updatedAfter needs a time zone")
+    ranges = (("Fit", f.min_fit, f.max_fit), ("Urgency", f.min_urgency, f.max_urgency),
+              ("Budget", f.min_budget, f.max_budget),
+              ("Engagement", f.min_engagement, f.max_engagement))
+    for score, low, high in ranges:
+        for name, value in ((f"min{score}", low), (f"max{score}", high)):
+            if value is not None and not 1 <= value <= 3:
+                raise BadUserInput(f"filter.{name} must be 1, 2 or 3")
+        if low is not None and high is not None and low > high:
+            raise BadUserInput(f"filter.min{score} must not be above filter.max{score}")
+    for name, at in (("updatedAfter", f.updated_after), ("updatedBefore", f.updated_before)):
+        if at is not None and at.tzinfo is None:
+            raise BadUserInput(f"filter.{name} needs a time zone")
+    if f.updated_after is not None and f.updated_before is not None and (
+            f.updated_after >= f.updated_before):
+        raise BadUserInput("filter.updatedBefore must be later than filter.updatedAfter")
     return pages.LeadFilter(
         channel_id=parse_id(f.channel_id, "channel") if f.channel_id is not None else None,
         min_fit=f.min_fit, min_urgency=f.min_urgency, updated_after=f.updated_after,
-        has_email=f.has_email,
+        has_email=f.has_email, max_fit=f.max_fit, max_urgency=f.max_urgency,
+        min_budget=f.min_budget, max_budget=f.max_budget, min_engagement=f.min_engagement,
+        max_engagement=f.max_engagement, updated_before=f.updated_before,
     )
 
 

@@ -9,9 +9,11 @@ from app.models.conversation import Conversation
 from app.models.conversation_archive import ConversationArchive
 from app.models.credit import CreditLedgerEntry, CreditReservation
 from app.models.event_hook import EventDelivery, WebhookEndpoint
+from app.models.label import ConversationLabel, Label
 from app.models.lead import Lead
 from app.models.message import Message
 from app.models.message_template import MessageTemplate
+from app.models.note import ConversationNote
 from app.models.ordering_lease import OrderingLease
 from app.models.tenant import Tenant
 
@@ -23,9 +25,12 @@ __all__ = [
     "Contact",
     "Conversation",
     "ConversationArchive",
+    "ConversationLabel",
+    "ConversationNote",
     "CreditLedgerEntry",
     "CreditReservation",
     "EventDelivery",
+    "Label",
     "Lead",
     "Message",
     "MessageTemplate",

@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -26,6 +26,12 @@ class Contact(Base):
             "ix_contacts_tenant_id_external_id_trgm", "tenant_id", "external_id",
             postgresql_using="gin", postgresql_ops={"external_id": "gin_trgm_ops"},
         ),
+        # The contacts list, newest first.
+        Index("ix_contacts_tenant_id_created_at", "tenant_id", "created_at", "id"),
+        Index(
+            "ix_contacts_tenant_id_name_trgm", "tenant_id", "name",
+            postgresql_using="gin", postgresql_ops={"name": "gin_trgm_ops"},
+        ),
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()
@@ -40,5 +46,8 @@ class Contact(Base):
     wa_id: Mapped[str | None] = mapped_column(String(32))
     business_user_id: Mapped[str | None] = mapped_column(String(128))
     profile_name: Mapped[str | None] = mapped_column(String(200))
+    # Set by the tenant's team (updateContact); the provider's profile name never overwrites it.
+    name: Mapped[str | None] = mapped_column(String(200))
+    notes: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = created_at()
     updated_at: Mapped[datetime] = updated_at()

@@ -14,11 +14,14 @@
   var MESSAGE_FIELDS = "id conversationId seq direction senderRole type text status statusReason errorCode errorTitle retryable createdAt";
   var CONV_FIELDS = "id mode archived lastActivityAt replyWindowClosesAt handoffRequestedAt handoffReason " +
     "channel { id kind displayName } " +
-    "contact { id externalId profileName waId } lastMessage { " + MESSAGE_FIELDS + " }";
+    "contact { id externalId profileName waId } lastMessage { " + MESSAGE_FIELDS + " } " +
+    "labels { id name color }";
+  var NOTE_FIELDS = "id text authorName createdAt";
   var KIND_LABEL = { WHATSAPP: "WhatsApp", INSTAGRAM: "Instagram", WEBCHAT: "Web chat" };
   var ROLE_LABEL = { CUSTOMER: "Customer", AI: "AI", OPERATOR: "Operator", SYSTEM: "System" };
 
   var state = { key: null, convs: new Map(), order: [], openId: null, messages: new Map(), live: null, cursor: null };
+  var labels = []; // the tenant's labels, by name
 
   // --- DOM helpers (textContent only) -------------------------------------------------------
 
@@ -129,6 +132,8 @@
     "... on MessageCreated { cursor conversationId message { " + MESSAGE_FIELDS + " } } " +
     "... on MessageStatusChanged { cursor conversationId message { " + MESSAGE_FIELDS + " } } " +
     "... on ConversationUpdated { conversationId change mode archived } " +
+    "... on NoteAdded { conversationId note { " + NOTE_FIELDS + " } } " +
+    "... on NoteDeleted { conversationId noteId } " +
     "... on EventsMissed { reason messagesReplayed } } }";
 
   function onEvent(data) {
@@ -149,10 +154,13 @@
       if (!c || ev.archived) { refreshList(); return; }
       if (ev.mode) c.mode = ev.mode;
       // The agent asked for a person; a hand-back or an operator's answer ends the wait.
-      if (ev.change === "handoff_requested") c.handoffRequestedAt = new Date().toISOString();
-      if (ev.change === "mode" && ev.mode === "AI") c.handoffRequestedAt = null;
+      if (ev.change === "HANDOFF_REQUESTED") c.handoffRequestedAt = new Date().toISOString();
+      if (ev.change === "MODE" && ev.mode === "AI") c.handoffRequestedAt = null;
+      if (ev.change === "LABELS") { refreshLabelsOf(ev.conversationId); return; }
       renderList();
       if (ev.conversationId === state.openId) renderHead(c);
+    } else if (ev.__typename === "NoteAdded" || ev.__typename === "NoteDeleted") {
+      if (ev.conversationId === state.openId) onNoteEvent(ev);
     } else if (ev.__typename === "EventsMissed") {
       refreshList();
       if (!ev.messagesReplayed && state.openId) openConversation(state.openId);
@@ -198,6 +206,7 @@
     var filter = { archived: false };
     if ($("channel-filter").value) filter.channelId = $("channel-filter").value;
     if ($("search").value.trim()) filter.search = $("search").value.trim();
+    if ($("label-filter").value) filter.label = $("label-filter").value;
     try {
       var data = await gql("query List($filter: ConversationFilter) { conversations(first: 50, filter: $filter) " +
         "{ edges { node { " + CONV_FIELDS + " } } } }", { filter: filter });
@@ -228,7 +237,8 @@
         mid.appendChild(el("span", "mode-badge waiting", "Waiting for an operator"));
       }
       var last = c.lastMessage;
-      var preview = el("div", "conv-preview", last ? (last.direction === "OUTBOUND" ? ROLE_LABEL[last.senderRole] + ": " : "") + (last.text || "[" + last.type + "]") : "");
+      var preview = el("div", "conv-preview", last ? (last.direction === "OUTBOUND" ? ROLE_LABEL[last.senderRole] + ": " : "") + (last.text || "[" + last.type.toLowerCase() + "]") : "");
+      (c.labels || []).forEach(function (lb) { mid.appendChild(labelChip(lb)); });
       item.appendChild(top);
       item.appendChild(mid);
       item.appendChild(preview);
@@ -258,6 +268,7 @@
       state.convs.set(id, Object.assign(state.convs.get(id) || {}, conv));
       renderHead(conv);
       conv.messages.edges.forEach(function (e) { upsertMessage(e.node); });
+      loadNotes(id);
     } catch (e) { handle(e); }
   }
 
@@ -272,6 +283,7 @@
     mode.className = "mode mode-" + conv.mode.toLowerCase();
     show($("take-over"), conv.mode === "AI");
     show($("hand-back"), conv.mode === "HUMAN");
+    renderLabels(conv);
     var closes = conv.replyWindowClosesAt;
     say($("window-note"), closes ? "Reply window " + (new Date(closes) > new Date() ? "closes " : "closed ") + when(closes) : "");
     // console-templates.js offers templates when a WhatsApp window is closed.
@@ -288,7 +300,7 @@
       return line;
     }
     var label = m.status === "PROCESSING" ? "AI is answering…" :
-      m.status === "SKIPPED" || m.status === "FAILED" ? m.status.toLowerCase() + (m.statusReason ? " (" + m.statusReason + ")" : "") : "";
+      m.status === "SKIPPED" || m.status === "FAILED" ? m.status.toLowerCase() + (m.statusReason ? " (" + m.statusReason.toLowerCase() + ")" : "") : "";
     return el("span", "inbound-status", label);
   }
 
@@ -317,7 +329,7 @@
     item.setAttribute("data-seq", String(m.seq));
     item.setAttribute("data-status", m.status);
     item.appendChild(el("span", "who", ROLE_LABEL[m.senderRole] || m.senderRole));
-    item.appendChild(el("div", "bubble", m.text != null ? m.text : "[" + m.type + "]"));
+    item.appendChild(el("div", "bubble", m.text != null ? m.text : "[" + m.type.toLowerCase() + "]"));
     var meta = el("div", "meta");
     meta.appendChild(el("span", "time", when(m.createdAt)));
     meta.appendChild(statusLine(m));
@@ -376,6 +388,165 @@
     $("send").disabled = false;
   }
 
+  // --- labels -------------------------------------------------------------------------------
+
+  function labelChip(lb, onRemove) {
+    var chip = el("span", "label-chip", lb.name);
+    chip.style.backgroundColor = lb.color;
+    chip.setAttribute("data-label", lb.name);
+    if (onRemove) {
+      var x = el("button", null, "\u00d7");
+      x.type = "button";
+      x.title = "Remove the label " + lb.name;
+      x.setAttribute("aria-label", "Remove " + lb.name);
+      x.addEventListener("click", onRemove);
+      chip.appendChild(x);
+    }
+    return chip;
+  }
+
+  async function loadLabels() {
+    var data = await gql("query Labels { labels { id name color } }");
+    labels = data.labels;
+    var filter = $("label-filter"), chosen = filter.value;
+    filter.replaceChildren(el("option", null, "All labels"));
+    filter.firstChild.value = "";
+    labels.forEach(function (lb) {
+      var opt = el("option", null, lb.name);
+      opt.value = lb.id;
+      filter.appendChild(opt);
+    });
+    filter.value = labels.some(function (lb) { return lb.id === chosen; }) ? chosen : "";
+    var open = state.openId && state.convs.get(state.openId);
+    if (open) renderLabels(open);
+  }
+
+  function renderLabels(conv) {
+    var chips = $("label-chips");
+    chips.replaceChildren();
+    var on = conv.labels || [];
+    on.forEach(function (lb) {
+      chips.appendChild(labelChip(lb, function () { changeLabel(conv.id, lb.id, false); }));
+    });
+    var add = $("label-add");
+    add.replaceChildren(el("option", null, "+ Label\u2026"));
+    add.firstChild.value = "";
+    labels.forEach(function (lb) {
+      if (on.some(function (o) { return o.id === lb.id; })) return;
+      var opt = el("option", null, lb.name);
+      opt.value = lb.id;
+      add.appendChild(opt);
+    });
+    var fresh = el("option", null, "New label\u2026");
+    fresh.value = "new";
+    add.appendChild(fresh);
+  }
+
+  async function changeLabel(convId, labelId, adding) {
+    say($("thread-error"), "");
+    try {
+      var field = adding ? "addConversationLabel" : "removeConversationLabel";
+      var data = await gql("mutation Label($c: ID!, $l: ID!) { " + field +
+        "(conversationId: $c, labelId: $l) { id labels { id name color } } }", { c: convId, l: labelId });
+      setLabelsOf(convId, data[field].labels);
+    } catch (e) { handle(e, $("thread-error")); }
+  }
+
+  function setLabelsOf(convId, on) {
+    var c = state.convs.get(convId);
+    if (!c) return;
+    c.labels = on;
+    renderList();
+    if (convId === state.openId) renderLabels(c);
+  }
+
+  async function refreshLabelsOf(convId) {
+    // Another operator changed them: the event names the conversation, the query its labels.
+    if (!state.convs.has(convId)) return;
+    try {
+      var data = await gql("query LabelsOf($id: ID!) { conversation(id: $id) { labels { id name color } } }", { id: convId });
+      if (data.conversation) setLabelsOf(convId, data.conversation.labels);
+    } catch (e) { handle(e); }
+  }
+
+  async function onLabelPicked() {
+    var add = $("label-add"), value = add.value;
+    add.value = "";
+    if (!value || !state.openId) return;
+    if (value === "new") {
+      var name = window.prompt("Name of the new label");
+      if (!name || !name.trim()) return;
+      try {
+        var made = await gql("mutation NewLabel($name: String!) { createLabel(name: $name) { id name color } }", { name: name });
+        await loadLabels();
+        value = made.createLabel.id;
+      } catch (e) { handle(e, $("thread-error")); return; }
+    }
+    changeLabel(state.openId, value, true);
+  }
+
+  // --- private notes ----------------------------------------------------------------------
+
+  async function loadNotes(convId) {
+    $("note-list").replaceChildren();
+    try {
+      var data = await gql("query Notes($id: ID!) { conversation(id: $id) { notes(first: 50) { edges { node { " +
+        NOTE_FIELDS + " } } } } }", { id: convId });
+      if (state.openId !== convId || !data.conversation) return;
+      // Newest first from the API; shown oldest first, like the messages.
+      data.conversation.notes.edges.slice().reverse().forEach(function (e) { upsertNote(e.node); });
+    } catch (e) { handle(e); }
+  }
+
+  function upsertNote(n) {
+    var list = $("note-list");
+    if (list.querySelector('[data-note="' + CSS.escape(n.id) + '"]')) return;
+    var item = el("li", "note");
+    item.setAttribute("data-note", n.id);
+    item.appendChild(el("div", "note-text", n.text));
+    var meta = el("div", "note-meta");
+    meta.appendChild(el("span", "note-author", n.authorName || "a deleted key"));
+    meta.appendChild(el("span", "time", when(n.createdAt)));
+    var del = el("button", "ghost", "Delete");
+    del.type = "button";
+    del.addEventListener("click", function () { deleteNote(n.id, del); });
+    meta.appendChild(del);
+    item.appendChild(meta);
+    list.appendChild(item);
+  }
+
+  function onNoteEvent(ev) {
+    if (ev.__typename === "NoteAdded") { upsertNote(ev.note); return; }
+    var gone = $("note-list").querySelector('[data-note="' + CSS.escape(ev.noteId) + '"]');
+    if (gone) gone.remove();
+  }
+
+  async function addNote(ev) {
+    ev.preventDefault();
+    var text = $("note-text").value.trim();
+    if (!text || !state.openId) return;
+    $("note-add").disabled = true;
+    say($("thread-error"), "");
+    try {
+      var data = await gql("mutation AddNote($c: ID!, $text: String!) { addNote(conversationId: $c, text: $text) { " +
+        NOTE_FIELDS + " } }", { c: state.openId, text: text });
+      $("note-text").value = "";
+      upsertNote(data.addNote);
+    } catch (e) { handle(e, $("thread-error")); }
+    $("note-add").disabled = false;
+  }
+
+  async function deleteNote(id, button) {
+    button.disabled = true;
+    try {
+      await gql("mutation DeleteNote($id: ID!) { deleteNote(id: $id) }", { id: id });
+      onNoteEvent({ __typename: "NoteDeleted", noteId: id });
+    } catch (e) {
+      button.disabled = false;
+      handle(e, $("thread-error"));
+    }
+  }
+
   // --- session ------------------------------------------------------------------------------
 
   function handle(e, where) {
@@ -385,7 +556,7 @@
 
   async function signIn(key) {
     state.key = key;
-    var data = await gql("{ viewer { id name creditBalance } channels { id kind displayName } }");
+    var data = await gql("query SignIn { viewer { id name creditBalance } channels { id kind displayName } }");
     sessionStorage.setItem(KEY_STORE, key);
     $("tenant-name").textContent = data.viewer.name;
     $("credits").textContent = data.viewer.creditBalance + " credits";
@@ -405,14 +576,15 @@
       live.textContent = s === "live" ? "live" : s + "…";
     });
     state.live.add(EVENTS, function () { return { after: state.cursor }; }, onEvent);
-    state.live.add("subscription { creditBalance }", function () { return {}; }, function (d) {
+    state.live.add("subscription Credits { creditBalance }", function () { return {}; }, function (d) {
       $("credits").textContent = d.creditBalance + " credits";
     });
     // Account notices (an event webhook endpoint switched off, ...): shown until signed out.
-    state.live.add("subscription { notices { kind message at } }", function () { return {}; }, function (d) {
+    state.live.add("subscription Notices { notices { kind message at } }", function () { return {}; }, function (d) {
       $("notice").textContent = d.notices.message;
       show($("notice"), true);
     });
+    await loadLabels();
     await loadList();
     loadUsage().catch(function () { /* the chart is optional: the inbox works without it */ });
   }
@@ -422,6 +594,7 @@
     if (state.live) state.live.stop();
     state = { key: null, convs: new Map(), order: [], openId: null, messages: new Map(), live: null, cursor: null };
     document.dispatchEvent(new CustomEvent("console:conversation", { detail: { conv: null, gql: gql } }));
+    labels = [];
     show($("app"), false);
     show($("conversation"), false);
     show($("placeholder"), true);
@@ -451,6 +624,9 @@
     if (ev.key === "Enter" && !ev.shiftKey && !ev.isComposing) { ev.preventDefault(); $("composer").requestSubmit(); }
   });
   $("channel-filter").addEventListener("change", loadList);
+  $("label-filter").addEventListener("change", loadList);
+  $("label-add").addEventListener("change", onLabelPicked);
+  $("note-form").addEventListener("submit", addNote);
   var searchTimer = null;
   $("search").addEventListener("input", function () { clearTimeout(searchTimer); searchTimer = setTimeout(loadList, 250); });
 

@@ -52,7 +52,7 @@ curl -sS "$URL/healthz"; echo
 curl -sS "$URL/readyz"; echo
 
 step "who am I"
-gql '{ viewer { id name creditBalance } }' | jq .
+gql 'query Viewer { viewer { id name creditBalance } }' | jq .
 
 if [ -n "${FAKE_GRAPH_URL:-}" ]; then
   step "the fake Graph API learns that the dummy token owns the number"
@@ -62,7 +62,7 @@ if [ -n "${FAKE_GRAPH_URL:-}" ]; then
 fi
 
 step "connect a WhatsApp number (Meta must confirm the token owns it; stored encrypted, never returned)"
-OUT=$(gql 'mutation($input: CreateChannelInput!) {
+OUT=$(gql 'mutation CreateChannel($input: CreateChannelInput!) {
     createChannel(input: $input) { id kind providerAccountId status }
   }' "$(jq -n --arg id "$PHONE_NUMBER_ID" \
         '{input: {kind: "WHATSAPP", providerAccountId: $id, accessToken: "EAAG-dummy-token",
@@ -75,7 +75,7 @@ if [ "$CHANNEL_ID" = "null" ]; then
 fi
 
 step "give it an agent"
-gql 'mutation($input: CreateAgentInput!) { createAgent(input: $input) { id name model creditsPerReply } }' \
+gql 'mutation CreateAgent($input: CreateAgentInput!) { createAgent(input: $input) { id name model creditsPerReply } }' \
   "$(jq -n --arg ch "$CHANNEL_ID" '{input: {channelId: $ch, name: "Sales", model: "gpt-4.1-mini",
       instructions: "You are a helpful sales assistant. Answer briefly.", creditsPerReply: 1}}')" | jq .
 
@@ -106,10 +106,10 @@ curl -sS -o /dev/null -w '%{http_code}\n' "$URL/webhooks/meta" \
 
 sleep 3
 step "the conversation, newest activity first, with its last messages"
-CONVERSATION_ID=$(gql 'query($ch: ID) {
+CONVERSATION_ID=$(gql 'query Conversations($ch: ID) {
     conversations(first: 1, filter: {channelId: $ch}) { edges { node { id } } } }' \
   "$(jq -n --arg ch "$CHANNEL_ID" '{ch: $ch}')" | jq -r '.data.conversations.edges[0].node.id')
-gql 'query($id: ID!) { conversation(id: $id) {
+gql 'query Conversation($id: ID!) { conversation(id: $id) {
     id mode lastInboundAt replyWindowClosesAt
     contact { externalId profileName waId }
     messages(last: 10) { edges { node { seq direction senderRole text status statusReason
@@ -117,7 +117,7 @@ gql 'query($id: ID!) { conversation(id: $id) {
   } }' "$(jq -n --arg id "$CONVERSATION_ID" '{id: $id}')" | jq .
 
 step "Meta reports the reply delivered (a status webhook only ever moves it forward)"
-REPLY_WAMID=$(gql 'query($id: ID!) { conversation(id: $id) { lastMessage { providerMessageId } } }' \
+REPLY_WAMID=$(gql 'query LastMessage($id: ID!) { conversation(id: $id) { lastMessage { providerMessageId } } }' \
   "$(jq -n --arg id "$CONVERSATION_ID" '{id: $id}')" | jq -r '.data.conversation.lastMessage.providerMessageId')
 if [ "$REPLY_WAMID" != "null" ]; then
   jq -cn --arg pnid "$PHONE_NUMBER_ID" --arg id "$REPLY_WAMID" --arg to "$CUSTOMER" \
@@ -129,20 +129,20 @@ if [ "$REPLY_WAMID" != "null" ]; then
 fi
 
 step "an operator takes over and answers (the conversation switches to HUMAN)"
-gql 'mutation($id: ID!, $text: String!) {
+gql 'mutation SendOperatorMessage($id: ID!, $text: String!) {
     sendOperatorMessage(conversationId: $id, text: $text) { id seq status senderRole } }' \
   "$(jq -n --arg id "$CONVERSATION_ID" '{id: $id, text: "Hola Ana, soy Marta del equipo de ventas."}')" | jq .
 
 step "... and hands back to the AI (the model is told on its next turn)"
-gql 'mutation($id: ID!) { setConversationMode(id: $id, mode: AI) { id mode } }' \
+gql 'mutation SetConversationMode($id: ID!) { setConversationMode(id: $id, mode: AI) { id mode } }' \
   "$(jq -n --arg id "$CONVERSATION_ID" '{id: $id}')" | jq .
 
 step "credits: every movement, newest first"
-gql '{ viewer { creditBalance } creditLedger(first: 5) {
+gql 'query Credits { viewer { creditBalance } creditLedger(first: 5) {
     edges { node { delta kind reason balanceAfter createdAt } } } }' | jq .
 
 step "web chat: the demo channel's public endpoints (no API key; a visitor token)"
-PUBLIC_ID=$(gql '{ channels { kind providerAccountId } }' |
+PUBLIC_ID=$(gql 'query Channels { channels { kind providerAccountId } }' |
   jq -r '[.data.channels[] | select(.kind == "WEBCHAT")][0].providerAccountId')
 if [ "$PUBLIC_ID" != "null" ]; then
   OUT=$(curl -sS -X POST "$URL/widget/$PUBLIC_ID/session")

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
-from app.models import Agent, ApiKey, Channel, Conversation, Message
+from app.models import Agent, ApiKey, Channel, Contact, Conversation, ConversationNote, Message
 from tests.graphql.helpers import add_outbound, codes, fail_message, gql, ok, seed_conversation
 
 ATTEMPTS = [
@@ -24,6 +24,9 @@ ATTEMPTS = [
      "conversation"),
     ("mutation($id: ID!) { retryMessage(id: $id) { id } }", "message"),
     ("mutation($id: ID!) { revokeApiKey(id: $id) { id } }", "api_key"),
+    ("query($id: ID!) { contacts(channelId: $id) { edges { node { id } } } }", "channel"),
+    ("mutation($id: ID!) { updateContact(id: $id, input: {name: \"pwned\"}) { id } }", "contact"),
+    ("mutation($id: ID!) { addNote(conversationId: $id, text: \"hi\") { id } }", "conversation"),
 ]
 
 
@@ -34,8 +37,9 @@ async def victim(rt, world):
     await fail_message(rt, failed)
     async with rt.sessions() as s:
         key_id = await s.scalar(select(ApiKey.id).where(ApiKey.tenant_id == world.tenant_id))
+        contact_id = await s.scalar(select(Conversation.contact_id).where(Conversation.id == conv))
     return {"channel": world.channel_id, "agent": world.agent_id, "conversation": conv,
-            "message": failed, "api_key": key_id}
+            "message": failed, "api_key": key_id, "contact": contact_id}
 
 
 @pytest.mark.parametrize(("query", "kind"), ATTEMPTS, ids=[a[0].split("(")[0].split("{ ")[-1]
@@ -55,6 +59,10 @@ async def test_other_tenants_ids_are_not_found(client, rt, world, other, victim,
     assert conv.mode == "ai" and conv.archived_at is None and conv.last_seq == 2
     assert msg.status == "failed"
     assert key.revoked_at is None
+    async with rt.sessions() as s:
+        contact = await s.get(Contact, victim["contact"])
+        notes = await s.scalar(select(func.count()).select_from(ConversationNote))
+    assert contact.name is None and notes == 0
     assert await rt.redis.queued_jobs() == []
 
 

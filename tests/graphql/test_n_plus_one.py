@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import event
+from sqlalchemy import event, text
 
 from app.db import transaction
 from app.models import Lead
@@ -174,3 +174,36 @@ async def test_a_search_takes_a_fixed_number_of_statements_and_finds_only_this_t
     assert [e["node"]["contact"]["externalId"] for e in by_number["conversations"]["edges"]] == [
         "5215500000027"
     ]
+
+
+LABELLED_PAGE = """query Labelled { conversations(first: 50) { edges { node {
+  id labels { name color } contact { profileName } } } } }"""
+
+
+async def test_the_labels_of_a_page_are_one_statement(client, rt, world):
+    elsewhere = await make_world(rt, name="Elsewhere")
+    async with transaction(rt.sessions) as s:
+        await s.execute(text(
+            "INSERT INTO labels (id, tenant_id, name, color) VALUES "
+            "(:a, :t, 'vip', '#facc15'), (:b, :t, 'billing', '#64748b'), "
+            "(:c, :o, 'theirs', '#000000')"
+        ), {"a": (vip := uuid.uuid4()), "b": (billing := uuid.uuid4()), "c": uuid.uuid4(),
+            "t": world.tenant_id, "o": elsewhere.tenant_id})
+    convs = [await seed_conversation(rt, world, name=f"Customer {i}") for i in range(50)]
+    async with transaction(rt.sessions) as s:
+        for i, conv in enumerate(convs):
+            for label in ([vip] if i % 2 else []) + ([billing] if i % 3 == 0 else []):
+                await s.execute(text(
+                    "INSERT INTO conversation_labels (conversation_id, label_id, tenant_id) "
+                    "VALUES (:c, :l, :t)"), {"c": conv, "l": label, "t": world.tenant_id})
+
+    with counting(rt.engine) as statements:
+        data = ok(await gql(client, LABELLED_PAGE, key=world.api_key))
+    labels = {e["node"]["id"]: [lb["name"] for lb in e["node"]["labels"]]
+              for e in data["conversations"]["edges"]}
+    assert labels == {
+        str(c): (["billing"] if i % 3 == 0 else []) + (["vip"] if i % 2 else [])
+        for i, c in enumerate(convs)
+    }
+    # API key, the page, contacts, and one statement for every conversation's labels.
+    assert len(statements) <= 4, "\n\n".join(statements)

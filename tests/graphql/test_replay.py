@@ -60,7 +60,7 @@ async def test_after_replays_what_was_missed_then_continues_live(live, rt, world
         assert by_id[str(missed)]["message"]["text"] == "missed"
         assert by_id[str(first)]["message"]["status"] == "DELIVERED"
         assert replayed[-1] == {"__typename": "ConversationUpdated", "conversationId": str(conv),
-                                "change": "sync", "mode": "AI", "archived": False}
+                                "change": "SYNC", "mode": "AI", "archived": False}
         # Then live, without repeating what the replay delivered.
         await set_status(rt, missed, "sent", publish=True)
         live_event = event_of(await ws.next_for(op))
@@ -109,7 +109,7 @@ async def test_a_lost_pubsub_connection_is_recovered_from_postgres(live, rt, wor
         finally:
             await admin.aclose()
         gap = event_of(await ws.next_for(op))
-        assert gap == {"__typename": "EventsMissed", "reason": "reconnect", "messagesReplayed": True}
+        assert gap == {"__typename": "EventsMissed", "reason": "RECONNECT", "messagesReplayed": True}
         # The replay starts a little before the last event seen (see REPLAY_OVERLAP), so the
         # customer's message may come again; what matters is that nothing is missing.
         replayed = [event_of(m) for m in await ws.nothing_for(0.5)]

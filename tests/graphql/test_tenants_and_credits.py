@@ -95,7 +95,7 @@ async def test_credit_ledger_pages_newest_first(client, world):
     rest = ok(await gql(client, LEDGER, {"first": 3, "after": page["pageInfo"]["endCursor"]},
                         key=world.api_key))["creditLedger"]
     assert [e["node"]["delta"] for e in rest["edges"]] == [1, 100]
-    assert rest["edges"][-1]["node"] == {"delta": 100, "kind": "grant", "reason": "initial credits",
+    assert rest["edges"][-1]["node"] == {"delta": 100, "kind": "GRANT", "reason": "initial credits",
                                          "balanceAfter": 100}
     assert rest["pageInfo"]["hasNextPage"] is False and rest["pageInfo"]["hasPreviousPage"] is True
     body = await gql(client, LEDGER, {"first": 3, "after": "garbage"}, key=world.api_key)

@@ -74,7 +74,7 @@ async def test_a_template_goes_out_after_the_window_closed(client, rt, world, gr
         sent = ok(await gql(client, SEND, order(conv, "Ana", "A-7"),
                             key=world.api_key))["sendTemplate"]
         assert sent == {"id": sent["id"], "seq": 2, "direction": "OUTBOUND",
-                        "senderRole": "OPERATOR", "type": "template",
+                        "senderRole": "OPERATOR", "type": "TEMPLATE",
                         "text": "Hi Ana, your order A-7 has shipped.\n\nAcme", "status": "PENDING"}
         sends = await wait_for(lambda: graph.requests(account_id=world.account_id, kind="send"))
         assert sends[0]["json"] == {
@@ -153,7 +153,7 @@ async def test_a_template_error_is_explained_and_refunded(client, rt, world, gra
     ok(await gql(client, SEND, order(conv, "Ana", "A-7"), key=world.api_key))
     await wait_for(lambda: _status(client, world, conv, "FAILED"))
     failed = await last_message(client, world, conv)
-    assert failed["statusReason"] == "template_error" and failed["errorCode"] == "132015", failed
+    assert failed["statusReason"] == "TEMPLATE_ERROR" and failed["errorCode"] == "132015", failed
     assert failed["errorTitle"].startswith("template refused: the template is paused by Meta")
     assert await balance(rt, world.tenant_id) == 100
     async with rt.sessions() as s:
@@ -179,7 +179,7 @@ async def test_start_conversation_with_a_new_customer(client, rt, world, other, 
     started = ok(await gql(client, START, variables, key=world.api_key))["startConversation"]
     assert started["conversation"]["contact"] == {"externalId": "5215598765432",
                                                   "waId": "5215598765432"}
-    assert started["message"] == {"id": started["message"]["id"], "seq": 1, "type": "template",
+    assert started["message"] == {"id": started["message"]["id"], "seq": 1, "type": "TEMPLATE",
                                   "text": "¡Hola! ¿Seguimos?", "status": "PENDING"}
     sends = await wait_for(lambda: graph.requests(account_id=world.account_id, kind="send"))
     assert sends[0]["json"]["to"] == "+5215598765432"
@@ -229,7 +229,7 @@ async def test_a_template_failed_by_a_status_webhook_is_explained_and_refunded(
     assert r.status_code == 200 and r.json()["statuses"] == 1
     failed = await last_message(client, world, conv)
     assert (failed["status"], failed["statusReason"], failed["errorCode"]) == (
-        "FAILED", "template_error", "132016")
+        "FAILED", "TEMPLATE_ERROR", "132016")
     assert "disabled by Meta" in failed["errorTitle"]
     assert await balance(rt, world.tenant_id) == 100
     # The same report again changes nothing (and refunds nothing twice).
