@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 import uuid
-from collections.abc import Collection
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any, cast
@@ -12,11 +12,11 @@ from typing import TYPE_CHECKING, Annotated, Any, cast
 import strawberry
 
 from app.channels.adapters.registry import reply_window_closes_at
-from app.channels.graphql import ChannelType
+from app.channels.graphql import ChannelKind, ChannelType
 from app.conversations import outbox, pages, retry, service
 from app.conversations.nodes import ContactType, MessageType
 from app.db import driver_connection
-from app.errors import NotFound, ValidationFailed, present
+from app.errors import BadUserInput, Forbidden, NotFound, ValidationFailed, present
 from app.graphql import fields as gql
 from app.graphql.context import Info
 from app.graphql.loaders import Loaders
@@ -24,6 +24,7 @@ from app.graphql.pagination import (
     Connection,
     connection,
     cursor_int,
+    cursor_time,
     decode_cursor,
     decode_time_id,
     encode_cursor,
@@ -34,6 +35,8 @@ from app.graphql.pagination import (
 )
 from app.graphql.permissions import parse_id, require_tenant
 from app.graphql.writes import read, write
+from app.inbox import pages as inbox_pages
+from app.inbox.nodes import ConversationStatus, OperatorType
 from app.models import Conversation
 
 if TYPE_CHECKING:
@@ -57,15 +60,20 @@ class Related:
     channels: dict[uuid.UUID, ChannelType] | None = None
     contacts: dict[uuid.UUID, ContactType] | None = None
     last_messages: dict[uuid.UUID, MessageType] | None = None
+    operators: dict[uuid.UUID, OperatorType] | None = None
+    reads: dict[uuid.UUID, pages.Row] | None = None
 
 
-RELATED_FIELDS = frozenset({"channel", "contact", "lastMessage", "replyWindowClosesAt"})
+RELATED_FIELDS = frozenset({"channel", "contact", "lastMessage", "replyWindowClosesAt",
+                            "assignee", "unreadCount", "lastReadSeq"})
 
 
 async def load_related(
-    conn: Any, tenant_id: uuid.UUID, rows: Collection[pages.Row], wanted: Collection[str]
+    conn: Any, tenant_id: uuid.UUID, rows: Collection[pages.Row], wanted: Collection[str],
+    operator_id: uuid.UUID | None = None,
 ) -> Related:
-    """One statement per kind the page asks for, on the page's connection."""
+    """One statement per kind the page asks for, on the page's connection. Read markers are
+    the calling operator's (none for a machine key)."""
     related = Related()
     if not rows:
         return related
@@ -79,6 +87,13 @@ async def load_related(
         keys = [(r["id"], r["last_seq"]) for r in rows if r["last_seq"]]
         found = await pages.messages_at(conn, tenant_id, keys) if keys else {}
         related.last_messages = {k: MessageType.from_record(v) for k, v in found.items()}
+    if "assignee" in wanted:
+        ids = list({r["assignee_id"] for r in rows if r["assignee_id"] is not None})
+        found = await inbox_pages.operators_by_id(conn, tenant_id, ids) if ids else {}
+        related.operators = {k: OperatorType.from_record(v) for k, v in found.items()}
+    if operator_id is not None and ("unreadCount" in wanted or "lastReadSeq" in wanted):
+        related.reads = await inbox_pages.reads(conn, tenant_id, operator_id,
+                                                [r["id"] for r in rows])
     return related
 
 
@@ -104,6 +119,16 @@ class ConversationType:
     last_seq: strawberry.Private[int]
     loaders: strawberry.Private[Loaders]
     related: strawberry.Private[Related | None] = None
+    status: ConversationStatus = strawberry.field(default=ConversationStatus.OPEN, description=(
+        "The team inbox's status; see ConversationStatus."
+    ))
+    snoozed_until: datetime | None = strawberry.field(default=None, description=(
+        "SNOOZED: when the conversation opens again by itself."
+    ))
+    status_changed_at: datetime | None = strawberry.field(default=None, description=(
+        "When the status last changed (null: OPEN since it began)."
+    ))
+    assignee_pk: strawberry.Private[uuid.UUID | None] = None
 
     @classmethod
     def from_row(cls, row: Conversation, loaders: Loaders) -> ConversationType:
@@ -114,6 +139,8 @@ class ConversationType:
             created_at=row.created_at, handoff_requested_at=row.handoff_requested_at,
             handoff_reason=row.handoff_reason, pk=row.id, channel_pk=row.channel_id,
             contact_pk=row.contact_id, last_seq=row.last_seq, loaders=loaders,
+            status=ConversationStatus(row.status), snoozed_until=row.snoozed_until,
+            status_changed_at=row.status_changed_at, assignee_pk=row.assignee_id,
         )
 
     @classmethod
@@ -127,7 +154,9 @@ class ConversationType:
             created_at=r["created_at"], handoff_requested_at=r["handoff_requested_at"],
             handoff_reason=r["handoff_reason"], pk=r["id"], channel_pk=r["channel_id"],
             contact_pk=r["contact_id"], last_seq=r["last_seq"], loaders=loaders,
-            related=related,
+            related=related, status=ConversationStatus(r["status"]),
+            snoozed_until=r["snoozed_until"], status_changed_at=r["status_changed_at"],
+            assignee_pk=r["assignee_id"],
         )
 
     # channel, contact, last_message and reply_window_closes_at take only `self`, so the
@@ -167,6 +196,48 @@ class ConversationType:
     async def _reply_window_closes_at(self) -> datetime | None:
         channel = present(await self.loaders.channel.load(self.channel_pk), "channel")
         return reply_window_closes_at(channel.kind, self.last_inbound_at)
+
+    @gql.field("The operator the conversation is assigned to; null: unassigned.")
+    def assignee(self) -> OperatorType | None:
+        if self.assignee_pk is None:
+            return None
+        if self.related is not None and self.related.operators is not None:
+            return self.related.operators.get(self.assignee_pk)
+        return cast(OperatorType | None, self._assignee())
+
+    async def _assignee(self) -> OperatorType | None:
+        if self.assignee_pk is None:
+            return None
+        row = await self.loaders.operator.load(self.assignee_pk)
+        return OperatorType.from_row(row) if row is not None else None
+
+    @gql.field(
+        "Customer messages the calling operator has not read (see markConversationRead). "
+        "Null with a key that is not an operator's."
+    )
+    def unread_count(self) -> int | None:
+        if self.loaders.operator_id is None:
+            return None
+        if self.related is not None and self.related.reads is not None:
+            found = self.related.reads.get(self.pk)
+            return int(found["unread"]) if found is not None else 0
+        return cast(int | None, self._read_state(1))
+
+    @gql.field(
+        "The seq the calling operator has read up to (0: nothing yet). Null with a key that "
+        "is not an operator's."
+    )
+    def last_read_seq(self) -> int | None:
+        if self.loaders.operator_id is None:
+            return None
+        if self.related is not None and self.related.reads is not None:
+            found = self.related.reads.get(self.pk)
+            return int(found["last_read_seq"]) if found is not None else 0
+        return cast(int | None, self._read_state(0))
+
+    async def _read_state(self, which: int) -> int:
+        state = await self.loaders.read_state.load(self.pk)
+        return state[which] if state is not None else 0
 
     @gql.field("The latest lead extracted from this conversation.")
     async def lead(
@@ -212,10 +283,18 @@ class ConversationType:
             rows = await pages.messages_page(
                 conn, tenant_id, self.pk, limit + 1, backwards=backwards, from_seq=from_seq
             )
-        return connection(
+        page = connection(
             rows, limit, MessageType.from_record, _message_cursor,
             has_previous=cursor is not None, reverse=backwards,
         )
+        engine, conversation_id = info.context.rt.engine, self.pk
+
+        async def count() -> int:
+            async with driver_connection(engine) as conn:
+                return await pages.message_count(conn, tenant_id, conversation_id)
+
+        page.counter = count
+        return page
 
 
 def _message_cursor(r: pages.Row) -> str:
@@ -229,6 +308,27 @@ def _seq(cursor: str, name: str = "after") -> int:
     return cursor_int(values[0], name)
 
 
+@strawberry.enum(description=(
+    "MINE: assigned to the calling operator (needs an operator's key). UNASSIGNED: nobody's. "
+    "ASSIGNED: anybody's."
+))
+class AssigneeScope(enum.Enum):
+    MINE = "mine"
+    UNASSIGNED = "unassigned"
+    ASSIGNED = "assigned"
+
+
+@strawberry.enum(description=(
+    "Newest first, each with the id as tie-break (stable cursors). UNREAD_FIRST: "
+    "conversations with customer messages the calling operator has not read, then the rest, "
+    "each by last activity (needs an operator's key)."
+))
+class ConversationOrder(enum.Enum):
+    LAST_ACTIVITY = "last_activity"
+    CREATED = "created"
+    UNREAD_FIRST = "unread_first"
+
+
 @strawberry.input
 class ConversationFilter:
     channel_id: strawberry.ID | None = None
@@ -239,6 +339,42 @@ class ConversationFilter:
     archived: bool | None = strawberry.field(default=None, description=(
         "true: archived only; false: open only; null: both."
     ))
+    channel_ids: list[strawberry.ID] | None = strawberry.field(default=None, description=(
+        "Any of these channels (at most 100)."
+    ))
+    channel_kind: ChannelKind | None = None
+    status: list[ConversationStatus] | None = strawberry.field(default=None, description=(
+        "Any of these statuses."
+    ))
+    assignee: AssigneeScope | None = None
+    assignee_id: strawberry.ID | None = strawberry.field(default=None, description=(
+        "Assigned to this operator."
+    ))
+    needs_human: bool | None = strawberry.field(default=None, description=(
+        "true: the agent asked for a person, or the conversation is HUMAN and the customer's "
+        "message is its latest; false: neither."
+    ))
+    has_failed_messages: bool | None = strawberry.field(default=None, description=(
+        "true: some message is FAILED or SKIPPED; false: none is."
+    ))
+    unread: bool | None = strawberry.field(default=None, description=(
+        "true: with customer messages the calling operator has not read (needs an operator's "
+        "key); false: read up to date."
+    ))
+    active_from: datetime | None = strawberry.field(default=None, description=(
+        "Last activity at or after this time."
+    ))
+    active_to: datetime | None = strawberry.field(default=None, description=(
+        "Last activity before this time."
+    ))
+    min_lead_fit: int | None = strawberry.field(default=None, description=(
+        "1-3: the latest lead's fit is at least this."
+    ))
+
+
+INBOX_FILTERS = ("channel_ids", "channel_kind", "status", "assignee", "assignee_id",
+                 "needs_human", "has_failed_messages", "unread", "active_from", "active_to",
+                 "min_lead_fit")
 
 
 def _conversation_cursor(r: pages.Row) -> str:
@@ -246,9 +382,14 @@ def _conversation_cursor(r: pages.Row) -> str:
 
 
 async def conversation_page(
-    info: Info, first: int | None, after: str | None, f: ConversationFilter | None
+    info: Info, first: int | None, after: str | None, f: ConversationFilter | None,
+    order: ConversationOrder = ConversationOrder.LAST_ACTIVITY,
 ) -> Connection[ConversationType]:
     tenant_id = await require_tenant(info)
+    if order is not ConversationOrder.LAST_ACTIVITY or (
+        f is not None and any(getattr(f, name) is not None for name in INBOX_FILTERS)
+    ):
+        return await inbox_page(info, tenant_id, first, after, f, order)
     limit = page_size(first)
     cursor = decode_time_id(after, CONVERSATION_CURSOR) if after is not None else None
     channel_id = parse_id(f.channel_id, "channel") if f and f.channel_id is not None else None
@@ -262,20 +403,145 @@ async def conversation_page(
             mode=f.mode.value if f and f.mode is not None else None,
             archived=f.archived if f else None, search=search,
         )
-        related = await load_related(conn, tenant_id, rows[:limit], wanted)
+        related = await load_related(conn, tenant_id, rows[:limit], wanted,
+                                     info.context.loaders.operator_id)
     loaders = info.context.loaders
-    return connection(rows, limit, lambda r: ConversationType.from_record(r, loaders, related),
+    page = connection(rows, limit, lambda r: ConversationType.from_record(r, loaders, related),
                       _conversation_cursor, has_previous=after is not None)
+    page.counter = _counter(info, tenant_id, inbox_pages.Filter(
+        channel_ids=[channel_id] if channel_id is not None else None,
+        mode=f.mode.value if f and f.mode is not None else None,
+        archived=f.archived if f else None, search=search,
+    ))
+    return page
+
+
+def _counter(
+    info: Info, tenant_id: uuid.UUID, f: inbox_pages.Filter
+) -> Callable[[], Awaitable[int]]:
+    """totalCount, counted only when the query asks for it."""
+    engine, operator_id = info.context.rt.engine, info.context.loaders.operator_id
+
+    async def count() -> int:
+        async with driver_connection(engine) as conn:
+            return await inbox_pages.total(conn, tenant_id, operator_id, f)
+
+    return count
+
+
+MAX_CHANNEL_IDS = 100
+
+
+async def inbox_filter(
+    info: Info, conn: Any, tenant_id: uuid.UUID, f: ConversationFilter | None
+) -> inbox_pages.Filter:
+    """The statement's filter from the GraphQL input, each value checked."""
+    if f is None:
+        return inbox_pages.Filter()
+    operator_id = info.context.loaders.operator_id
+    ids: list[uuid.UUID] | None = None
+    if f.channel_ids is not None or f.channel_id is not None:
+        given = [*(f.channel_ids or []), *([f.channel_id] if f.channel_id is not None else [])]
+        if len(given) > MAX_CHANNEL_IDS:
+            raise BadUserInput(f"channelIds: at most {MAX_CHANNEL_IDS}")
+        ids = list({parse_id(c, "channel") for c in given})
+        for channel_id in ids:
+            if not await pages.channel_owned(conn, tenant_id, channel_id):
+                raise NotFound("channel")
+    assignee_id = parse_id(f.assignee_id, "operator") if f.assignee_id is not None else None
+    if f.assignee is AssigneeScope.MINE:
+        if operator_id is None:
+            raise Forbidden("assignee MINE needs an operator's API key")
+        if assignee_id is not None and assignee_id != operator_id:
+            raise BadUserInput("assignee MINE and another assigneeId match nothing together")
+        assignee_id = operator_id
+    if f.unread is not None and operator_id is None:
+        raise Forbidden("the unread filter needs an operator's API key")
+    if f.min_lead_fit is not None and not 1 <= f.min_lead_fit <= 3:
+        raise BadUserInput("minLeadFit must be between 1 and 3")
+    if f.active_from and f.active_to and f.active_from >= f.active_to:
+        raise BadUserInput("activeFrom must be before activeTo")
+    search = f.search.strip()[:200] if f.search and f.search.strip() else None
+    unassigned = None
+    if f.assignee is AssigneeScope.UNASSIGNED:
+        unassigned = True
+    elif f.assignee is AssigneeScope.ASSIGNED:
+        unassigned = False
+    return inbox_pages.Filter(
+        channel_ids=ids, mode=f.mode.value if f.mode is not None else None,
+        archived=f.archived, statuses=[s.value for s in f.status] if f.status else None,
+        assignee_id=assignee_id, unassigned=unassigned,
+        channel_kind=f.channel_kind.value if f.channel_kind is not None else None,
+        active_from=f.active_from, active_to=f.active_to, needs_human=f.needs_human,
+        has_failed=f.has_failed_messages, min_lead_fit=f.min_lead_fit, unread=f.unread,
+        search=search,
+    )
+
+
+def _inbox_cursor(order: ConversationOrder) -> Callable[[pages.Row], str]:
+    tag = f"{CONVERSATION_CURSOR}:{order.value}"
+    if order is ConversationOrder.CREATED:
+        return lambda r: encode_cursor(tag, r["created_at"].isoformat(), str(r["id"]))
+    if order is ConversationOrder.UNREAD_FIRST:
+        return lambda r: encode_cursor(tag, r["last_activity_at"].isoformat(), str(r["id"]),
+                                       int(r["unread"]))
+    return _conversation_cursor
+
+
+def _decode_inbox_cursor(
+    cursor: str, order: ConversationOrder
+) -> tuple[datetime, uuid.UUID, int]:
+    if order is ConversationOrder.LAST_ACTIVITY:
+        at, row_id = decode_time_id(cursor, CONVERSATION_CURSOR)
+        return at, row_id, 0
+    values = decode_cursor(cursor, f"{CONVERSATION_CURSOR}:{order.value}")
+    want = 3 if order is ConversationOrder.UNREAD_FIRST else 2
+    if len(values) != want or not isinstance(values[1], str):
+        raise invalid_cursor()
+    try:
+        row_id = uuid.UUID(values[1])
+    except ValueError:
+        raise invalid_cursor() from None
+    unread = 0
+    if order is ConversationOrder.UNREAD_FIRST:
+        unread = cursor_int(values[2])
+        if unread > 1:
+            raise invalid_cursor()
+    return cursor_time(values[0]), row_id, unread
+
+
+async def inbox_page(
+    info: Info, tenant_id: uuid.UUID, first: int | None, after: str | None,
+    f: ConversationFilter | None, order: ConversationOrder,
+) -> Connection[ConversationType]:
+    """The conversations page with the team inbox's filters and orders (app/inbox/pages.py)."""
+    limit = page_size(first)
+    operator_id = info.context.loaders.operator_id
+    if order is ConversationOrder.UNREAD_FIRST and operator_id is None:
+        raise Forbidden("orderBy UNREAD_FIRST needs an operator's API key")
+    cursor = _decode_inbox_cursor(after, order) if after is not None else None
+    wanted = node_fields(info, "edges", "node") & RELATED_FIELDS
+    async with driver_connection(info.context.rt.engine) as conn:
+        flt = await inbox_filter(info, conn, tenant_id, f)
+        rows = await inbox_pages.page(conn, tenant_id, operator_id, flt,
+                                      inbox_pages.Order(order.value), limit + 1, cursor)
+        related = await load_related(conn, tenant_id, rows[:limit], wanted, operator_id)
+    loaders = info.context.loaders
+    page = connection(rows, limit, lambda r: ConversationType.from_record(r, loaders, related),
+                      _inbox_cursor(order), has_previous=after is not None)
+    page.counter = _counter(info, tenant_id, flt)
+    return page
 
 
 @strawberry.type
 class ConversationQuery:
-    @gql.field("Most recent activity first.")
+    @gql.field("Most recent activity first, or in `orderBy`'s order.")
     async def conversations(
         self, info: Info, first: int | None = None, after: str | None = None,
         filter: ConversationFilter | None = None,
+        order_by: ConversationOrder = ConversationOrder.LAST_ACTIVITY,
     ) -> Connection[ConversationType]:
-        return await conversation_page(info, first, after, filter)
+        return await conversation_page(info, first, after, filter, order_by)
 
     @strawberry.field
     async def conversation(self, info: Info, id: strawberry.ID) -> ConversationType | None:
@@ -300,16 +566,20 @@ class ConversationMutation:
 
     @gql.mutation(
         "Reply as an operator: the conversation switches to HUMAN and the text goes out through "
-        "its channel. The message is returned PENDING; MessageStatusChanged follows. WhatsApp "
-        "and Instagram refuse with WINDOW_CLOSED once the 24-hour window has closed."
+        "its channel. With an operator's key the message names them (Message.operator), and an "
+        "unassigned conversation is assigned to them. The message is returned PENDING; "
+        "MessageStatusChanged follows. WhatsApp and Instagram refuse with WINDOW_CLOSED once "
+        "the 24-hour window has closed."
     )
     async def send_operator_message(
         self, info: Info, conversation_id: strawberry.ID, text: str
     ) -> MessageType:
         tenant_id = await require_tenant(info)
+        operator_id = (await info.context.principal()).operator_id
         async with write(info) as session:
             msg = await outbox.send_operator_message(
-                session, tenant_id, parse_id(conversation_id, "conversation"), text
+                session, tenant_id, parse_id(conversation_id, "conversation"), text,
+                operator_id=operator_id,
             )
         return MessageType.from_row(msg)
 

@@ -22,6 +22,7 @@ from app.graphql.executor import Executor as FastExecutor
 from app.graphql.hygiene import RefuseNul
 from app.graphql.limits import EXTENSIONS
 from app.graphql.subscriptions import Subscription
+from app.inbox.graphql import InboxMutation, InboxQuery
 from app.integrations.graphql import IntegrationMutation, IntegrationQuery
 from app.leads.graphql import LeadQuery
 from app.tenants.graphql import TenantMutation, TenantQuery
@@ -30,12 +31,12 @@ from app.usage.graphql import UsageQuery
 Query = merge_types(
     "Query",
     (TenantQuery, ChannelQuery, AgentQuery, ConversationQuery, CreditQuery, LeadQuery,
-     IntegrationQuery, UsageQuery),
+     IntegrationQuery, UsageQuery, InboxQuery),
 )
 Mutation = merge_types(
     "Mutation",
     (ChannelMutation, AgentMutation, ConversationMutation, TenantMutation, CreditMutation,
-     IntegrationMutation),
+     IntegrationMutation, InboxMutation),
 )
 
 

@@ -11,6 +11,7 @@ from app.models.credit import CreditLedgerEntry, CreditReservation
 from app.models.event_hook import EventDelivery, WebhookEndpoint
 from app.models.lead import Lead
 from app.models.message import Message
+from app.models.operator import ConversationRead, Operator
 from app.models.ordering_lease import OrderingLease
 from app.models.tenant import Tenant
 
@@ -22,11 +23,13 @@ __all__ = [
     "Contact",
     "Conversation",
     "ConversationArchive",
+    "ConversationRead",
     "CreditLedgerEntry",
     "CreditReservation",
     "EventDelivery",
     "Lead",
     "Message",
+    "Operator",
     "OrderingLease",
     "Tenant",
     "WebhookEndpoint",
