@@ -41,7 +41,8 @@ async def page(
     query = """query($first: Int, $after: String, $filter: ConversationFilter,
                      $orderBy: ConversationOrder) {
       conversations(first: $first, after: $after, filter: $filter, orderBy: $orderBy) {
-        totalCount edges { cursor node { %s } } pageInfo { hasNextPage endCursor } } }""" % fields
+        totalCount edges { cursor node { FIELDS } } pageInfo { hasNextPage endCursor } }
+    }""".replace("FIELDS", fields)
     variables = {"orderBy": "LAST_ACTIVITY", **args}
     result: dict[str, Any] = ok(await gql(client, query, variables, key=key))["conversations"]
     return result

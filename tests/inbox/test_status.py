@@ -15,14 +15,14 @@ from tests.inbox.helpers import make_operator
 from workers.inbox import wake_snoozed
 
 FIELDS = "id status snoozedUntil statusChangedAt assignee { id name } unreadCount lastReadSeq"
-ASSIGN = "mutation($c: ID!, $o: ID) { assignConversation(id: $c, operatorId: $o) { %s } }" % FIELDS
-UNASSIGN = "mutation($c: ID!) { unassignConversation(id: $c) { %s } }" % FIELDS
-RESOLVE = "mutation($c: ID!) { resolveConversation(id: $c) { %s } }" % FIELDS
-REOPEN = "mutation($c: ID!) { reopenConversation(id: $c) { %s } }" % FIELDS
-PENDING = "mutation($c: ID!) { markConversationPending(id: $c) { %s } }" % FIELDS
-SNOOZE = "mutation($c: ID!, $u: DateTime!) { snoozeConversation(id: $c, until: $u) { %s } }" % FIELDS
-READ = "mutation($c: ID!, $s: Int) { markConversationRead(id: $c, seq: $s) { %s } }" % FIELDS
-ONE = "query($c: ID!) { conversation(id: $c) { %s } }" % FIELDS
+ASSIGN = "mutation($c: ID!, $o: ID) { assignConversation(id: $c, operatorId: $o) { " + FIELDS + " } }"
+UNASSIGN = "mutation($c: ID!) { unassignConversation(id: $c) { " + FIELDS + " } }"
+RESOLVE = "mutation($c: ID!) { resolveConversation(id: $c) { " + FIELDS + " } }"
+REOPEN = "mutation($c: ID!) { reopenConversation(id: $c) { " + FIELDS + " } }"
+PENDING = "mutation($c: ID!) { markConversationPending(id: $c) { " + FIELDS + " } }"
+SNOOZE = "mutation($c: ID!, $u: DateTime!) { snoozeConversation(id: $c, until: $u) { " + FIELDS + " } }"
+READ = "mutation($c: ID!, $s: Int) { markConversationRead(id: $c, seq: $s) { " + FIELDS + " } }"
+ONE = "query($c: ID!) { conversation(id: $c) { " + FIELDS + " } }"
 
 
 async def published(rt, tenant_id, action):
