@@ -63,6 +63,12 @@ async def test_two_operators_share_the_inbox_live(
     await ana.locator("#reply").press_sequentially("On it")
     await expect(luis.locator("#typing")).to_have_text("Ana is typing\u2026")
     await shots(luis, "sees-ana-typing")
+    # Her reply says who wrote it, on both consoles.
+    await ana.press("#reply", "Enter")
+    for page in (ana, luis):
+        await expect(page.locator("#messages .msg.role-operator .who")).to_have_text(
+            "Operator \u00b7 Ana")
+    await expect(visitor.locator(".msg.operator .bubble")).to_have_text("On it")
 
     # Ana resolves; the conversation leaves Luis's Open tab and is counted as resolved.
     await ana.click("#resolve")

@@ -5,11 +5,13 @@ that stores it."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 
+from app.graphql.subscriptions import event_cursor
 from tests.factories import make_world
 from tests.graphql.helpers import WS, ws_session
 from tests.inbox.helpers import make_operator
@@ -126,3 +128,24 @@ async def test_a_snoozed_conversation_wakes_at_the_customers_message(live, runti
             woke = await next_of(ws, op, "ConversationUpdated", change="status")
             assert (woke["conversationId"], woke["status"], woke["snoozedUntil"]) == (
                 conv, "OPEN", None)
+
+
+async def test_a_replay_ends_with_the_conversations_inbox_state(live, runtime):
+    world = await make_world(runtime)
+    async with httpx.AsyncClient(base_url=live.url) as http:
+        ana = await make_operator(http, world.api_key, "Ana")
+        raw, headers = signed(wa_webhook(world.account_id, [wa_message("Hi")]))
+        assert (await deliver(http, raw, headers)).status_code == 200
+        page = await call(http, ana.key, "{ conversations { edges { node { id } } } }")
+        conv = page["conversations"]["edges"][0]["node"]["id"]
+        await call(http, ana.key, "mutation($c: ID!) { assignConversation(id: $c) { id } }", c=conv)
+        await call(http, ana.key, "mutation($c: ID!) { markConversationPending(id: $c) { id } }",
+                   c=conv)
+        cursor = event_cursor(datetime.now(UTC) - timedelta(minutes=5), str(uuid.uuid4()))
+        async with ws_session(live, ana.key) as ws:
+            op = await ws.subscribe("""subscription($c: ID, $a: String) {
+                conversationEvents(conversationId: $c, after: $a) { __typename
+                ... on ConversationUpdated { change status assigneeId } } }""",
+                {"c": conv, "a": cursor})
+            sync = await next_of(ws, op, "ConversationUpdated", change="sync")
+            assert (sync["status"], sync["assigneeId"]) == ("PENDING", ana.id)

@@ -141,3 +141,22 @@ async def test_read_markers_and_unread_counts_per_operator(client, rt, world, ot
     assert codes(await gql(client, READ, {"c": c, "s": -1}, key=ana.key)) == ["BAD_USER_INPUT"]
     theirs = await make_operator(client, other.api_key, "Eve")
     assert codes(await gql(client, READ, {"c": c}, key=theirs.key)) == ["NOT_FOUND"]
+
+
+TYPING = "mutation($c: ID!, $a: Boolean) { setTyping(conversationId: $c, active: $a) }"
+
+
+async def test_typing_is_published_at_once_and_stored_nowhere(client, rt, world, other):
+    ana = await make_operator(client, world.api_key, "Ana")
+    conv = await seed_conversation(rt, world)
+    done, events = await published(rt, world.tenant_id, lambda: gql(
+        client, TYPING, {"c": str(conv), "a": False}, key=ana.key))
+    assert ok(done)["setTyping"] is True
+    assert [(e["type"], e["actor"], e["operatorName"], e["active"], e["expiresInSeconds"])
+            for e in events] == [("Typing", "operator", "Ana", False, 0)]
+    assert codes(await gql(client, TYPING, {"c": str(conv)}, key=world.api_key)) == ["FORBIDDEN"]
+    theirs = await make_operator(client, other.api_key, "Eve")
+    _, leaked = await published(rt, world.tenant_id, lambda: gql(
+        client, TYPING, {"c": str(conv)}, key=theirs.key))
+    assert leaked == []
+    assert codes(await gql(client, TYPING, {"c": str(conv)}, key=theirs.key)) == ["NOT_FOUND"]
