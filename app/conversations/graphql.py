@@ -445,9 +445,8 @@ async def inbox_filter(
         if len(given) > MAX_CHANNEL_IDS:
             raise BadUserInput(f"channelIds: at most {MAX_CHANNEL_IDS}")
         ids = list({parse_id(c, "channel") for c in given})
-        for channel_id in ids:
-            if not await pages.channel_owned(conn, tenant_id, channel_id):
-                raise NotFound("channel")
+        if not await inbox_pages.channels_owned(conn, tenant_id, ids):
+            raise NotFound("channel")
     assignee_id = parse_id(f.assignee_id, "operator") if f.assignee_id is not None else None
     if f.assignee is AssigneeScope.MINE:
         if operator_id is None:

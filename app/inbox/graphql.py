@@ -9,7 +9,12 @@ from datetime import datetime
 
 import strawberry
 
-from app.conversations.graphql import ConversationFilter, ConversationType, inbox_filter
+from app.conversations.graphql import (
+    ConversationFilter,
+    ConversationMode,
+    ConversationType,
+    inbox_filter,
+)
 from app.db import driver_connection
 from app.effects import Effects, flush
 from app.errors import Forbidden, NotFound
@@ -74,7 +79,7 @@ class AssigneeCount:
 
 @strawberry.type
 class ModeCount:
-    mode: str = strawberry.field(description="AI or HUMAN.")
+    mode: ConversationMode
     count: int
 
 
@@ -142,7 +147,7 @@ class InboxQuery:
             needs_human=int(total["needs_human"]),
             by_status=[StatusCount(status=ConversationStatus(r["status"]), count=int(r["n"]))
                        for r in rows if not r["no_status"]],
-            by_mode=[ModeCount(mode=str(r["mode"]).upper(), count=int(r["n"]))
+            by_mode=[ModeCount(mode=ConversationMode(r["mode"]), count=int(r["n"]))
                      for r in rows if not r["no_mode"]],
             by_channel=[ChannelCount(channel_id=strawberry.ID(str(r["channel_id"])),
                                      count=int(r["n"])) for r in rows if not r["no_channel"]],

@@ -103,6 +103,7 @@ SELECT c.status, c.mode, c.channel_id, c.assignee_id,
     + "GROUP BY GROUPING SETS ((c.status), (c.mode), (c.channel_id), (c.assignee_id), ())"
     for search in (False, True)
 }
+CHANNELS_OWNED = "SELECT count(*) FROM channels WHERE tenant_id = $1 AND id = ANY($2::uuid[])"
 # Per page: the operators assigned, and the calling operator's read markers with the
 # customer messages after each (a range of the unique (conversation_id, seq) index).
 OPERATORS_BY_ID = """
@@ -183,3 +184,8 @@ async def reads(
     """Per conversation: the operator's last read seq and the customer messages after it."""
     rows = await conn.fetch(READS, tenant_id, list(ids), operator_id)
     return {r["conversation_id"]: r for r in rows}
+
+
+async def channels_owned(conn: Any, tenant_id: uuid.UUID, ids: Sequence[uuid.UUID]) -> bool:
+    """Whether every one of these (distinct) channels is the tenant's."""
+    return int(await conn.fetchval(CHANNELS_OWNED, tenant_id, list(ids))) == len(ids)
