@@ -16,7 +16,7 @@ from app.channels.graphql import ChannelKind, ChannelType
 from app.conversations import outbox, pages, retry, service
 from app.conversations.nodes import ContactType, MessageType
 from app.db import driver_connection
-from app.errors import BadUserInput, Forbidden, NotFound, ValidationFailed, present
+from app.errors import NotFound, ValidationFailed, present
 from app.graphql import fields as gql
 from app.graphql.context import Info
 from app.graphql.loaders import Loaders
@@ -24,7 +24,6 @@ from app.graphql.pagination import (
     Connection,
     connection,
     cursor_int,
-    cursor_time,
     decode_cursor,
     decode_time_id,
     encode_cursor,
@@ -36,7 +35,7 @@ from app.graphql.pagination import (
 from app.graphql.permissions import parse_id, require_tenant
 from app.graphql.writes import read, write
 from app.inbox import pages as inbox_pages
-from app.inbox.nodes import ConversationStatus, OperatorType
+from app.inbox.nodes import AssigneeScope, ConversationStatus, OperatorType
 from app.models import Conversation
 
 if TYPE_CHECKING:
@@ -308,27 +307,6 @@ def _seq(cursor: str, name: str = "after") -> int:
     return cursor_int(values[0], name)
 
 
-@strawberry.enum(description=(
-    "MINE: assigned to the calling operator (needs an operator's key). UNASSIGNED: nobody's. "
-    "ASSIGNED: anybody's."
-))
-class AssigneeScope(enum.Enum):
-    MINE = "mine"
-    UNASSIGNED = "unassigned"
-    ASSIGNED = "assigned"
-
-
-@strawberry.enum(description=(
-    "Newest first, each with the id as tie-break (stable cursors). UNREAD_FIRST: "
-    "conversations with customer messages the calling operator has not read, then the rest, "
-    "each by last activity (needs an operator's key)."
-))
-class ConversationOrder(enum.Enum):
-    LAST_ACTIVITY = "last_activity"
-    CREATED = "created"
-    UNREAD_FIRST = "unread_first"
-
-
 @strawberry.input
 class ConversationFilter:
     channel_id: strawberry.ID | None = None
@@ -372,24 +350,16 @@ class ConversationFilter:
     ))
 
 
-INBOX_FILTERS = ("channel_ids", "channel_kind", "status", "assignee", "assignee_id",
-                 "needs_human", "has_failed_messages", "unread", "active_from", "active_to",
-                 "min_lead_fit")
-
-
-def _conversation_cursor(r: pages.Row) -> str:
+def conversation_cursor(r: pages.Row) -> str:
     return time_id_cursor(CONVERSATION_CURSOR, r["last_activity_at"], r["id"])
 
 
 async def conversation_page(
-    info: Info, first: int | None, after: str | None, f: ConversationFilter | None,
-    order: ConversationOrder = ConversationOrder.LAST_ACTIVITY,
+    info: Info, tenant_id: uuid.UUID, first: int | None, after: str | None,
+    f: ConversationFilter | None,
 ) -> Connection[ConversationType]:
-    tenant_id = await require_tenant(info)
-    if order is not ConversationOrder.LAST_ACTIVITY or (
-        f is not None and any(getattr(f, name) is not None for name in INBOX_FILTERS)
-    ):
-        return await inbox_page(info, tenant_id, first, after, f, order)
+    """The page without the team inbox's filters and orders (app/inbox/lists.py has those):
+    the statements of app/conversations/pages.py, tuned for the plain list."""
     limit = page_size(first)
     cursor = decode_time_id(after, CONVERSATION_CURSOR) if after is not None else None
     channel_id = parse_id(f.channel_id, "channel") if f and f.channel_id is not None else None
@@ -407,8 +377,8 @@ async def conversation_page(
                                      info.context.loaders.operator_id)
     loaders = info.context.loaders
     page = connection(rows, limit, lambda r: ConversationType.from_record(r, loaders, related),
-                      _conversation_cursor, has_previous=after is not None)
-    page.counter = _counter(info, tenant_id, inbox_pages.Filter(
+                      conversation_cursor, has_previous=after is not None)
+    page.counter = total_counter(info, tenant_id, inbox_pages.Filter(
         channel_ids=[channel_id] if channel_id is not None else None,
         mode=f.mode.value if f and f.mode is not None else None,
         archived=f.archived if f else None, search=search,
@@ -416,7 +386,7 @@ async def conversation_page(
     return page
 
 
-def _counter(
+def total_counter(
     info: Info, tenant_id: uuid.UUID, f: inbox_pages.Filter
 ) -> Callable[[], Awaitable[int]]:
     """totalCount, counted only when the query asks for it."""
@@ -429,119 +399,8 @@ def _counter(
     return count
 
 
-MAX_CHANNEL_IDS = 100
-
-
-async def inbox_filter(
-    info: Info, conn: Any, tenant_id: uuid.UUID, f: ConversationFilter | None
-) -> inbox_pages.Filter:
-    """The statement's filter from the GraphQL input, each value checked."""
-    if f is None:
-        return inbox_pages.Filter()
-    operator_id = info.context.loaders.operator_id
-    ids: list[uuid.UUID] | None = None
-    if f.channel_ids is not None or f.channel_id is not None:
-        given = [*(f.channel_ids or []), *([f.channel_id] if f.channel_id is not None else [])]
-        if len(given) > MAX_CHANNEL_IDS:
-            raise BadUserInput(f"channelIds: at most {MAX_CHANNEL_IDS}")
-        ids = list({parse_id(c, "channel") for c in given})
-        if not await inbox_pages.channels_owned(conn, tenant_id, ids):
-            raise NotFound("channel")
-    assignee_id = parse_id(f.assignee_id, "operator") if f.assignee_id is not None else None
-    if f.assignee is AssigneeScope.MINE:
-        if operator_id is None:
-            raise Forbidden("assignee MINE needs an operator's API key")
-        if assignee_id is not None and assignee_id != operator_id:
-            raise BadUserInput("assignee MINE and another assigneeId match nothing together")
-        assignee_id = operator_id
-    if f.unread is not None and operator_id is None:
-        raise Forbidden("the unread filter needs an operator's API key")
-    if f.min_lead_fit is not None and not 1 <= f.min_lead_fit <= 3:
-        raise BadUserInput("minLeadFit must be between 1 and 3")
-    if f.active_from and f.active_to and f.active_from >= f.active_to:
-        raise BadUserInput("activeFrom must be before activeTo")
-    search = f.search.strip()[:200] if f.search and f.search.strip() else None
-    unassigned = None
-    if f.assignee is AssigneeScope.UNASSIGNED:
-        unassigned = True
-    elif f.assignee is AssigneeScope.ASSIGNED:
-        unassigned = False
-    return inbox_pages.Filter(
-        channel_ids=ids, mode=f.mode.value if f.mode is not None else None,
-        archived=f.archived, statuses=[s.value for s in f.status] if f.status else None,
-        assignee_id=assignee_id, unassigned=unassigned,
-        channel_kind=f.channel_kind.value if f.channel_kind is not None else None,
-        active_from=f.active_from, active_to=f.active_to, needs_human=f.needs_human,
-        has_failed=f.has_failed_messages, min_lead_fit=f.min_lead_fit, unread=f.unread,
-        search=search,
-    )
-
-
-def _inbox_cursor(order: ConversationOrder) -> Callable[[pages.Row], str]:
-    tag = f"{CONVERSATION_CURSOR}:{order.value}"
-    if order is ConversationOrder.CREATED:
-        return lambda r: encode_cursor(tag, r["created_at"].isoformat(), str(r["id"]))
-    if order is ConversationOrder.UNREAD_FIRST:
-        return lambda r: encode_cursor(tag, r["last_activity_at"].isoformat(), str(r["id"]),
-                                       int(r["unread"]))
-    return _conversation_cursor
-
-
-def _decode_inbox_cursor(
-    cursor: str, order: ConversationOrder
-) -> tuple[datetime, uuid.UUID, int]:
-    if order is ConversationOrder.LAST_ACTIVITY:
-        at, row_id = decode_time_id(cursor, CONVERSATION_CURSOR)
-        return at, row_id, 0
-    values = decode_cursor(cursor, f"{CONVERSATION_CURSOR}:{order.value}")
-    want = 3 if order is ConversationOrder.UNREAD_FIRST else 2
-    if len(values) != want or not isinstance(values[1], str):
-        raise invalid_cursor()
-    try:
-        row_id = uuid.UUID(values[1])
-    except ValueError:
-        raise invalid_cursor() from None
-    unread = 0
-    if order is ConversationOrder.UNREAD_FIRST:
-        unread = cursor_int(values[2])
-        if unread > 1:
-            raise invalid_cursor()
-    return cursor_time(values[0]), row_id, unread
-
-
-async def inbox_page(
-    info: Info, tenant_id: uuid.UUID, first: int | None, after: str | None,
-    f: ConversationFilter | None, order: ConversationOrder,
-) -> Connection[ConversationType]:
-    """The conversations page with the team inbox's filters and orders (app/inbox/pages.py)."""
-    limit = page_size(first)
-    operator_id = info.context.loaders.operator_id
-    if order is ConversationOrder.UNREAD_FIRST and operator_id is None:
-        raise Forbidden("orderBy UNREAD_FIRST needs an operator's API key")
-    cursor = _decode_inbox_cursor(after, order) if after is not None else None
-    wanted = node_fields(info, "edges", "node") & RELATED_FIELDS
-    async with driver_connection(info.context.rt.engine) as conn:
-        flt = await inbox_filter(info, conn, tenant_id, f)
-        rows = await inbox_pages.page(conn, tenant_id, operator_id, flt,
-                                      inbox_pages.Order(order.value), limit + 1, cursor)
-        related = await load_related(conn, tenant_id, rows[:limit], wanted, operator_id)
-    loaders = info.context.loaders
-    page = connection(rows, limit, lambda r: ConversationType.from_record(r, loaders, related),
-                      _inbox_cursor(order), has_previous=after is not None)
-    page.counter = _counter(info, tenant_id, flt)
-    return page
-
-
 @strawberry.type
 class ConversationQuery:
-    @gql.field("Most recent activity first, or in `orderBy`'s order.")
-    async def conversations(
-        self, info: Info, first: int | None = None, after: str | None = None,
-        filter: ConversationFilter | None = None,
-        order_by: ConversationOrder = ConversationOrder.LAST_ACTIVITY,
-    ) -> Connection[ConversationType]:
-        return await conversation_page(info, first, after, filter, order_by)
-
     @strawberry.field
     async def conversation(self, info: Info, id: strawberry.ID) -> ConversationType | None:
         tenant_id = await require_tenant(info)

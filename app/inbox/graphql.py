@@ -13,17 +13,18 @@ from app.conversations.graphql import (
     ConversationFilter,
     ConversationMode,
     ConversationType,
-    inbox_filter,
 )
 from app.db import driver_connection
 from app.effects import Effects, flush
 from app.errors import Forbidden, NotFound
 from app.graphql import fields as gql
 from app.graphql.context import Info
+from app.graphql.pagination import Connection
 from app.graphql.permissions import parse_id, require_tenant
 from app.graphql.writes import read, write
-from app.inbox import pages, service
-from app.inbox.nodes import ConversationStatus, OperatorRole, OperatorType
+from app.inbox import lists, pages, service
+from app.inbox.lists import inbox_filter
+from app.inbox.nodes import ConversationOrder, ConversationStatus, OperatorRole, OperatorType
 from app.models import Conversation
 from app.tenants.graphql import ApiKeyType
 
@@ -106,6 +107,17 @@ class ConversationCounts:
 
 @strawberry.type
 class InboxQuery:
+    @gql.field(
+        "Most recent activity first, or in `orderBy`'s order; `filter` narrows the list (the "
+        "team inbox's tabs)."
+    )
+    async def conversations(
+        self, info: Info, first: int | None = None, after: str | None = None,
+        filter: ConversationFilter | None = None,
+        order_by: ConversationOrder = ConversationOrder.LAST_ACTIVITY,
+    ) -> Connection[ConversationType]:
+        return await lists.conversations(info, first, after, filter, order_by)
+
     @gql.field("The tenant's operators, by name.")
     async def operators(self, info: Info) -> list[OperatorType]:
         tenant_id = await require_tenant(info)

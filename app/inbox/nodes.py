@@ -24,6 +24,27 @@ class ConversationStatus(enum.Enum):
     SNOOZED = "snoozed"
 
 
+@strawberry.enum(description=(
+    "MINE: assigned to the calling operator (needs an operator's key). UNASSIGNED: nobody's. "
+    "ASSIGNED: anybody's."
+))
+class AssigneeScope(enum.Enum):
+    MINE = "mine"
+    UNASSIGNED = "unassigned"
+    ASSIGNED = "assigned"
+
+
+@strawberry.enum(description=(
+    "Newest first, each with the id as tie-break (stable cursors). UNREAD_FIRST: "
+    "conversations with customer messages the calling operator has not read, then the rest, "
+    "each by last activity (needs an operator's key)."
+))
+class ConversationOrder(enum.Enum):
+    LAST_ACTIVITY = "last_activity"
+    CREATED = "created"
+    UNREAD_FIRST = "unread_first"
+
+
 @strawberry.enum(description="ADMIN manages operators; AGENT works conversations.")
 class OperatorRole(enum.Enum):
     ADMIN = "admin"
