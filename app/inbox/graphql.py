@@ -203,6 +203,18 @@ class InboxMutation:
         return CreatedOperatorKey(api_key=ApiKeyType.from_row(key), key=plain)
 
     @gql.mutation(
+        "The operator left the team: their keys are revoked (their websockets close) and their "
+        "open conversations unassigned; what they wrote still names them. Same permissions "
+        "as createOperator."
+    )
+    async def deactivate_operator(self, info: Info, id: strawberry.ID) -> OperatorType:
+        tenant_id = await require_tenant(info)
+        async with write(info) as session:
+            await service.require_manager(session, tenant_id, await _operator_id(info))
+            op = await service.deactivate_operator(session, tenant_id, parse_id(id, "operator"))
+        return OperatorType.from_row(op)
+
+    @gql.mutation(
         "Assign a conversation to an operator (operatorId omitted: to the calling operator). "
         "ConversationUpdated(change: assignee) follows."
     )

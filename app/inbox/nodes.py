@@ -60,13 +60,18 @@ class OperatorType:
     email: str
     role: OperatorRole
     created_at: datetime
+    deactivated_at: datetime | None = strawberry.field(description=(
+        "Set when the operator left the team (deactivateOperator)."
+    ))
 
     @classmethod
     def from_row(cls, row: Operator) -> OperatorType:
         return cls(id=strawberry.ID(str(row.id)), name=row.name, email=row.email,
-                   role=OperatorRole(row.role), created_at=row.created_at)
+                   role=OperatorRole(row.role), created_at=row.created_at,
+                   deactivated_at=row.deactivated_at)
 
     @classmethod
     def from_record(cls, r: Row) -> OperatorType:
         return cls(id=strawberry.ID(str(r["id"])), name=r["name"], email=r["email"],
-                   role=OperatorRole(r["role"]), created_at=r["created_at"])
+                   role=OperatorRole(r["role"]), created_at=r["created_at"],
+                   deactivated_at=r["deactivated_at"])

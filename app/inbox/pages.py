@@ -107,7 +107,7 @@ CHANNELS_OWNED = "SELECT count(*) FROM channels WHERE tenant_id = $1 AND id = AN
 # Per page: the operators assigned, and the calling operator's read markers with the
 # customer messages after each (a range of the unique (conversation_id, seq) index).
 OPERATORS_BY_ID = """
-SELECT id, name, email, role, created_at FROM operators
+SELECT id, name, email, role, created_at, deactivated_at FROM operators
 WHERE tenant_id = $1 AND id = ANY($2::uuid[])
 """
 READS = """

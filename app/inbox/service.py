@@ -52,7 +52,7 @@ async def require_manager(
     if operator_id is None:
         return
     me = await get_operator(session, tenant_id, operator_id)
-    if me is None or me.role != "admin":
+    if me is None or me.role != "admin" or me.deactivated_at is not None:
         raise Forbidden("only an admin operator (or a tenant key without an operator) may "
                         "manage operators")
 
@@ -97,8 +97,42 @@ async def create_operator_key(
     op = await get_operator(session, tenant_id, operator_id)
     if op is None:
         raise NotFound("operator")
+    if op.deactivated_at is not None:
+        raise ValidationFailed("the operator is deactivated")
     return await tenants.create_api_key(
         session, tenant_id, f"operator {op.email}", max_keys=max_keys, operator_id=op.id)
+
+
+async def deactivate_operator(
+    session: AsyncSession, tenant_id: uuid.UUID, operator_id: uuid.UUID
+) -> Operator:
+    """The operator left the team: every live key of theirs is revoked (their websockets close
+    on every API process) and their open conversations are unassigned, each with its event.
+    Messages they wrote still name them. Deactivating twice changes nothing more."""
+    op = await session.scalar(
+        select(Operator).where(Operator.id == operator_id, Operator.tenant_id == tenant_id)
+        .with_for_update()
+    )
+    if op is None:
+        raise NotFound("operator")
+    if op.deactivated_at is not None:
+        return op
+    op.deactivated_at = func.now()
+    keys = (await session.scalars(select(ApiKey.id).where(
+        ApiKey.operator_id == op.id, ApiKey.revoked_at.is_(None)))).all()
+    for key_id in keys:
+        await tenants.revoke_api_key(session, tenant_id, key_id)
+    released = (await session.scalars(
+        update(Conversation)
+        .where(Conversation.tenant_id == tenant_id, Conversation.assignee_id == op.id,
+               Conversation.archived_at.is_(None))
+        .values(assignee_id=None).returning(Conversation)
+    )).all()
+    for conv in released:
+        emit(session, str(tenant_id), events.conversation_status(conv, "assignee"))
+    await session.flush()
+    await session.refresh(op)
+    return op
 
 
 # --- assignment and status -------------------------------------------------------------------
@@ -127,8 +161,12 @@ async def assign(
 ) -> Conversation:
     """Assign to an operator of the tenant (None: unassign). Unchanged: no event."""
     conv = await _conversation(session, tenant_id, conversation_id)
-    if operator_id is not None and await get_operator(session, tenant_id, operator_id) is None:
-        raise NotFound("operator")
+    if operator_id is not None:
+        op = await get_operator(session, tenant_id, operator_id)
+        if op is None:
+            raise NotFound("operator")
+        if op.deactivated_at is not None:
+            raise ValidationFailed("the operator is deactivated")
     if conv.assignee_id == operator_id:
         return conv
     conv.assignee_id = operator_id

@@ -26,6 +26,7 @@ def upgrade() -> None:
         sa.Column('email', sa.String(length=320), nullable=False),
         sa.Column('role', sa.String(length=16), server_default='agent', nullable=False),
         sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
+        sa.Column('deactivated_at', sa.DateTime(timezone=True), nullable=True),
         sa.CheckConstraint("role IN ('admin', 'agent')", name=op.f('ck_operators_role')),
         sa.ForeignKeyConstraint(['tenant_id'], ['tenants.id'], name=op.f('fk_operators_tenant_id_tenants'), ondelete='CASCADE'),
         sa.PrimaryKeyConstraint('id', name=op.f('pk_operators')),

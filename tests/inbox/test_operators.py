@@ -76,3 +76,42 @@ async def test_operator_messages_say_who_sent_them_and_take_the_conversation(cli
     assert thread["messages"]["totalCount"] == 3
     assert [(e["node"]["text"], e["node"]["operator"]) for e in thread["messages"]["edges"]] == [
         ("hello", None), ("Hola", {"name": "Luis"}), ("from a machine", None)]
+
+
+DEACTIVATE = "mutation($o: ID!) { deactivateOperator(id: $o) { id deactivatedAt } }"
+
+
+async def test_an_operator_who_leaves_is_deactivated(client, rt, world, other):
+    ana = await make_operator(client, world.api_key, "Ana", role="ADMIN")
+    luis = await make_operator(client, world.api_key, "Luis")
+    conv = await seed_conversation(rt, world)
+    ok(await gql(client, """mutation($c: ID!) { sendOperatorMessage(conversationId: $c,
+        text: "Luis here") { id } }""", {"c": str(conv)}, key=luis.key))
+    assert codes(await gql(client, DEACTIVATE, {"o": ana.id}, key=luis.key)) == ["FORBIDDEN"]
+    assert codes(await gql(client, DEACTIVATE, {"o": luis.id}, key=other.api_key)) == [
+        "NOT_FOUND"]
+
+    pubsub = rt.redis.pubsub()
+    await pubsub.subscribe(f"mca:events:{world.tenant_id}")
+    await pubsub.get_message(timeout=1)
+    gone = ok(await gql(client, DEACTIVATE, {"o": luis.id}, key=ana.key))["deactivateOperator"]
+    assert gone["deactivatedAt"]
+    event = await pubsub.get_message(ignore_subscribe_messages=True, timeout=2)
+    await pubsub.aclose()
+    assert event is not None and b'"assignee"' in event["data"] and luis.id.encode() not in event[
+        "data"]
+
+    assert codes(await gql(client, "{ me { id } }", key=luis.key)) == ["UNAUTHENTICATED"]
+    thread = ok(await gql(client, """query($c: ID!) { conversation(id: $c) { assignee { id }
+        messages(last: 5) { edges { node { operator { name deactivatedAt } } } } } }""",
+        {"c": str(conv)}, key=ana.key))["conversation"]
+    assert thread["assignee"] is None
+    assert thread["messages"]["edges"][-1]["node"]["operator"]["name"] == "Luis"
+    assert codes(await gql(client, "mutation($c: ID!, $o: ID) { assignConversation(id: $c, "
+                           "operatorId: $o) { id } }", {"c": str(conv), "o": luis.id},
+                           key=ana.key)) == ["VALIDATION"]
+    assert codes(await gql(client, """mutation($o: ID!) { createOperatorApiKey(operatorId: $o) {
+        key } }""", {"o": luis.id}, key=ana.key)) == ["VALIDATION"]
+    # Again: nothing more happens.
+    again = ok(await gql(client, DEACTIVATE, {"o": luis.id}, key=world.api_key))
+    assert again["deactivateOperator"]["deactivatedAt"] == gone["deactivatedAt"]
