@@ -22,6 +22,7 @@ from app.pipeline.sweeper import sweep_forever
 from app.redis import harden, redis_settings
 from app.runtime import open_runtime, tune_gc
 from app.templates.refresh import learn_business_account, refresh_templates
+from workers.inbox import wake_snoozed
 from workers.leads import extract_lead, scan_lead_extraction
 from workers.lifecycle import expire_contexts
 
@@ -133,6 +134,8 @@ def _cron_jobs(settings: Settings) -> list[Any]:
         cron(scan_lead_extraction, second=30, unique=True, timeout=120, keep_result=0),
         # Hourly: the rule is in days. unique: one run per hour across all workers.
         cron(expire_contexts, minute=17, second=0, unique=True, timeout=1800, keep_result=0),
+        # Every 15 s: a snooze ends at most that late.
+        cron(wake_snoozed, second={0, 15, 30, 45}, unique=True, timeout=60, keep_result=0),
     ]
 
 

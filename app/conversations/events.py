@@ -21,6 +21,7 @@ def message_dict(m: Message) -> dict[str, Any]:
         "errorCode": m.error_code,
         "errorTitle": m.error_title,
         "providerMessageId": m.provider_message_id,
+        "operatorId": str(m.operator_id) if m.operator_id else None,
         "createdAt": m.created_at.isoformat() if m.created_at else None,
     }
 
@@ -42,4 +43,29 @@ def conversation_updated(c: Conversation, change: str) -> dict[str, Any]:
         "change": change,
         "mode": c.mode,
         "archived": c.archived_at is not None,
+    }
+
+
+def conversation_created(first: Message) -> dict[str, Any]:
+    """A customer's first message opened a conversation (the inbox's "new conversation")."""
+    return {"type": "ConversationCreated", "conversationId": str(first.conversation_id)}
+
+
+def conversation_reopened(m: Message) -> dict[str, Any]:
+    """A customer message reopened a resolved or snoozed conversation."""
+    return {"type": "ConversationUpdated", "conversationId": str(m.conversation_id),
+            "change": "status", "status": "open", "snoozedUntil": None}
+
+
+def conversation_status(c: Conversation, change: str) -> dict[str, Any]:
+    """An inbox change (change: status or assignee), with the conversation's inbox fields."""
+    return {
+        "type": "ConversationUpdated",
+        "conversationId": str(c.id),
+        "change": change,
+        "mode": c.mode,
+        "archived": c.archived_at is not None,
+        "status": c.status,
+        "snoozedUntil": c.snoozed_until.isoformat() if c.snoozed_until else None,
+        "assigneeId": str(c.assignee_id) if c.assignee_id else None,
     }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 import uuid
-from collections.abc import Collection
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any, cast
@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any, cast
 import strawberry
 
 from app.channels.adapters.registry import reply_window_closes_at
-from app.channels.graphql import ChannelType
+from app.channels.graphql import ChannelKind, ChannelType
 from app.conversations import outbox, pages, retry, service, tagging
 from app.conversations.nodes import ContactType, MessageType
 from app.db import driver_connection
@@ -34,6 +34,8 @@ from app.graphql.pagination import (
 )
 from app.graphql.permissions import parse_id, require_tenant
 from app.graphql.writes import read, write
+from app.inbox import pages as inbox_pages
+from app.inbox.nodes import AssigneeScope, ConversationStatus, OperatorType
 from app.labels.graphql import LabelType
 from app.models import Conversation
 from app.notes.graphql import NoteType, notes_page
@@ -60,15 +62,20 @@ class Related:
     contacts: dict[uuid.UUID, ContactType] | None = None
     last_messages: dict[uuid.UUID, MessageType] | None = None
     labels: dict[uuid.UUID, list[LabelType]] | None = None
+    operators: dict[uuid.UUID, OperatorType] | None = None
+    reads: dict[uuid.UUID, pages.Row] | None = None
 
 
-RELATED_FIELDS = frozenset({"channel", "contact", "lastMessage", "replyWindowClosesAt", "labels"})
+RELATED_FIELDS = frozenset({"channel", "contact", "lastMessage", "replyWindowClosesAt", "labels",
+                            "assignee", "unreadCount", "lastReadSeq"})
 
 
 async def load_related(
-    conn: Any, tenant_id: uuid.UUID, rows: Collection[pages.Row], wanted: Collection[str]
+    conn: Any, tenant_id: uuid.UUID, rows: Collection[pages.Row], wanted: Collection[str],
+    operator_id: uuid.UUID | None = None,
 ) -> Related:
-    """One statement per kind the page asks for, on the page's connection."""
+    """One statement per kind the page asks for, on the page's connection. Read markers are
+    the calling operator's (none for a machine key)."""
     related = Related()
     if not rows:
         return related
@@ -84,6 +91,13 @@ async def load_related(
         related.last_messages = {k: MessageType.from_record(v) for k, v in found.items()}
     if "labels" in wanted:
         related.labels = await tagging.labels_of(conn, tenant_id, [r["id"] for r in rows])
+    if "assignee" in wanted:
+        ids = list({r["assignee_id"] for r in rows if r["assignee_id"] is not None})
+        found = await inbox_pages.operators_by_id(conn, tenant_id, ids) if ids else {}
+        related.operators = {k: OperatorType.from_record(v) for k, v in found.items()}
+    if operator_id is not None and ("unreadCount" in wanted or "lastReadSeq" in wanted):
+        related.reads = await inbox_pages.reads(conn, tenant_id, operator_id,
+                                                [r["id"] for r in rows])
     return related
 
 
@@ -109,6 +123,16 @@ class ConversationType:
     last_seq: strawberry.Private[int]
     loaders: strawberry.Private[Loaders]
     related: strawberry.Private[Related | None] = None
+    status: ConversationStatus = strawberry.field(default=ConversationStatus.OPEN, description=(
+        "The team inbox's status; see ConversationStatus."
+    ))
+    snoozed_until: datetime | None = strawberry.field(default=None, description=(
+        "SNOOZED: when the conversation opens again by itself."
+    ))
+    status_changed_at: datetime | None = strawberry.field(default=None, description=(
+        "When the status last changed (null: OPEN since it began)."
+    ))
+    assignee_pk: strawberry.Private[uuid.UUID | None] = None
 
     @classmethod
     def from_row(cls, row: Conversation, loaders: Loaders) -> ConversationType:
@@ -119,6 +143,8 @@ class ConversationType:
             created_at=row.created_at, handoff_requested_at=row.handoff_requested_at,
             handoff_reason=row.handoff_reason, pk=row.id, channel_pk=row.channel_id,
             contact_pk=row.contact_id, last_seq=row.last_seq, loaders=loaders,
+            status=ConversationStatus(row.status), snoozed_until=row.snoozed_until,
+            status_changed_at=row.status_changed_at, assignee_pk=row.assignee_id,
         )
 
     @classmethod
@@ -132,7 +158,9 @@ class ConversationType:
             created_at=r["created_at"], handoff_requested_at=r["handoff_requested_at"],
             handoff_reason=r["handoff_reason"], pk=r["id"], channel_pk=r["channel_id"],
             contact_pk=r["contact_id"], last_seq=r["last_seq"], loaders=loaders,
-            related=related,
+            related=related, status=ConversationStatus(r["status"]),
+            snoozed_until=r["snoozed_until"], status_changed_at=r["status_changed_at"],
+            assignee_pk=r["assignee_id"],
         )
 
     # channel, contact, last_message and reply_window_closes_at take only `self`, so the
@@ -172,6 +200,48 @@ class ConversationType:
     async def _reply_window_closes_at(self) -> datetime | None:
         channel = present(await self.loaders.channel.load(self.channel_pk), "channel")
         return reply_window_closes_at(channel.kind, self.last_inbound_at)
+
+    @gql.field("The operator the conversation is assigned to; null: unassigned.")
+    def assignee(self) -> OperatorType | None:
+        if self.assignee_pk is None:
+            return None
+        if self.related is not None and self.related.operators is not None:
+            return self.related.operators.get(self.assignee_pk)
+        return cast(OperatorType | None, self._assignee())
+
+    async def _assignee(self) -> OperatorType | None:
+        if self.assignee_pk is None:
+            return None
+        row = await self.loaders.operator.load(self.assignee_pk)
+        return OperatorType.from_row(row) if row is not None else None
+
+    @gql.field(
+        "Customer messages the calling operator has not read (see markConversationRead). "
+        "Null with a key that is not an operator's."
+    )
+    def unread_count(self) -> int | None:
+        if self.loaders.operator_id is None:
+            return None
+        if self.related is not None and self.related.reads is not None:
+            found = self.related.reads.get(self.pk)
+            return int(found["unread"]) if found is not None else 0
+        return cast(int | None, self._read_state(1))
+
+    @gql.field(
+        "The seq the calling operator has read up to (0: nothing yet). Null with a key that "
+        "is not an operator's."
+    )
+    def last_read_seq(self) -> int | None:
+        if self.loaders.operator_id is None:
+            return None
+        if self.related is not None and self.related.reads is not None:
+            found = self.related.reads.get(self.pk)
+            return int(found["last_read_seq"]) if found is not None else 0
+        return cast(int | None, self._read_state(0))
+
+    async def _read_state(self, which: int) -> int:
+        state = await self.loaders.read_state.load(self.pk)
+        return state[which] if state is not None else 0
 
     @gql.field("The latest lead extracted from this conversation.")
     async def lead(
@@ -235,10 +305,18 @@ class ConversationType:
             rows = await pages.messages_page(
                 conn, tenant_id, self.pk, limit + 1, backwards=backwards, from_seq=from_seq
             )
-        return connection(
+        page = connection(
             rows, limit, MessageType.from_record, _message_cursor,
             has_previous=cursor is not None, reverse=backwards,
         )
+        engine, conversation_id = info.context.rt.engine, self.pk
+
+        async def count() -> int:
+            async with driver_connection(engine) as conn:
+                return await pages.message_count(conn, tenant_id, conversation_id)
+
+        page.counter = count
+        return page
 
 
 def _message_cursor(r: pages.Row) -> str:
@@ -262,19 +340,52 @@ class ConversationFilter:
     archived: bool | None = strawberry.field(default=None, description=(
         "true: archived only; false: open only; null: both."
     ))
+    channel_ids: list[strawberry.ID] | None = strawberry.field(default=None, description=(
+        "Any of these channels (at most 100)."
+    ))
+    channel_kind: ChannelKind | None = None
+    status: list[ConversationStatus] | None = strawberry.field(default=None, description=(
+        "Any of these statuses."
+    ))
+    assignee: AssigneeScope | None = None
+    assignee_id: strawberry.ID | None = strawberry.field(default=None, description=(
+        "Assigned to this operator."
+    ))
+    needs_human: bool | None = strawberry.field(default=None, description=(
+        "true: the agent asked for a person, or the conversation is HUMAN and the customer's "
+        "message is its latest; false: neither."
+    ))
+    has_failed_messages: bool | None = strawberry.field(default=None, description=(
+        "true: some message is FAILED or SKIPPED; false: none is."
+    ))
+    unread: bool | None = strawberry.field(default=None, description=(
+        "true: with customer messages the calling operator has not read (needs an operator's "
+        "key); false: read up to date."
+    ))
+    active_from: datetime | None = strawberry.field(default=None, description=(
+        "Last activity at or after this time."
+    ))
+    active_to: datetime | None = strawberry.field(default=None, description=(
+        "Last activity before this time."
+    ))
+    min_lead_fit: int | None = strawberry.field(default=None, description=(
+        "1-3: the latest lead's fit is at least this."
+    ))
     label: strawberry.ID | None = strawberry.field(default=None, description=(
         "Only conversations carrying this label."
     ))
 
 
-def _conversation_cursor(r: pages.Row) -> str:
+def conversation_cursor(r: pages.Row) -> str:
     return time_id_cursor(CONVERSATION_CURSOR, r["last_activity_at"], r["id"])
 
 
 async def conversation_page(
-    info: Info, first: int | None, after: str | None, f: ConversationFilter | None
+    info: Info, tenant_id: uuid.UUID, first: int | None, after: str | None,
+    f: ConversationFilter | None,
 ) -> Connection[ConversationType]:
-    tenant_id = await require_tenant(info)
+    """The page without the team inbox's filters and orders (app/inbox/lists.py has those):
+    the statements of app/conversations/pages.py, tuned for the plain list."""
     limit = page_size(first)
     cursor = decode_time_id(after, CONVERSATION_CURSOR) if after is not None else None
     channel_id = parse_id(f.channel_id, "channel") if f and f.channel_id is not None else None
@@ -291,21 +402,34 @@ async def conversation_page(
             mode=f.mode.value if f and f.mode is not None else None,
             archived=f.archived if f else None, search=search, label_id=label_id,
         )
-        related = await load_related(conn, tenant_id, rows[:limit], wanted)
+        related = await load_related(conn, tenant_id, rows[:limit], wanted,
+                                     info.context.loaders.operator_id)
     loaders = info.context.loaders
-    return connection(rows, limit, lambda r: ConversationType.from_record(r, loaders, related),
-                      _conversation_cursor, has_previous=after is not None)
+    page = connection(rows, limit, lambda r: ConversationType.from_record(r, loaders, related),
+                      conversation_cursor, has_previous=after is not None)
+    page.counter = total_counter(info, tenant_id, inbox_pages.Filter(
+        channel_ids=[channel_id] if channel_id is not None else None,
+        mode=f.mode.value if f and f.mode is not None else None,
+        archived=f.archived if f else None, search=search, label_id=label_id,
+    ))
+    return page
+
+
+def total_counter(
+    info: Info, tenant_id: uuid.UUID, f: inbox_pages.Filter
+) -> Callable[[], Awaitable[int]]:
+    """totalCount, counted only when the query asks for it."""
+    engine, operator_id = info.context.rt.engine, info.context.loaders.operator_id
+
+    async def count() -> int:
+        async with driver_connection(engine) as conn:
+            return await inbox_pages.total(conn, tenant_id, operator_id, f)
+
+    return count
 
 
 @strawberry.type
 class ConversationQuery:
-    @gql.field("Most recent activity first.")
-    async def conversations(
-        self, info: Info, first: int | None = None, after: str | None = None,
-        filter: ConversationFilter | None = None,
-    ) -> Connection[ConversationType]:
-        return await conversation_page(info, first, after, filter)
-
     @strawberry.field
     async def conversation(self, info: Info, id: strawberry.ID) -> ConversationType | None:
         tenant_id = await require_tenant(info)
@@ -329,16 +453,20 @@ class ConversationMutation:
 
     @gql.mutation(
         "Reply as an operator: the conversation switches to HUMAN and the text goes out through "
-        "its channel. The message is returned PENDING; MessageStatusChanged follows. WhatsApp "
-        "and Instagram refuse with WINDOW_CLOSED once the 24-hour window has closed."
+        "its channel. With an operator's key the message names them (Message.operator), and an "
+        "unassigned conversation is assigned to them. The message is returned PENDING; "
+        "MessageStatusChanged follows. WhatsApp and Instagram refuse with WINDOW_CLOSED once "
+        "the 24-hour window has closed."
     )
     async def send_operator_message(
         self, info: Info, conversation_id: strawberry.ID, text: str
     ) -> MessageType:
         tenant_id = await require_tenant(info)
+        operator_id = (await info.context.principal()).operator_id
         async with write(info) as session:
             msg = await outbox.send_operator_message(
-                session, tenant_id, parse_id(conversation_id, "conversation"), text
+                session, tenant_id, parse_id(conversation_id, "conversation"), text,
+                operator_id=operator_id,
             )
         return MessageType.from_row(msg)
 

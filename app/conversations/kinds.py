@@ -83,7 +83,9 @@ class StatusReason(enum.StrEnum):
 @strawberry.enum(description=(
     "What a ConversationUpdated is about: MODE (set by an operator), ARCHIVED, LEAD (a new "
     "extraction, leadId), NO_CREDITS (a message was skipped for lack of credits), "
-    "HANDOFF_REQUESTED (the agent asked for a person), LABELS (labels added or removed), SYNC "
+    "HANDOFF_REQUESTED (the agent asked for a person), LABELS (labels added or removed), STATUS "
+    "(resolved, reopened, pending or snoozed: status, snoozedUntil), ASSIGNEE (assigned or "
+    "unassigned: assigneeId), SYNC "
     "(the current state, sent after a replay), OTHER (a change this version does not name: "
     "refetch the conversation)."
 ))
@@ -94,6 +96,8 @@ class ConversationChange(enum.StrEnum):
     NO_CREDITS = "no_credits"
     HANDOFF_REQUESTED = "handoff_requested"
     LABELS = "labels"
+    STATUS = "status"
+    ASSIGNEE = "assignee"
     SYNC = "sync"
     OTHER = "other"
 

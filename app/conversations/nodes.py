@@ -4,6 +4,7 @@ rows of app/conversations/pages.py, or from a published event), with their enums
 from __future__ import annotations
 
 import enum
+import uuid
 from datetime import datetime
 from typing import Any
 
@@ -12,6 +13,8 @@ import strawberry
 from app.conversations import pages, retry
 from app.conversations.kinds import MessageKind, StatusReason, message_kind, reason_of
 from app.graphql import fields as gql
+from app.graphql.context import Info
+from app.inbox.nodes import OperatorType
 from app.models import Contact, Message
 
 
@@ -101,6 +104,15 @@ class MessageType:
     provider_message_id: str | None
     created_at: datetime
     reason: strawberry.Private[str | None] = None
+    operator_pk: strawberry.Private[uuid.UUID | None] = None
+
+    @gql.field("Who wrote an OPERATOR message (null when it was sent with a key without an "
+               "operator).")
+    async def operator(self, info: Info) -> OperatorType | None:
+        if self.operator_pk is None:
+            return None
+        row = await info.context.loaders.operator.load(self.operator_pk)
+        return OperatorType.from_row(row) if row is not None else None
 
     @gql.field(
         "retryMessage may retry it: a FAILED outbound message, or a FAILED inbound one whose "
@@ -120,6 +132,7 @@ class MessageType:
             status_reason=reason_of(m.status_reason), reason=m.status_reason,
             error_code=m.error_code, error_title=m.error_title,
             provider_message_id=m.provider_message_id, created_at=m.created_at,
+            operator_pk=m.operator_id,
         )
 
     @classmethod
@@ -132,7 +145,7 @@ class MessageType:
             status=MessageStatus(r["status"]), status_reason=reason_of(r["status_reason"]),
             reason=r["status_reason"], error_code=r["error_code"],
             error_title=r["error_title"], provider_message_id=r["provider_message_id"],
-            created_at=r["created_at"],
+            created_at=r["created_at"], operator_pk=r["operator_id"],
         )
 
     @classmethod
@@ -147,4 +160,5 @@ class MessageType:
             reason=m.get("statusReason"), error_code=m.get("errorCode"),
             error_title=m.get("errorTitle"), provider_message_id=m.get("providerMessageId"),
             created_at=datetime.fromisoformat(m["createdAt"]),
+            operator_pk=uuid.UUID(m["operatorId"]) if m.get("operatorId") else None,
         )

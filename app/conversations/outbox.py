@@ -85,9 +85,12 @@ async def enqueue_sends(session: AsyncSession, redis: Any) -> None:
 
 
 async def send_operator_message(
-    session: AsyncSession, tenant_id: uuid.UUID, conversation_id: uuid.UUID, text: str
+    session: AsyncSession, tenant_id: uuid.UUID, conversation_id: uuid.UUID, text: str,
+    *, operator_id: uuid.UUID | None = None,
 ) -> Message:
-    """Take the conversation over (mode HUMAN) and queue the operator's text for sending."""
+    """Take the conversation over (mode HUMAN) and queue the operator's text for sending.
+    `operator_id`: who wrote it (an operator's key); an unassigned conversation becomes
+    theirs."""
     if not text.strip():
         raise ValidationFailed("text must not be empty")
     if len(text) > MAX_TEXT_CHARS:
@@ -100,9 +103,13 @@ async def send_operator_message(
         # An operator answered: the customer is no longer waiting for one.
         conv.handoff_requested_at = None
         conv.handoff_reason = None
+    if operator_id is not None and conv.assignee_id is None:
+        conv.assignee_id = operator_id
+        await session.flush()
+        emit(session, str(tenant_id), events.conversation_status(conv, "assignee"))
     msg = await add_message(
         session, conv, direction="outbound", sender_role="operator", type="text", text=text,
-        status="pending",
+        status="pending", operator_id=operator_id,
     )
     _queue_send(session, msg.id)
     return msg

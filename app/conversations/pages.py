@@ -24,7 +24,8 @@ Row = Any
 # the cursor and still uses the contacts' trigram indexes for a search.
 _PAGE_SELECT = """
 SELECT id, channel_id, contact_id, mode, last_seq, last_activity_at, last_inbound_at,
-       created_at, archived_at, handoff_requested_at, handoff_reason
+       created_at, archived_at, handoff_requested_at, handoff_reason,
+       status, snoozed_until, status_changed_at, assignee_id, last_inbound_seq
 FROM conversations
 WHERE tenant_id = $1
   AND ($2::uuid IS NULL OR channel_id = $2)
@@ -53,7 +54,8 @@ CONVERSATION_PAGE = {
 }
 CONVERSATIONS_BY_ID = """
 SELECT id, channel_id, contact_id, mode, last_seq, last_activity_at, last_inbound_at,
-       created_at, archived_at, handoff_requested_at, handoff_reason
+       created_at, archived_at, handoff_requested_at, handoff_reason,
+       status, snoozed_until, status_changed_at, assignee_id, last_inbound_seq
 FROM conversations WHERE tenant_id = $1 AND id = ANY($2::uuid[])
 """
 CONTACTS_BY_ID = """
@@ -70,16 +72,18 @@ LABEL_OWNED = "SELECT true FROM labels WHERE id = $2 AND tenant_id = $1"
 # A probe of the unique (conversation_id, seq) index per key.
 MESSAGES_AT = """
 SELECT m.id, m.conversation_id, m.seq, m.direction, m.sender_role, m.type, m.text, m.status,
-       m.status_reason, m.error_code, m.error_title, m.provider_message_id, m.created_at
+       m.status_reason, m.error_code, m.error_title, m.provider_message_id, m.created_at,
+       m.operator_id
 FROM unnest($2::uuid[], $3::int[]) AS k(conversation_id, seq)
 JOIN messages m ON m.conversation_id = k.conversation_id AND m.seq = k.seq
 WHERE m.tenant_id = $1
 """
 _MESSAGES = """
 SELECT id, conversation_id, seq, direction, sender_role, type, text, status, status_reason,
-       error_code, error_title, provider_message_id, created_at
+       error_code, error_title, provider_message_id, created_at, operator_id
 FROM messages WHERE conversation_id = $2 AND tenant_id = $1
 """
+MESSAGE_COUNT = "SELECT count(*) FROM messages WHERE conversation_id = $2 AND tenant_id = $1"
 # A chat view's page on the unique (conversation_id, seq) index: (backwards, from a cursor).
 MESSAGES_PAGE = {
     (False, False): _MESSAGES + "ORDER BY seq LIMIT $3",
@@ -223,3 +227,7 @@ async def lead_page(
         f.min_urgency, f.updated_after, f.has_email, f.max_fit, f.max_urgency, f.min_budget,
         f.max_budget, f.min_engagement, f.max_engagement, f.updated_before,
     ))
+
+
+async def message_count(conn: Any, tenant_id: uuid.UUID, conversation_id: uuid.UUID) -> int:
+    return int(await conn.fetchval(MESSAGE_COUNT, tenant_id, conversation_id))

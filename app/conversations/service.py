@@ -96,6 +96,7 @@ async def next_seq(
     """Allocate the next per-conversation sequence number (locks the conversation row)."""
     values: dict[str, Any] = {"last_seq": Conversation.last_seq + 1, "last_activity_at": func.now()}
     if inbound_at is not None:
+        values["last_inbound_seq"] = Conversation.last_seq + 1
         values["last_inbound_at"] = func.greatest(
             func.coalesce(Conversation.last_inbound_at, inbound_at), inbound_at
         )

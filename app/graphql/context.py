@@ -32,10 +32,12 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Principal:
-    """A tenant's API key, or the platform admin key (tenant_id and key_id None)."""
+    """A tenant's API key, or the platform admin key (tenant_id and key_id None). An
+    operator's key also names the operator; a machine's key does not."""
 
     tenant_id: uuid.UUID | None
     key_id: uuid.UUID | None = None
+    operator_id: uuid.UUID | None = None
 
     @property
     def is_admin(self) -> bool:
@@ -78,7 +80,7 @@ async def authenticate(rt: Runtime, authorization: str | None, address: str) -> 
     if identity is None:
         ratelimit.known_bad.add(key_hash)
         raise Unauthenticated(INVALID_KEY)
-    return Principal(tenant_id=identity[0], key_id=identity[1])
+    return Principal(tenant_id=identity[0], key_id=identity[1], operator_id=identity[2])
 
 
 class Context:
@@ -155,7 +157,8 @@ class Context:
                 raise RuntimeError("loaders are used only below a resolver that required a tenant")
             # A websocket lives for hours: caching there would serve stale rows, while
             # batching within one event still pays off.
-            self._loaders = Loaders(self.rt, self._auth.tenant_id, cache=not self.is_websocket)
+            self._loaders = Loaders(self.rt, self._auth.tenant_id, cache=not self.is_websocket,
+                                    operator_id=self._auth.operator_id)
         return self._loaders
 
 

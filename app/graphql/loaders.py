@@ -14,7 +14,19 @@ from typing import Any, TypeVar
 from sqlalchemy import Select, select, tuple_
 from strawberry.dataloader import DataLoader
 
-from app.models import Agent, Channel, Contact, Conversation, ConversationLabel, Label, Lead, Message
+from app.db import driver_connection
+from app.inbox import pages as inbox_pages
+from app.models import (
+    Agent,
+    Channel,
+    Contact,
+    Conversation,
+    ConversationLabel,
+    Label,
+    Lead,
+    Message,
+    Operator,
+)
 from app.models.message import WITHOUT_RAW
 from app.runtime import Runtime
 
@@ -23,9 +35,14 @@ V = TypeVar("V")
 
 
 class Loaders:
-    def __init__(self, rt: Runtime, tenant_id: uuid.UUID, *, cache: bool = True) -> None:
+    def __init__(
+        self, rt: Runtime, tenant_id: uuid.UUID, *, cache: bool = True,
+        operator_id: uuid.UUID | None = None,
+    ) -> None:
         self.rt = rt
         self.tenant_id = tenant_id
+        # The calling operator (None for a machine key): read markers are theirs.
+        self.operator_id = operator_id
 
         def loader(fn: Callable[[list[K]], Awaitable[Sequence[V | None]]]) -> DataLoader[K, V | None]:
             return DataLoader(load_fn=fn, cache=cache)
@@ -40,6 +57,9 @@ class Loaders:
         # the lookup is a unique-index probe per key.
         self.message_at = loader(self._messages_at)
         self.labels = DataLoader(load_fn=self._labels, cache=cache)
+        self.operator = loader(self._operators)
+        # By conversation: the calling operator's (last read seq, unread customer messages).
+        self.read_state = loader(self._read_states)
 
     async def _all(self, query: Select[Any]) -> list[Any]:
         async with self.rt.sessions() as session:
@@ -107,6 +127,19 @@ class Loaders:
         for conversation_id, label in rows:
             found.setdefault(conversation_id, []).append(label)
         return [found.get(c, []) for c in conversation_ids]
+    async def _operators(self, ids: list[uuid.UUID]) -> list[Operator | None]:
+        rows = await self._all(
+            select(Operator).where(Operator.tenant_id == self.tenant_id, Operator.id.in_(ids))
+        )
+        return _by_key(ids, rows, lambda r: r.id)
+
+    async def _read_states(self, ids: list[uuid.UUID]) -> list[tuple[int, int] | None]:
+        if self.operator_id is None:
+            return [None for _ in ids]
+        async with driver_connection(self.rt.engine) as conn:
+            found = await inbox_pages.reads(conn, self.tenant_id, self.operator_id, ids)
+        return [(int(found[k]["last_read_seq"]), int(found[k]["unread"])) if k in found else None
+                for k in ids]
 
 
 def _by_key(keys: Sequence[K], rows: Sequence[V], key: Callable[[V], K]) -> list[V | None]:

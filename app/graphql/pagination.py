@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -20,6 +20,7 @@ import strawberry
 from strawberry.types.nodes import SelectedField
 
 from app.errors import BadUserInput, ValidationFailed
+from app.graphql import fields as gql
 
 if TYPE_CHECKING:
     from app.graphql.context import Info
@@ -53,6 +54,15 @@ class Edge(Generic[T]):
 class Connection(Generic[T]):
     edges: list[Edge[T]]
     page_info: PageInfo
+    # Counts the whole list (with the page's filters) when totalCount is asked for.
+    counter: strawberry.Private[Callable[[], Awaitable[int]] | None] = None
+
+    @gql.field(
+        "How many items the list holds with these filters, on every page (counted only when "
+        "asked for). Null for a list that does not count."
+    )
+    async def total_count(self) -> int | None:
+        return await self.counter() if self.counter is not None else None
 
 
 def page_size(first: int | None, name: str = "first") -> int:

@@ -27,6 +27,7 @@ from app.graphql.executor import Executor as FastExecutor
 from app.graphql.hygiene import RefuseNul
 from app.graphql.limits import EXTENSIONS
 from app.graphql.subscriptions import Subscription
+from app.inbox.graphql import InboxMutation, InboxQuery
 from app.integrations.graphql import IntegrationMutation, IntegrationQuery
 from app.labels.graphql import LabelMutation, LabelQuery
 from app.leads.graphql import LeadQuery
@@ -38,13 +39,13 @@ from app.usage.graphql import UsageQuery
 Query = merge_types(
     "Query",
     (TenantQuery, ChannelQuery, AgentQuery, ConversationQuery, CreditQuery, LeadQuery,
-     IntegrationQuery, UsageQuery, TemplateQuery, LabelQuery, ContactQuery),
+     IntegrationQuery, UsageQuery, TemplateQuery, LabelQuery, ContactQuery, InboxQuery),
 )
 Mutation = merge_types(
     "Mutation",
     (ChannelMutation, AgentMutation, ConversationMutation, TenantMutation, CreditMutation,
      IntegrationMutation, TemplateMutation, LabelMutation, ConversationLabelMutation, NoteMutation,
-     ContactMutation),
+     ContactMutation, InboxMutation),
 )
 
 

@@ -36,6 +36,7 @@ from app.graphql.context import Info
 from app.graphql.enums import member
 from app.graphql.pagination import cursor_time, decode_cursor, encode_cursor, invalid_cursor
 from app.graphql.permissions import parse_id, require_tenant
+from app.inbox.nodes import ConversationStatus
 from app.models import Conversation, Message, Tenant
 from app.models.message import WITHOUT_RAW
 from app.notes.graphql import NoteType
@@ -54,7 +55,11 @@ REPLAY_LIMIT = 500
 TENANT_REPLAY_HORIZON = timedelta(days=7)
 MESSAGE_EVENTS = frozenset({"MessageCreated", "MessageStatusChanged"})
 NOTE_EVENTS = frozenset({"NoteAdded", "NoteDeleted"})
-CONVERSATION_EVENTS = MESSAGE_EVENTS | {"ConversationUpdated"} | NOTE_EVENTS
+CONVERSATION_EVENTS = (MESSAGE_EVENTS | {"ConversationUpdated", "ConversationCreated", "Typing"}
+                       | NOTE_EVENTS)
+# The agent is working on a reply while an inbound message is PROCESSING; it stopped when the
+# message settles.
+AGENT_SETTLED = frozenset({"answered", "failed", "skipped"})
 _CONVERTED = "_graphql"
 
 
@@ -79,6 +84,13 @@ class ConversationUpdated:
     mode: ConversationMode | None
     archived: bool | None
     lead_id: strawberry.ID | None = strawberry.field(description="With change LEAD: the new lead.")
+    status: ConversationStatus | None = strawberry.field(default=None, description=(
+        "With change STATUS, ASSIGNEE and SYNC: the status now."
+    ))
+    snoozed_until: datetime | None = None
+    assignee_id: strawberry.ID | None = strawberry.field(default=None, description=(
+        "With change STATUS, ASSIGNEE and SYNC: the assignee now (null: unassigned)."
+    ))
 
     @gql.field("The conversation as it is now (read when asked).")
     async def conversation(self, info: Info) -> ConversationType | None:
@@ -107,6 +119,38 @@ class MissedReason(enum.StrEnum):
 
 
 @strawberry.type(description=(
+    "A customer's first message opened a new conversation (its MessageCreated follows)."
+))
+class ConversationCreated:
+    conversation_id: strawberry.ID
+
+    @gql.field("The conversation as it is now (read when asked).")
+    async def conversation(self, info: Info) -> ConversationType | None:
+        row = await info.context.loaders.conversation.load(uuid.UUID(self.conversation_id))
+        return ConversationType.from_row(row, info.context.loaders) if row is not None else None
+
+
+@strawberry.enum
+class TypingActor(enum.Enum):
+    AGENT = "agent"
+    OPERATOR = "operator"
+
+
+@strawberry.type(description=(
+    "Someone is working on a reply. AGENT: the AI took up the customer's messages (active) "
+    "or settled them. OPERATOR: an operator is typing (setTyping); the signal lapses after "
+    "expiresInSeconds unless repeated. Live only, never replayed."
+))
+class Typing:
+    conversation_id: strawberry.ID
+    actor: TypingActor
+    active: bool
+    operator_id: strawberry.ID | None
+    operator_name: str | None
+    expires_in_seconds: int | None
+
+
+@strawberry.type(description=(
     "Live delivery was interrupted (see reason). When "
     "messagesReplayed is true the message events since then follow; refetch anything else "
     "you show (conversation modes, the conversation list)."
@@ -128,10 +172,9 @@ class NoteDeleted:
     note_id: strawberry.ID
 
 
-LiveEvent = MessageCreated | MessageStatusChanged | ConversationUpdated | NoteAdded | NoteDeleted
 ConversationEvent = Annotated[
     MessageCreated | MessageStatusChanged | ConversationUpdated | EventsMissed | NoteAdded
-    | NoteDeleted,
+    | NoteDeleted | ConversationCreated | Typing,
     strawberry.union("ConversationEvent"),
 ]
 
@@ -155,6 +198,10 @@ def _from_row(m: Message, since: datetime) -> MessageCreated | MessageStatusChan
     return MessageStatusChanged(cursor=cursor, conversation_id=cid, message=MessageType.from_row(m))
 
 
+LiveEvent = (MessageCreated | MessageStatusChanged | ConversationUpdated | ConversationCreated
+             | Typing | NoteAdded | NoteDeleted)
+
+
 def _from_live(event: dict[str, Any]) -> LiveEvent:
     """The GraphQL object of a hub event, built once per event and shared by its subscribers."""
     cached = event.get(_CONVERTED)
@@ -172,11 +219,25 @@ def _convert(event: dict[str, Any]) -> LiveEvent:
         return NoteDeleted(conversation_id=cid, note_id=strawberry.ID(event["noteId"]))
     if kind == "ConversationUpdated":
         mode = event.get("mode")
+        status = event.get("status")
+        snoozed = event.get("snoozedUntil")
         return ConversationUpdated(
             conversation_id=cid,
             change=member(ConversationChange, event.get("change"), ConversationChange.OTHER),
             mode=ConversationMode(mode) if mode else None, archived=event.get("archived"),
             lead_id=strawberry.ID(event["leadId"]) if event.get("leadId") else None,
+            status=ConversationStatus(status) if status else None,
+            snoozed_until=datetime.fromisoformat(snoozed) if snoozed else None,
+            assignee_id=strawberry.ID(event["assigneeId"]) if event.get("assigneeId") else None,
+        )
+    if kind == "ConversationCreated":
+        return ConversationCreated(conversation_id=cid)
+    if kind == "Typing":
+        return Typing(
+            conversation_id=cid, actor=TypingActor(event["actor"]), active=bool(event["active"]),
+            operator_id=strawberry.ID(event["operatorId"]) if event.get("operatorId") else None,
+            operator_name=event.get("operatorName"),
+            expires_in_seconds=event.get("expiresInSeconds"),
         )
     message = MessageType.from_event(event["message"])
     cursor = event_cursor(event[RECEIVED_AT], str(message.id))
@@ -229,7 +290,9 @@ class _Stream:
             events.append(ConversationUpdated(
                 conversation_id=strawberry.ID(str(conv.id)), change=ConversationChange.SYNC,
                 mode=ConversationMode(conv.mode), archived=conv.archived_at is not None,
-                lead_id=None,
+                lead_id=None, status=ConversationStatus(conv.status),
+                snoozed_until=conv.snoozed_until,
+                assignee_id=strawberry.ID(str(conv.assignee_id)) if conv.assignee_id else None,
             ))
         return events, True
 
@@ -277,6 +340,26 @@ async def _conversation_events(
                 continue
             stream.advance(item)
             yield live
+            agent = _agent_typing(item)
+            if agent is not None:
+                yield agent
+
+
+def _agent_typing(event: dict[str, Any]) -> Typing | None:
+    """The AI's working indicator, read off its inbound messages' status changes."""
+    if event.get("type") != "MessageStatusChanged":
+        return None
+    message = event.get("message") or {}
+    if message.get("direction") != "inbound":
+        return None
+    status = message.get("status")
+    if status != "processing" and status not in AGENT_SETTLED:
+        return None
+    return Typing(
+        conversation_id=strawberry.ID(event["conversationId"]), actor=TypingActor.AGENT,
+        active=status == "processing", operator_id=None, operator_name=None,
+        expires_in_seconds=None,
+    )
 
 
 NOTICE_EVENTS = frozenset({"TenantNotice"})

@@ -14,6 +14,7 @@ from app.models.lead import Lead
 from app.models.message import Message
 from app.models.message_template import MessageTemplate
 from app.models.note import ConversationNote
+from app.models.operator import ConversationRead, Operator
 from app.models.ordering_lease import OrderingLease
 from app.models.tenant import Tenant
 
@@ -27,6 +28,7 @@ __all__ = [
     "ConversationArchive",
     "ConversationLabel",
     "ConversationNote",
+    "ConversationRead",
     "CreditLedgerEntry",
     "CreditReservation",
     "EventDelivery",
@@ -34,6 +36,7 @@ __all__ = [
     "Lead",
     "Message",
     "MessageTemplate",
+    "Operator",
     "OrderingLease",
     "Tenant",
     "WebhookEndpoint",

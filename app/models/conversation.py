@@ -16,6 +16,15 @@ class Conversation(Base):
     __tablename__ = "conversations"
     __table_args__ = (
         CheckConstraint("mode IN ('ai', 'human')", name="mode"),
+        CheckConstraint(
+            "status IN ('open', 'pending', 'resolved', 'snoozed')", name="status"
+        ),
+        # Snoozes that end: the worker's end_snoozes scans only snoozed conversations.
+        Index(
+            "ix_conversations_snoozed_until",
+            "snoozed_until",
+            postgresql_where=text("status = 'snoozed'"),
+        ),
         # New messages go to the one open conversation of (channel, contact).
         Index(
             "uq_conversations_channel_id_contact_id_open",
@@ -66,4 +75,14 @@ class Conversation(Base):
     # Lead extraction progress: messages with seq <= this have been extracted.
     extracted_through_seq: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = created_at()
+    # The team inbox: open, pending, resolved or snoozed (until snoozed_until); a customer
+    # message reopens a resolved or snoozed conversation (app/pipeline/ingest.py).
+    status: Mapped[str] = mapped_column(String(16), default="open", server_default="open")
+    snoozed_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    status_changed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    assignee_id: Mapped[uuid.UUID | None] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("operators.id", ondelete="SET NULL"), index=True
+    )
+    # The seq of the customer's latest message: unread for an operator who read less.
+    last_inbound_seq: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     archived_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

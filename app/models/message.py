@@ -104,6 +104,10 @@ class Message(Base):
     provider_timestamp: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = created_at()
     updated_at: Mapped[datetime] = updated_at()
+    # The operator who wrote an operator message (null: a machine key, or not an operator's).
+    operator_id: Mapped[uuid.UUID | None] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("operators.id", ondelete="SET NULL")
+    )
 
 
 # A loader option for reads that never look at the provider's payload (GraphQL, the worker,

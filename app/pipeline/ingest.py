@@ -7,6 +7,7 @@ its row and changes nothing. Status reports only ever move an outbound message f
 from __future__ import annotations
 
 import uuid
+import weakref
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -34,9 +35,11 @@ FORWARD_FROM: dict[str, tuple[str, ...]] = {
 # The whole usual case in one statement and one round trip: redelivery check, contact upsert
 # (a non-empty value replaces the stored one, an empty one keeps it, as
 # conversations.service.upsert_contact does; nothing is written for a message already stored),
-# the open conversation's next seq (the UPDATE locks its row, as next_seq does), and the
-# message row. It stores nothing but the contact when the customer has no open conversation (a
-# first message, or one after archival): FAST_OPEN follows. A redelivery that loses a race to
+# the open conversation's next seq (the UPDATE locks its row, as next_seq does; the same UPDATE
+# reopens a resolved or snoozed conversation, and says so: only this statement stamps
+# status_changed_at with its own start time), and the message row. It stores nothing but the
+# contact when the customer has no open conversation (a first message, or one after
+# archival): FAST_OPEN follows. A redelivery that loses a race to
 # its twin leaves its seq unused.
 FAST_INGEST = """
 WITH seen AS (
@@ -56,11 +59,16 @@ WITH seen AS (
     RETURNING id
 ), conv AS (
     UPDATE conversations AS c
-    SET last_seq = c.last_seq + 1, last_activity_at = now(),
-        last_inbound_at = greatest(COALESCE(c.last_inbound_at, $9), $9)
+    SET last_seq = c.last_seq + 1, last_inbound_seq = c.last_seq + 1, last_activity_at = now(),
+        last_inbound_at = greatest(COALESCE(c.last_inbound_at, $9), $9),
+        status = CASE WHEN c.status IN ('resolved', 'snoozed') THEN 'open' ELSE c.status END,
+        snoozed_until = CASE WHEN c.status IN ('resolved', 'snoozed') THEN NULL
+                             ELSE c.snoozed_until END,
+        status_changed_at = CASE WHEN c.status IN ('resolved', 'snoozed')
+                                 THEN statement_timestamp() ELSE c.status_changed_at END
     FROM contact
     WHERE c.channel_id = $1 AND c.contact_id = contact.id AND c.archived_at IS NULL
-    RETURNING c.id, c.last_seq
+    RETURNING c.id, c.last_seq, c.status_changed_at = statement_timestamp() AS reopened
 ), msg AS (
     INSERT INTO messages (id, tenant_id, conversation_id, channel_id, seq, direction, sender_role,
                           type, text, provider_message_id, status, status_reason, raw,
@@ -72,7 +80,8 @@ WITH seen AS (
     RETURNING conversation_id, seq, created_at
 )
 SELECT (SELECT id FROM seen LIMIT 1) AS seen, (SELECT id FROM contact) AS contact_id,
-       (SELECT id FROM conv) AS open_conversation, msg.conversation_id, msg.seq, msg.created_at
+       (SELECT id FROM conv) AS open_conversation, (SELECT reopened FROM conv) AS reopened,
+       msg.conversation_id, msg.seq, msg.created_at
 FROM (SELECT 1) AS one LEFT JOIN msg ON true
 """
 
@@ -82,8 +91,8 @@ FROM (SELECT 1) AS one LEFT JOIN msg ON true
 FAST_OPEN = """
 WITH opened AS (
     INSERT INTO conversations (id, tenant_id, channel_id, agent_id, contact_id, mode, last_seq,
-                               last_activity_at, last_inbound_at)
-    VALUES ($1, $2, $3, $4, $5, 'ai', 1, now(), $6)
+                               last_inbound_seq, last_activity_at, last_inbound_at)
+    VALUES ($1, $2, $3, $4, $5, 'ai', 1, 1, now(), $6)
     ON CONFLICT (channel_id, contact_id) WHERE archived_at IS NULL DO NOTHING
     RETURNING id, last_seq
 )
@@ -97,6 +106,10 @@ ON CONFLICT (channel_id, provider_message_id) DO NOTHING
 RETURNING conversation_id, seq, created_at
 """
 
+
+# Messages whose statement reopened their resolved or snoozed conversation, for announce():
+# ingest() returns the message alone, and this says the rest without a column of its own.
+REOPENED: weakref.WeakSet[Message] = weakref.WeakSet()
 
 # Runs one statement with positional parameters and returns its first row (by column name) or
 # None: a driver connection's fetchrow (each statement commits by itself), or in_session().
@@ -144,17 +157,25 @@ async def ingest(fetch: Fetch, channel: ChannelRoute, msg: InboundMessage) -> Me
     if row["seq"] is None:
         # A concurrent delivery of the same message won; its seq number stays unused.
         return None
-    return Message(
+    stored = Message(
         id=message_id, tenant_id=channel.tenant_id, conversation_id=row["conversation_id"],
         channel_id=channel.id, seq=row["seq"], direction="inbound", sender_role="customer",
         type=msg.type, text=msg.text, provider_message_id=msg.provider_message_id,
         status=status, status_reason=reason, created_at=row["created_at"],
     )
+    if row is found and found["reopened"]:
+        REOPENED.add(stored)
+    return stored
 
 
 def announce(effects: Effects, channel: ChannelRoute, msg: InboundMessage, row: Message) -> None:
     """What a stored message sets off once committed: its event, and a wake-up if answered."""
     effects.events.append((str(channel.tenant_id), events.message_created(row)))
+    if row.seq == 1:
+        # The first message of a conversation is stored with it (FAST_OPEN).
+        effects.events.append((str(channel.tenant_id), events.conversation_created(row)))
+    elif row in REOPENED:
+        effects.events.append((str(channel.tenant_id), events.conversation_reopened(row)))
     if msg.answerable:
         effects.wake(str(row.conversation_id))
 

@@ -11,8 +11,9 @@
 
   var KEY_STORE = "mca-console-key";
   var $ = function (id) { return document.getElementById(id); };
-  var MESSAGE_FIELDS = "id conversationId seq direction senderRole type text status statusReason errorCode errorTitle retryable createdAt";
+  var MESSAGE_FIELDS = "id conversationId seq direction senderRole type text status statusReason errorCode errorTitle retryable createdAt operator { id name }";
   var CONV_FIELDS = "id mode archived lastActivityAt replyWindowClosesAt handoffRequestedAt handoffReason " +
+    "status snoozedUntil unreadCount assignee { id name } " +
     "channel { id kind displayName } " +
     "contact { id externalId profileName waId } lastMessage { " + MESSAGE_FIELDS + " } " +
     "labels { id name color }";
@@ -20,7 +21,14 @@
   var KIND_LABEL = { WHATSAPP: "WhatsApp", INSTAGRAM: "Instagram", WEBCHAT: "Web chat" };
   var ROLE_LABEL = { CUSTOMER: "Customer", AI: "AI", OPERATOR: "Operator", SYSTEM: "System" };
 
-  var state = { key: null, convs: new Map(), order: [], openId: null, messages: new Map(), live: null, cursor: null };
+  var STATUS_LABEL = { OPEN: "Open", PENDING: "Pending", SNOOZED: "Snoozed", RESOLVED: "Resolved" };
+
+  function fresh() {
+    // status and scope: the inbox's tabs. me: the signed-in operator (null for a machine key).
+    return { key: null, convs: new Map(), order: [], openId: null, messages: new Map(), live: null, cursor: null,
+      status: "OPEN", scope: "ALL", me: null, operators: new Map(), open: null };
+  }
+  var state = fresh();
   var labels = []; // the tenant's labels, by name
 
   // --- DOM helpers (textContent only) -------------------------------------------------------
@@ -134,6 +142,9 @@
     "... on ConversationUpdated { conversationId change mode archived } " +
     "... on NoteAdded { conversationId note { " + NOTE_FIELDS + " } } " +
     "... on NoteDeleted { conversationId noteId } " +
+    "... on ConversationUpdated { conversationId change mode archived status snoozedUntil assigneeId } " +
+    "... on ConversationCreated { conversationId } " +
+    "... on Typing { conversationId actor active operatorId operatorName expiresInSeconds } " +
     "... on EventsMissed { reason messagesReplayed } } }";
 
   function onEvent(data) {
@@ -143,12 +154,31 @@
       var conv = state.convs.get(ev.conversationId);
       if (ev.conversationId === state.openId) upsertMessage(ev.message);
       if (!conv) { refreshList(); return; }
+      if (ev.__typename === "MessageCreated" && ev.message.senderRole === "CUSTOMER" && state.me) {
+        if (ev.conversationId === state.openId) markRead(ev.conversationId);
+        else conv.unreadCount = (conv.unreadCount || 0) + 1;
+      }
       if (ev.__typename === "MessageCreated" || (conv.lastMessage && conv.lastMessage.id === ev.message.id)) {
         conv.lastMessage = ev.message;
         if (ev.__typename === "MessageCreated") conv.lastActivityAt = ev.message.createdAt;
         if (ev.__typename === "MessageCreated" && ev.message.senderRole === "OPERATOR") conv.handoffRequestedAt = null;
         renderList();
       }
+    } else if (ev.__typename === "ConversationUpdated" && (ev.change === "STATUS" || ev.change === "ASSIGNEE")) {
+      // Another operator (or the customer) moved it: it may belong to another tab now.
+      // The open conversation may have left the list's tab: its head still shows it.
+      var moved = state.convs.get(ev.conversationId) || (ev.conversationId === state.openId ? state.open : null);
+      if (moved) {
+        moved.status = ev.status;
+        moved.snoozedUntil = ev.snoozedUntil;
+        if (ev.change === "ASSIGNEE") moved.assignee = ev.assigneeId ? { id: ev.assigneeId, name: operatorName(ev.assigneeId) } : null;
+        if (ev.conversationId === state.openId) renderHead(moved);
+      }
+      refreshList();
+    } else if (ev.__typename === "ConversationCreated") {
+      refreshList();
+    } else if (ev.__typename === "Typing") {
+      showTyping(ev);
     } else if (ev.__typename === "ConversationUpdated") {
       var c = state.convs.get(ev.conversationId);
       if (!c || ev.archived) { refreshList(); return; }
@@ -173,6 +203,58 @@
   function refreshList() {
     clearTimeout(refreshTimer);
     refreshTimer = setTimeout(loadList, 200); // a burst of new conversations: one query
+  }
+
+  function operatorName(id) {
+    var op = state.operators.get(id);
+    return op ? op.name : "an operator";
+  }
+
+  // The typing line of the open conversation: the AI at work, or another operator typing.
+  var typingTimer = null;
+  function showTyping(ev) {
+    if (ev.conversationId !== state.openId) return;
+    if (ev.actor === "OPERATOR" && state.me && ev.operatorId === state.me.id) return;
+    clearTimeout(typingTimer);
+    var note = $("typing");
+    if (!ev.active) { say(note, ""); return; }
+    say(note, ev.actor === "AGENT" ? "AI is working on a reply\u2026" : (ev.operatorName || "An operator") + " is typing\u2026");
+    if (ev.expiresInSeconds) typingTimer = setTimeout(function () { say(note, ""); }, ev.expiresInSeconds * 1000);
+  }
+
+  function listFilter() {
+    var filter = { archived: false };
+    if ($("channel-filter").value) filter.channelId = $("channel-filter").value;
+    if ($("search").value.trim()) filter.search = $("search").value.trim();
+    if ($("label-filter").value) filter.label = $("label-filter").value;
+    return filter;
+  }
+
+  // The tabs' counts, in one request: per status for the status tabs, and mine / unassigned /
+  // all within the chosen status.
+  async function loadCounts() {
+    var all = listFilter();
+    var tab = Object.assign({}, all, { status: [state.status] });
+    var data = await gql("query Counts($all: ConversationFilter, $tab: ConversationFilter) { " +
+      "statuses: conversationCounts(filter: $all) { byStatus { status count } } " +
+      "scope: conversationCounts(filter: $tab) { total mine unassigned } }", { all: all, tab: tab });
+    var byStatus = {};
+    data.statuses.byStatus.forEach(function (s) { byStatus[s.status] = s.count; });
+    Object.keys(STATUS_LABEL).forEach(function (s) { countOf(s).textContent = String(byStatus[s] || 0); });
+    countOf("MINE").textContent = data.scope.mine == null ? "-" : String(data.scope.mine);
+    countOf("UNASSIGNED").textContent = String(data.scope.unassigned);
+    countOf("ALL").textContent = String(data.scope.total);
+  }
+
+  function countOf(name) { return document.querySelector('[data-count="' + name + '"]'); }
+
+  function chooseTab(kind, value) {
+    state[kind] = value;
+    var attr = kind === "status" ? "data-status" : "data-scope";
+    document.querySelectorAll("#" + kind + "-tabs [" + attr + "]").forEach(function (b) {
+      b.classList.toggle("active", b.getAttribute(attr) === value);
+    });
+    loadList();
   }
 
   // The last 30 days of usage as a bar per day (AI replies), with the period's totals.
@@ -203,15 +285,16 @@
   }
 
   async function loadList() {
-    var filter = { archived: false };
-    if ($("channel-filter").value) filter.channelId = $("channel-filter").value;
-    if ($("search").value.trim()) filter.search = $("search").value.trim();
-    if ($("label-filter").value) filter.label = $("label-filter").value;
+    var filter = listFilter();
+    filter.status = [state.status];
+    if (state.scope !== "ALL") filter.assignee = state.scope;
+    loadCounts().catch(function (e) { handle(e); });
     try {
       var data = await gql("query List($filter: ConversationFilter) { conversations(first: 50, filter: $filter) " +
         "{ edges { node { " + CONV_FIELDS + " } } } }", { filter: filter });
       state.convs = new Map();
       state.order = data.conversations.edges.map(function (e) { state.convs.set(e.node.id, e.node); return e.node.id; });
+      if (state.convs.has(state.openId)) state.open = state.convs.get(state.openId);
       renderList();
     } catch (e) { handle(e); }
   }
@@ -235,6 +318,12 @@
       mid.appendChild(el("span", "mode-badge mode-" + c.mode.toLowerCase(), c.mode));
       if (c.handoffRequestedAt && c.mode === "HUMAN") {
         mid.appendChild(el("span", "mode-badge waiting", "Waiting for an operator"));
+      }
+      if (c.assignee) mid.appendChild(el("span", "conv-assignee", c.assignee.name));
+      if (c.unreadCount) {
+        var badge = el("span", "unread", String(c.unreadCount));
+        badge.title = c.unreadCount + " unread";
+        top.insertBefore(badge, top.lastChild);
       }
       var last = c.lastMessage;
       var preview = el("div", "conv-preview", last ? (last.direction === "OUTBOUND" ? ROLE_LABEL[last.senderRole] + ": " : "") + (last.text || "[" + last.type.toLowerCase() + "]") : "");
@@ -266,9 +355,12 @@
       var conv = data.conversation;
       if (!conv) { say($("thread-error"), "This conversation no longer exists."); return; }
       state.convs.set(id, Object.assign(state.convs.get(id) || {}, conv));
+      state.open = state.convs.get(id);
       renderHead(conv);
+      say($("typing"), "");
       conv.messages.edges.forEach(function (e) { upsertMessage(e.node); });
       loadNotes(id);
+      if (state.me) markRead(id);
     } catch (e) { handle(e); }
   }
 
@@ -284,6 +376,17 @@
     show($("take-over"), conv.mode === "AI");
     show($("hand-back"), conv.mode === "HUMAN");
     renderLabels(conv);
+    var mine = !!(state.me && conv.assignee && conv.assignee.id === state.me.id);
+    $("assignee").textContent = conv.assignee ? "Assigned to " + (mine ? "you" : conv.assignee.name) : "Unassigned";
+    show($("assign-me"), !!state.me && !mine);
+    show($("unassign"), !!conv.assignee);
+    var status = conv.status || "OPEN";
+    var st = $("status");
+    st.textContent = STATUS_LABEL[status] + (status === "SNOOZED" && conv.snoozedUntil ? " until " + when(conv.snoozedUntil) : "");
+    st.setAttribute("data-status", status);
+    show($("resolve"), status !== "RESOLVED");
+    show($("snooze"), status !== "SNOOZED" && status !== "RESOLVED");
+    show($("reopen"), status !== "OPEN");
     var closes = conv.replyWindowClosesAt;
     say($("window-note"), closes ? "Reply window " + (new Date(closes) > new Date() ? "closes " : "closed ") + when(closes) : "");
     // console-templates.js offers templates when a WhatsApp window is closed.
@@ -328,7 +431,9 @@
     item.setAttribute("data-id", m.id);
     item.setAttribute("data-seq", String(m.seq));
     item.setAttribute("data-status", m.status);
-    item.appendChild(el("span", "who", ROLE_LABEL[m.senderRole] || m.senderRole));
+    var who = ROLE_LABEL[m.senderRole] || m.senderRole;
+    if (m.operator) who += " \u00b7 " + m.operator.name;
+    item.appendChild(el("span", "who", who));
     item.appendChild(el("div", "bubble", m.text != null ? m.text : "[" + m.type.toLowerCase() + "]"));
     var meta = el("div", "meta");
     meta.appendChild(el("span", "time", when(m.createdAt)));
@@ -369,6 +474,40 @@
       renderHead(conv);
       renderList();
     } catch (e) { handle(e, $("thread-error")); }
+  }
+
+  // The operator has seen the conversation: its unread badge clears, for them only.
+  async function markRead(id) {
+    var conv = state.convs.get(id);
+    if (conv) { conv.unreadCount = 0; renderList(); }
+    try {
+      await gql("mutation Read($id: ID!) { markConversationRead(id: $id) { id unreadCount } }", { id: id });
+    } catch (e) { handle(e); }
+  }
+
+  // Assign, unassign, resolve, snooze, reopen: the answer is the conversation as it is now.
+  async function inbox(mutation, extra) {
+    say($("thread-error"), "");
+    var args = "$id: ID!" + (extra ? ", " + extra.decl : "");
+    var call = mutation + "(id: $id" + (extra ? ", " + extra.arg : "") + ")";
+    try {
+      var data = await gql("mutation Inbox(" + args + ") { conv: " + call + " { " + CONV_FIELDS + " } }",
+        Object.assign({ id: state.openId }, extra ? extra.values : {}));
+      var conv = data.conv;
+      state.convs.set(conv.id, Object.assign(state.convs.get(conv.id) || {}, conv));
+      state.open = state.convs.get(conv.id);
+      renderHead(conv);
+      loadList();
+    } catch (e) { handle(e, $("thread-error")); }
+  }
+
+  // Others see "<name> is typing" while this operator types: a signal every few seconds.
+  var typingSent = 0;
+  function typing() {
+    if (!state.me || !state.openId || Date.now() - typingSent < 3000) return;
+    typingSent = Date.now();
+    gql("mutation Typing($id: ID!) { setTyping(conversationId: $id) }", { id: state.openId })
+      .catch(function () { /* a lost signal only hides an indicator */ });
   }
 
   async function reply(ev) {
@@ -556,9 +695,15 @@
 
   async function signIn(key) {
     state.key = key;
-    var data = await gql("query SignIn { viewer { id name creditBalance } channels { id kind displayName } }");
+    var data = await gql("query SignIn { viewer { id name creditBalance } channels { id kind displayName } " +
+      "me { id name role } operators { id name } }");
     sessionStorage.setItem(KEY_STORE, key);
     $("tenant-name").textContent = data.viewer.name;
+    state.me = data.me;
+    data.operators.forEach(function (op) { state.operators.set(op.id, op); });
+    say($("operator-name"), data.me ? data.me.name : "");
+    // A machine key has no "mine".
+    show(document.querySelector('[data-scope="MINE"]'), !!data.me);
     $("credits").textContent = data.viewer.creditBalance + " credits";
     var filter = $("channel-filter");
     filter.replaceChildren(el("option", null, "All channels"));
@@ -592,7 +737,7 @@
   function signOut(reason) {
     sessionStorage.removeItem(KEY_STORE);
     if (state.live) state.live.stop();
-    state = { key: null, convs: new Map(), order: [], openId: null, messages: new Map(), live: null, cursor: null };
+    state = fresh();
     document.dispatchEvent(new CustomEvent("console:conversation", { detail: { conv: null, gql: gql } }));
     labels = [];
     show($("app"), false);
@@ -620,6 +765,21 @@
   $("take-over").addEventListener("click", function () { setMode("HUMAN"); });
   $("hand-back").addEventListener("click", function () { setMode("AI"); });
   $("composer").addEventListener("submit", reply);
+  $("reply").addEventListener("input", typing);
+  $("assign-me").addEventListener("click", function () { inbox("assignConversation"); });
+  $("unassign").addEventListener("click", function () { inbox("unassignConversation"); });
+  $("resolve").addEventListener("click", function () { inbox("resolveConversation"); });
+  $("reopen").addEventListener("click", function () { inbox("reopenConversation"); });
+  $("snooze").addEventListener("click", function () {
+    inbox("snoozeConversation", { decl: "$until: DateTime!", arg: "until: $until",
+      values: { until: new Date(Date.now() + 3600000).toISOString() } });
+  });
+  document.querySelectorAll("#status-tabs [data-status]").forEach(function (b) {
+    b.addEventListener("click", function () { chooseTab("status", b.getAttribute("data-status")); });
+  });
+  document.querySelectorAll("#scope-tabs [data-scope]").forEach(function (b) {
+    b.addEventListener("click", function () { chooseTab("scope", b.getAttribute("data-scope")); });
+  });
   $("reply").addEventListener("keydown", function (ev) {
     if (ev.key === "Enter" && !ev.shiftKey && !ev.isComposing) { ev.preventDefault(); $("composer").requestSubmit(); }
   });

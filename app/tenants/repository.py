@@ -24,13 +24,14 @@ async def tenant_for_api_key(session: AsyncSession, key: str) -> Tenant | None:
 
 async def key_identity(
     session: AsyncSession, key_hash: str
-) -> tuple[uuid.UUID, uuid.UUID] | None:
-    """(tenant id, key id) of a live key, by its hash: one index read, no join (every request)."""
+) -> tuple[uuid.UUID, uuid.UUID, uuid.UUID | None] | None:
+    """(tenant id, key id, operator id or None) of a live key, by its hash: one index read, no
+    join (every request)."""
     row = (await session.execute(
-        select(ApiKey.tenant_id, ApiKey.id)
+        select(ApiKey.tenant_id, ApiKey.id, ApiKey.operator_id)
         .where(ApiKey.key_hash == key_hash, ApiKey.revoked_at.is_(None))
     )).first()
-    return (row[0], row[1]) if row is not None else None
+    return (row[0], row[1], row[2]) if row is not None else None
 
 
 async def revoked_among(session: AsyncSession, key_ids: Collection[uuid.UUID]) -> list[uuid.UUID]:

@@ -18,12 +18,14 @@ MAX_NAME_CHARS = 200
 
 
 async def create_api_key(
-    session: AsyncSession, tenant_id: uuid.UUID, name: str, *, max_keys: int | None = None
+    session: AsyncSession, tenant_id: uuid.UUID, name: str, *, max_keys: int | None = None,
+    operator_id: uuid.UUID | None = None,
 ) -> tuple[ApiKey, str]:
     """Returns the stored key row and the plain key, which is never retrievable again.
 
     `max_keys`: at most this many live (unrevoked) keys per tenant; the tenant row is locked
-    first, so two concurrent creations cannot both take the last slot.
+    first, so two concurrent creations cannot both take the last slot. `operator_id`: the key
+    acts as that operator (app/inbox/operators.py checks the operator is the tenant's).
     """
     if len(name) > MAX_NAME_CHARS:
         raise BadUserInput(f"name must be at most {MAX_NAME_CHARS} characters")
@@ -37,7 +39,7 @@ async def create_api_key(
     plain = new_api_key()
     row = ApiKey(
         id=uuid.uuid4(), tenant_id=tenant_id, name=name or "default",
-        prefix=plain[:12], key_hash=hash_api_key(plain),
+        prefix=plain[:12], key_hash=hash_api_key(plain), operator_id=operator_id,
     )
     session.add(row)
     await session.flush()

@@ -207,3 +207,42 @@ async def test_the_labels_of_a_page_are_one_statement(client, rt, world):
     }
     # API key, the page, contacts, and one statement for every conversation's labels.
     assert len(statements) <= 4, "\n\n".join(statements)
+INBOX = """query($f: ConversationFilter, $o: ConversationOrder) {
+  conversations(first: 50, filter: $f, orderBy: $o) { edges { node {
+  id mode status snoozedUntil unreadCount lastReadSeq assignee { id name }
+  channel { id kind } contact { profileName } lastMessage { text }
+} } } }"""
+
+
+async def test_a_page_with_the_inbox_fields_takes_a_fixed_number_of_statements(
+    client, rt, world
+):
+    ana = ok(await gql(client, """mutation { createOperator(name: "Ana", email: "ana@x.org") {
+        operator { id } key } }""", key=world.api_key))["createOperator"]
+    luis = ok(await gql(client, """mutation { createOperator(name: "Luis", email: "l@x.org") {
+        operator { id } key } }""", key=world.api_key))["createOperator"]
+    convs = [await seed_conversation(rt, world, name=f"Customer {i}") for i in range(50)]
+    for i, conv in enumerate(convs[:20]):
+        who = ana if i % 2 else luis
+        ok(await gql(client, "mutation($c: ID!, $o: ID) { assignConversation(id: $c, "
+                     "operatorId: $o) { id } }", {"c": str(conv), "o": who["operator"]["id"]},
+                     key=world.api_key))
+    for conv in convs[:10]:
+        ok(await gql(client, "mutation($c: ID!) { markConversationRead(id: $c) { id } }",
+                     {"c": str(conv)}, key=ana["key"]))
+
+    for variables in ({}, {"f": {"status": ["OPEN"], "needsHuman": False},
+                           "o": "UNREAD_FIRST"}):
+        with counting(rt.engine) as statements:
+            data = ok(await gql(client, INBOX, variables, key=ana["key"]))
+        nodes = [e["node"] for e in data["conversations"]["edges"]]
+        assert len(nodes) == 50
+        assert sum(1 for n in nodes if n["unreadCount"] == 0) == 10
+        assert sum(1 for n in nodes if n["unreadCount"] == 1) == 40
+        assert {n["assignee"]["name"] for n in nodes if n["assignee"]} == {"Ana", "Luis"}
+        assert sum(1 for n in nodes if n["assignee"]) == 20
+        assert {n["status"] for n in nodes} == {"OPEN"}
+        if variables:
+            assert [n["unreadCount"] for n in nodes] == [1] * 40 + [0] * 10
+        # API key, the page, channels, contacts, last messages, assignees, read markers.
+        assert len(statements) <= 7, "\n\n".join(statements)
