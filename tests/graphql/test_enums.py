@@ -74,7 +74,7 @@ async def test_an_unknown_change_reaches_the_subscription_as_other(live, rt, wor
         await live.wait_subscribers(1)
         redis = Redis.from_url(test_env["REDIS_URL"])
         try:
-            for change in ("assignee", "mode"):
+            for change in ("escalated", "mode"):
                 await redis.publish(tenant_topic(str(world.tenant_id)), orjson.dumps({
                     "type": "ConversationUpdated", "conversationId": str(conv),
                     "change": change, "mode": "human", "archived": False,

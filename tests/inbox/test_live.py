@@ -71,7 +71,7 @@ async def test_two_operators_on_two_sockets(live, runtime, worker, model):
             # Ana takes it: Luis sees it is hers.
             await call(http, ana.key, "mutation($c: ID!) { assignConversation(id: $c) { id } }",
                        c=conv)
-            seen = await next_of(luis_ws, b, "ConversationUpdated", change="assignee")
+            seen = await next_of(luis_ws, b, "ConversationUpdated", change="ASSIGNEE")
             assert (seen["conversationId"], seen["assigneeId"], seen["status"]) == (
                 conv, ana.id, "OPEN")
             # Ana types; Luis sees who.
@@ -84,7 +84,7 @@ async def test_two_operators_on_two_sockets(live, runtime, worker, model):
             # Ana resolves; Luis sees it.
             await call(http, ana.key, "mutation($c: ID!) { resolveConversation(id: $c) { id } }",
                        c=conv)
-            seen = await next_of(luis_ws, b, "ConversationUpdated", change="status")
+            seen = await next_of(luis_ws, b, "ConversationUpdated", change="STATUS")
             assert (seen["status"], seen["assigneeId"]) == ("RESOLVED", ana.id)
 
             # The customer writes again: reopened, with the message, for both.
@@ -92,7 +92,7 @@ async def test_two_operators_on_two_sockets(live, runtime, worker, model):
             assert (await deliver(http, raw, headers)).status_code == 200
             for ws, op in ((ana_ws, a), (luis_ws, b)):
                 # (Ana's socket still holds her own RESOLVED event: skipped.)
-                again = await next_of(ws, op, "ConversationUpdated", change="status",
+                again = await next_of(ws, op, "ConversationUpdated", change="STATUS",
                                       conversationId=conv, status="OPEN")
                 assert again["assigneeId"] is None  # a reopen event says the status only
             one = await call(http, luis.key, """query($c: ID!) { conversation(id: $c) {
@@ -125,7 +125,7 @@ async def test_a_snoozed_conversation_wakes_at_the_customers_message(live, runti
             await live.wait_subscribers(1)
             raw, headers = signed(wa_webhook(world.account_id, [wa_message("Still there?")]))
             assert (await deliver(http, raw, headers)).status_code == 200
-            woke = await next_of(ws, op, "ConversationUpdated", change="status")
+            woke = await next_of(ws, op, "ConversationUpdated", change="STATUS")
             assert (woke["conversationId"], woke["status"], woke["snoozedUntil"]) == (
                 conv, "OPEN", None)
 
@@ -147,5 +147,5 @@ async def test_a_replay_ends_with_the_conversations_inbox_state(live, runtime):
                 conversationEvents(conversationId: $c, after: $a) { __typename
                 ... on ConversationUpdated { change status assigneeId } } }""",
                 {"c": conv, "a": cursor})
-            sync = await next_of(ws, op, "ConversationUpdated", change="sync")
+            sync = await next_of(ws, op, "ConversationUpdated", change="SYNC")
             assert (sync["status"], sync["assigneeId"]) == ("PENDING", ana.id)
