@@ -52,6 +52,9 @@ class Agent(Base):
     credits_per_reply: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     # The model is offered a tool to hand the conversation to a person (app/ai/responses.py).
     handoff_enabled: Mapped[bool] = mapped_column(default=True, server_default="true")
+    # Said when a message cannot be used (a failed download, a file over the limit, a type
+    # the agent cannot read); None: MEDIA_FALLBACK_TEXT.
+    media_fallback_text: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = created_at()
     updated_at: Mapped[datetime] = updated_at()
     deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -21,6 +21,7 @@ script failures and read what was sent through the admin endpoints:
   ``"lookup"`` for the account lookups, or ``"any"``).
 - ``GET /_fake/script``, ``GET /_fake/requests[?account_id=&kind=]``, ``POST /_fake/reset``,
   ``GET /_fake/health``.
+- Media (customers' files, uploads): see app/sandbox/fake_media.py.
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
+
+from app.sandbox.fake_media import MediaState, media_lookup, media_routes
 
 # How long a dropped request hangs: longer than any client timeout the platform uses, so the
 # client gives up without an answer, as when the request reached Meta but the reply was lost.
@@ -188,8 +191,11 @@ class GraphState:
         # Never reset: message ids must stay unique across resets because the platform
         # stores them under unique constraints in a database that outlives a test.
         self.seq = itertools.count(1)
+        # Customers' files and uploads (app/sandbox/fake_media.py).
+        self.media = MediaState()
 
     def reset(self) -> None:
+        self.media.reset()
         self.requests.clear()
         self.lookups.clear()
         self.script.clear()
@@ -263,6 +269,8 @@ def create_app(default_delay_ms: float = 0, owners: list[Json] | None = None) ->
     async def lookup(request: Request) -> JSONResponse:
         seq = next(state.seq)
         account_id = request.path_params["account_id"]
+        if account_id in state.media.files:
+            return media_lookup(state.media, request, account_id)
         auth = request.headers.get("authorization") or ""
         token = auth[7:].strip() if auth.lower().startswith("bearer ") else ""
         record: Json = {"id": seq, "ts": time.time(), "path": request.url.path,
@@ -386,6 +394,7 @@ def create_app(default_delay_ms: float = 0, owners: list[Json] | None = None) ->
             Route("/_fake/health", health, methods=["GET"]),
             Route("/_fake/accounts", accounts, methods=["GET", "POST"]),
             Route("/_fake/lookups", list_lookups, methods=["GET"]),
+            *media_routes(state.media),
             Route("/{version}/{account_id}/messages", messages, methods=["POST"]),
             Route("/{version}/{account_id}", lookup, methods=["GET"]),
         ]

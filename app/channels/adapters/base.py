@@ -26,6 +26,9 @@ class InboundMessage:
     profile_name: str | None = None
     wa_id: str | None = None
     business_user_id: str | None = None
+    # A reaction: the provider id of the message it reacts to, and the emoji (None: removed).
+    reacts_to: str | None = None
+    reaction: str | None = None
 
 
 @dataclass

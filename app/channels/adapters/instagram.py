@@ -19,6 +19,7 @@ from app.channels.adapters.payload import as_dict, as_list, as_str
 from app.config import Settings
 
 MAX_TEXT_BYTES = 1000
+ATTACHMENT_TYPES = ("image", "audio", "video", "file")
 
 
 def _ts_ms(value: Any) -> datetime | None:
@@ -63,11 +64,14 @@ def parse_webhook(body: dict[str, Any]) -> ParsedWebhook:
                     continue
                 action = as_str(data.get("action")) or as_str(data.get("payload")) or ""
                 # Recorded so the dashboard sees it, never answered as text.
+                react = kind == "reaction" and action == "react"
                 out.messages.append(InboundMessage(
                     account_id=account,
                     provider_message_id=f"{mid}:{kind}:{action}:{ev.get('timestamp')}"[:256],
                     external_id=sender, type=kind, text=None, answerable=False, raw=ev,
-                    timestamp=ts,
+                    timestamp=ts, reacts_to=mid if kind == "reaction" else None,
+                    reaction=(as_str(data.get("emoji")) or as_str(data.get("reaction")))
+                    if react else None,
                 ))
             else:
                 out.ignored += 1
@@ -98,7 +102,9 @@ def _parse_message(
         text = quick
     return InboundMessage(
         account_id=account, provider_message_id=mid[:256], external_id=sender,
-        type=mtype[:32], text=text, answerable=text is not None, raw=ev, timestamp=ts,
+        # Files are fetched and read by the worker (app/media/).
+        type=mtype[:32], text=text, answerable=text is not None or mtype in ATTACHMENT_TYPES,
+        raw=ev, timestamp=ts,
     )
 
 

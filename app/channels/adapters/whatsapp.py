@@ -21,6 +21,9 @@ from app.config import Settings
 
 MAX_TEXT_CHARS = 4096
 MEDIA_WITH_CAPTION = ("image", "video", "document")
+MEDIA = ("audio", "image", "sticker", "document", "video")
+NOT_ANSWERED = frozenset({"reaction", "system", "request_welcome", "ephemeral", "revoked",
+                          "deleted"})
 _PHONE = re.compile(r"\+?[0-9]{5,20}")
 
 
@@ -48,7 +51,44 @@ def _text_of(msg: dict[str, Any], mtype: str) -> str | None:
         return as_str(as_dict(msg.get("button")).get("text"))
     if mtype in MEDIA_WITH_CAPTION:
         return as_str(as_dict(msg.get(mtype)).get("caption"))
+    if mtype == "location":
+        return location_text(as_dict(msg.get("location")))
+    if mtype == "contacts":
+        return contacts_text(as_list(msg.get("contacts")))
     return None
+
+
+def location_text(loc: dict[str, Any]) -> str | None:
+    """A shared location as words the agent can answer: name, address, coordinates."""
+    lat, lon = loc.get("latitude"), loc.get("longitude")
+    where = [p for p in (as_str(loc.get("name")), as_str(loc.get("address"))) if p]
+    if isinstance(lat, int | float) and isinstance(lon, int | float):
+        where.append(f"coordinates {lat}, {lon}")
+    return f"[Location shared] {'; '.join(where)}" if where else None
+
+
+def contacts_text(cards: list[Any]) -> str | None:
+    """Shared contact cards as names and phone numbers."""
+    people = []
+    for card in cards[:20]:
+        c = as_dict(card)
+        name = as_dict(c.get("name"))
+        who = as_str(name.get("formatted_name")) or " ".join(
+            p for p in (as_str(name.get("first_name")), as_str(name.get("last_name"))) if p)
+        phones = [as_str(as_dict(p).get("phone")) for p in as_list(c.get("phones"))[:5]]
+        numbers = ", ".join(p for p in phones if p)
+        if who or numbers:
+            people.append(f"{who or 'unnamed'}: {numbers}" if numbers else who)
+    return f"[Contact shared] {'; '.join(people)}" if people else None
+
+
+def _answered(mtype: str, text: str | None) -> bool:
+    """A customer's message is answered: text, or whatever else they sent (a file is read by
+    the worker; a type the agent cannot read gets the fallback reply). Reactions are shown,
+    not answered; system notices are not the customer speaking."""
+    if mtype in NOT_ANSWERED:
+        return False
+    return text is not None or mtype in MEDIA or mtype not in ("text", "interactive", "button")
 
 
 def _dedup_id(msg: dict[str, Any], mtype: str, wamid: str) -> str:
@@ -103,18 +143,21 @@ def _parse_message(msg: dict[str, Any], account: str, profiles: dict[str, str]) 
         return None
     mtype = as_str(msg.get("type")) or "unknown"
     text = _text_of(msg, mtype)
+    reaction = as_dict(msg.get("reaction")) if mtype == "reaction" else {}
     return InboundMessage(
         account_id=account,
         provider_message_id=_dedup_id(msg, mtype, wamid)[:256],
         external_id=external,
         type=mtype[:32],
         text=text,
-        answerable=text is not None,
+        answerable=_answered(mtype, text),
         raw=msg,
         timestamp=_ts(msg.get("timestamp")),
         profile_name=profiles.get(external) or (profiles.get(bsuid) if bsuid else None),
         wa_id=wa_id,
         business_user_id=bsuid,
+        reacts_to=as_str(reaction.get("message_id")),
+        reaction=as_str(reaction.get("emoji")),
     )
 
 
