@@ -4,6 +4,7 @@ rows of app/conversations/pages.py, or from a published event), with their enums
 from __future__ import annotations
 
 import enum
+import uuid
 from datetime import datetime
 from typing import Any
 
@@ -11,6 +12,8 @@ import strawberry
 
 from app.conversations import pages, retry
 from app.graphql import fields as gql
+from app.graphql.context import Info
+from app.media.graphql import AttachmentType
 from app.models import Contact, Message
 
 
@@ -66,6 +69,11 @@ class ContactType:
                    profile_name=r["profile_name"], wa_id=r["wa_id"])
 
 
+# Message types that never carry a file.
+TEXT_TYPES = frozenset({"text", "interactive", "button", "location", "contacts", "reaction",
+                        "context_reset", "postback"})
+
+
 @strawberry.type(name="Message")
 class MessageType:
     id: strawberry.ID
@@ -83,6 +91,15 @@ class MessageType:
     error_title: str | None
     provider_message_id: str | None
     created_at: datetime
+    reaction: str | None = strawberry.field(default=None, description=(
+        "The customer's reaction (an emoji) to this message; null when none or removed."))
+
+    @gql.field("The files the message carries (photos, voice notes, documents), in order.")
+    async def attachments(self, info: Info) -> list[AttachmentType]:
+        if self.type in TEXT_TYPES:
+            return []  # no query for the messages that cannot carry files
+        rows = await info.context.loaders.attachments.load(uuid.UUID(str(self.id)))
+        return [AttachmentType.from_row(a, info.context.rt.settings) for a in rows]
 
     @gql.field(
         "retryMessage may retry it: a FAILED outbound message, or a FAILED inbound one whose "
@@ -101,6 +118,7 @@ class MessageType:
             status=MessageStatus(m.status), status_reason=m.status_reason,
             error_code=m.error_code, error_title=m.error_title,
             provider_message_id=m.provider_message_id, created_at=m.created_at,
+            reaction=(m.meta or {}).get("reaction"),
         )
 
     @classmethod
@@ -112,7 +130,7 @@ class MessageType:
             type=r["type"], text=r["text"], status=MessageStatus(r["status"]),
             status_reason=r["status_reason"], error_code=r["error_code"],
             error_title=r["error_title"], provider_message_id=r["provider_message_id"],
-            created_at=r["created_at"],
+            created_at=r["created_at"], reaction=r.get("reaction"),
         )
 
     @classmethod

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Select, select, tuple_
 from strawberry.dataloader import DataLoader
 
-from app.models import Agent, Channel, Contact, Conversation, Lead, Message
+from app.models import Agent, Attachment, Channel, Contact, Conversation, Lead, Message
 from app.models.message import WITHOUT_RAW
 from app.runtime import Runtime
 
@@ -39,6 +39,9 @@ class Loaders:
         # Keyed by (conversation id, seq): the conversation row already knows its last seq, so
         # the lookup is a unique-index probe per key.
         self.message_at = loader(self._messages_at)
+        # A message's files (Message.attachments), in order.
+        self.attachments: DataLoader[uuid.UUID, list[Attachment]] = DataLoader(
+            load_fn=self._attachments, cache=cache)
 
     async def _all(self, query: Select[Any]) -> list[Any]:
         async with self.rt.sessions() as session:
@@ -91,6 +94,17 @@ class Loaders:
             )
         )
         return _by_key(keys, rows, lambda r: (r.conversation_id, r.seq))
+
+    async def _attachments(self, message_ids: list[uuid.UUID]) -> list[list[Attachment]]:
+        rows = await self._all(
+            select(Attachment).where(Attachment.tenant_id == self.tenant_id,
+                                     Attachment.message_id.in_(message_ids))
+            .order_by(Attachment.message_id, Attachment.position)
+        )
+        found: dict[uuid.UUID, list[Attachment]] = {}
+        for a in rows:
+            found.setdefault(a.message_id, []).append(a)
+        return [found.get(k, []) for k in message_ids]
 
 
 def _by_key(keys: Sequence[K], rows: Sequence[V], key: Callable[[V], K]) -> list[V | None]:
