@@ -11,7 +11,8 @@
 
   var KEY_STORE = "mca-console-key";
   var $ = function (id) { return document.getElementById(id); };
-  var MESSAGE_FIELDS = "id conversationId seq direction senderRole type text status statusReason errorCode errorTitle retryable createdAt";
+  var MESSAGE_FIELDS = "id conversationId seq direction senderRole type text status statusReason errorCode errorTitle retryable createdAt" +
+    " reaction attachments { id kind mimeType fileName size caption transcript error url }";
   var CONV_FIELDS = "id mode archived lastActivityAt replyWindowClosesAt handoffRequestedAt handoffReason " +
     "channel { id kind displayName } " +
     "contact { id externalId profileName waId } lastMessage { " + MESSAGE_FIELDS + " }";
@@ -315,7 +316,11 @@
     item.setAttribute("data-seq", String(m.seq));
     item.setAttribute("data-status", m.status);
     item.appendChild(el("span", "who", ROLE_LABEL[m.senderRole] || m.senderRole));
-    item.appendChild(el("div", "bubble", m.text != null ? m.text : "[" + m.type + "]"));
+    var files = m.attachments || [];
+    var words = m.text != null ? m.text : files.length ? null : "[" + m.type + "]";
+    if (words != null) item.appendChild(el("div", "bubble", words));
+    files.forEach(function (a) { item.appendChild(attachmentView(a)); });
+    if (m.reaction) item.appendChild(el("span", "reaction", m.reaction));
     var meta = el("div", "meta");
     meta.appendChild(el("span", "time", when(m.createdAt)));
     meta.appendChild(statusLine(m));
@@ -330,6 +335,44 @@
     }
     item.appendChild(meta);
     return item;
+  }
+
+  // A photo inline, an audio player with its transcript, a video player, a document as a link.
+  // Links are signed by the API for a few minutes; the element keeps what it loaded.
+  var ATTACHMENT_LABEL = { IMAGE: "photo", STICKER: "sticker", VOICE: "voice note", AUDIO: "audio", VIDEO: "video", DOCUMENT: "document" };
+  function attachmentView(a) {
+    var box = el("div", "attachment att-" + a.kind.toLowerCase());
+    var label = ATTACHMENT_LABEL[a.kind] || a.kind.toLowerCase();
+    if (!a.url) {
+      box.appendChild(el("span", "att-error", label + " could not be opened" + (a.error ? " (" + a.error + ")" : "")));
+      return box;
+    }
+    if (a.kind === "IMAGE" || a.kind === "STICKER") {
+      var img = el("img", "att-image");
+      img.src = a.url;
+      img.alt = a.caption || label;
+      box.appendChild(img);
+    } else if (a.kind === "VOICE" || a.kind === "AUDIO") {
+      var audio = el("audio", "att-audio");
+      audio.controls = true;
+      audio.preload = "metadata";
+      audio.src = a.url;
+      box.appendChild(audio);
+      if (a.transcript) box.appendChild(el("div", "transcript", a.transcript));
+    } else if (a.kind === "VIDEO") {
+      var video = el("video", "att-video");
+      video.controls = true;
+      video.preload = "metadata";
+      video.src = a.url;
+      box.appendChild(video);
+    } else {
+      var link = el("a", "att-file", a.fileName || label);
+      link.href = a.url;
+      link.target = "_blank";
+      link.rel = "noopener";
+      box.appendChild(link);
+    }
+    return box;
   }
 
   async function retry(id, button) {
