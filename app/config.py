@@ -127,6 +127,8 @@ class Settings(BaseSettings):
     extraction_idle_minutes: int = Field(5, ge=1, le=15)
     widget_rate_per_minute: int = Field(20, ge=1)
     widget_max_message_chars: int = Field(2000, ge=1, le=4096)
+    # A web chat visitor may attach a JPEG, PNG or WebP image up to this size.
+    widget_image_max_bytes: int = Field(5 * 1_048_576, ge=1024, le=20 * 1_048_576)
     # A visitor token unused this long is refused; each use renews it (see widget_guard).
     widget_token_ttl_hours: int = Field(720, ge=1, le=8760)
     graphql_rate_per_minute: int = Field(600, ge=1)

@@ -73,18 +73,20 @@ async def prepare(rt: Runtime, channel: Channel, rows: list[Message]) -> Prepare
             out.usable = True  # a text row
             continue
         refs = media_refs(channel.kind, m.type, raws[m.id])
-        if not refs:
+        # Web chat images are kept when they arrive: their rows are all there is.
+        count = max(len(refs), sum(1 for mid, _ in kept if mid == m.id))
+        if not count:
             out.reasons[m.id] = "unsupported_type"
             out.content[m.id] = [_text(
                 f"[The customer sent a message of a type that cannot be read ({m.type}).]")]
             continue
         parts: list[Part] = []
         failed: str | None = None
-        for position, ref in enumerate(refs):
+        for position in range(count):
             att = kept.get((m.id, position))
             data: bytes | None = None
             if att is None:
-                att, data = await _fetch_and_keep(rt, channel, m, position, ref)
+                att, data = await _fetch_and_keep(rt, channel, m, position, refs[position])
                 out.new_attachments.append(_row(att))
             elif att.storage_key and att.kind in ("image", "sticker", "document"):
                 data = await rt.media.get(att.storage_key)
@@ -96,7 +98,7 @@ async def prepare(rt: Runtime, channel: Channel, rows: list[Message]) -> Prepare
             else:
                 parts.extend(made)
         out.content[m.id] = parts
-        if failed is not None and len(refs) == 1:
+        if failed is not None and count == 1:
             out.reasons[m.id] = failed
         else:
             out.usable = True

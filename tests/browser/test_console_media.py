@@ -3,26 +3,14 @@ transcript, loaded through the API's signed media links."""
 
 from __future__ import annotations
 
-import struct
-import zlib
-
 import httpx
 from playwright.async_api import expect
 
 from tests.browser.helpers import Watch
 from tests.browser.test_chat_in_browser import sign_in
 from tests.factories import make_world
+from tests.helpers import png
 from tests.meta import signed, wa_message, wa_webhook
-
-
-def png(width: int = 4, height: int = 3) -> bytes:
-    """A real PNG (red pixels), so the browser has something to decode."""
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        body = kind + data
-        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
-    rows = b"".join(b"\x00" + b"\xff\x00\x00" * width for _ in range(height))
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
-            + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
 
 
 async def test_console_shows_a_photo_and_a_voice_note_with_its_transcript(
