@@ -103,7 +103,8 @@ class Loaders:
         )
         found: dict[uuid.UUID, list[Attachment]] = {}
         for a in rows:
-            found.setdefault(a.message_id, []).append(a)
+            if a.message_id is not None:
+                found.setdefault(a.message_id, []).append(a)
         return [found.get(k, []) for k in message_ids]
 
 

@@ -15,6 +15,7 @@ from starlette.routing import BaseRoute, Route
 
 from app.http import error_response
 from app.media.links import valid
+from app.media.uploads import routes as upload_routes
 from app.models import Attachment
 from app.runtime import Runtime
 
@@ -58,4 +59,4 @@ async def media_file(request: Request) -> Response:
 
 
 def routes() -> list[BaseRoute]:
-    return [Route("/media/{attachment_id}", media_file, methods=["GET"])]
+    return [*upload_routes(), Route("/media/{attachment_id}", media_file, methods=["GET"])]

@@ -68,3 +68,14 @@ def _mime(value: Any) -> str | None:
 def _name(value: Any) -> str | None:
     text = as_str(value)
     return text.replace("/", "_").replace("\\", "_")[:255] if text else None
+
+
+def sniff(data: bytes) -> str | None:
+    """The image type the bytes are (JPEG, PNG, WebP), whatever a request claims."""
+    if data.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if len(data) > 12 and data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    return None

@@ -25,7 +25,8 @@ async def attachments_of(session: AsyncSession, tenant_id: uuid.UUID,
         .order_by(Attachment.message_id, Attachment.position)
     )).all()
     for a in rows:
-        found.setdefault(a.message_id, []).append(a)
+        if a.message_id is not None:
+            found.setdefault(a.message_id, []).append(a)
     return found
 
 

@@ -32,7 +32,8 @@ class Attachment(Base):
     conversation_id: Mapped[uuid.UUID] = mapped_column(
         UUID(as_uuid=True), ForeignKey("conversations.id", ondelete="CASCADE")
     )
-    message_id: Mapped[uuid.UUID] = mapped_column(
+    # None for an operator's upload not yet sent (sendOperatorMessage links it).
+    message_id: Mapped[uuid.UUID | None] = mapped_column(
         UUID(as_uuid=True), ForeignKey("messages.id", ondelete="CASCADE")
     )
     position: Mapped[int] = mapped_column(Integer, default=0, server_default="0")

@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass
 from typing import cast
 
-from app.channels.adapters.base import Recipient, SendError, SendResult
+from app.channels.adapters.base import OutboundMedia, Recipient, SendError, SendResult
 from app.channels.adapters.graph import PAIR_RATE_LIMIT, RATE_LIMIT_CODES
 from app.channels.adapters.registry import WINDOWED_KINDS, adapter_for
 from app.channels.service import channel_token
@@ -39,8 +39,10 @@ def _backoff(err: SendError, attempt: int) -> float:
 
 
 async def deliver(
-    rt: Runtime, channel: Channel, contact: Contact, text: str, our_message_id: str
+    rt: Runtime, channel: Channel, contact: Contact, text: str, our_message_id: str,
+    media: list[OutboundMedia] | None = None,
 ) -> Delivery:
+    """`media`: an operator's files, sent with `text` as their caption."""
     adapter = adapter_for(channel.kind)
     s = rt.settings
     # One breaker per channel: a number that Meta throttles or rejects does not stop the
@@ -63,9 +65,14 @@ async def deliver(
             return Delivery("failed", [], "breaker_open", "Graph API circuit breaker is open")
         started = time.perf_counter()
         try:
-            result: SendResult = await adapter.send_text(
-                rt.http, s, channel.provider_account_id, token, to, text, our_message_id
-            )
+            if media:
+                result: SendResult = await adapter.send_media(
+                    rt.http, s, channel.provider_account_id, token, to, media, text,
+                    our_message_id)
+            else:
+                result = await adapter.send_text(
+                    rt.http, s, channel.provider_account_id, token, to, text, our_message_id
+                )
         except SendError as err:
             last = err
             SEND_ERRORS.labels(channel.kind, err.code or err.kind).inc()

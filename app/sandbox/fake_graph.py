@@ -38,7 +38,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from app.sandbox.fake_media import MediaState, media_lookup, media_routes
+from app.sandbox.fake_media import MediaState, media_error, media_lookup, media_routes
 
 # How long a dropped request hangs: longer than any client timeout the platform uses, so the
 # client gives up without an answer, as when the request reached Meta but the reply was lost.
@@ -334,7 +334,7 @@ def create_app(default_delay_ms: float = 0, owners: list[Json] | None = None) ->
             return answer(401, graph_error(190, "Invalid OAuth access token", seq=seq))
         if not isinstance(body, dict):
             return answer(400, graph_error(100, details="Request body must be a JSON object."))
-        invalid = _validation_error(body, seq)
+        invalid = _validation_error(body, seq) or media_error(state.media, body)
         if invalid is not None:
             return answer(400, invalid)
 

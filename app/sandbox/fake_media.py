@@ -68,6 +68,21 @@ def media_lookup(media: MediaState, request: Request, media_id: str) -> JSONResp
                          "file_size": found["file_size"]})
 
 
+def media_error(media: MediaState, body: Json) -> Json | None:
+    """A WhatsApp media send must name a media id the fake knows (uploaded or registered)."""
+    kind = body.get("type")
+    if body.get("messaging_product") != "whatsapp" or kind not in (
+            "image", "document", "audio", "video", "sticker"):
+        return None
+    payload = body.get(kind)
+    media_id = payload.get("id") if isinstance(payload, dict) else None
+    if media_id in media.files:
+        return None
+    return {"error": {"message": f"(#131053) Media upload error: unknown media id {media_id!r}",
+                      "type": "OAuthException", "code": 131053,
+                      "fbtrace_id": "Fake" + uuid.uuid4().hex[:8]}}
+
+
 def media_routes(media: MediaState) -> list[Route]:
     def register(media_id: str, data: bytes, mime: str, **extra: Any) -> None:
         media.files[media_id] = {"data": data, "mime_type": mime,

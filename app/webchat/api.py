@@ -345,7 +345,8 @@ async def history(request: Request, call: Call) -> Response:
         rows = rows[:limit][::-1]
         # Files only for messages that can carry them: a text-only history costs no query.
         files = await media_repo.attachments_of(
-            session, call.channel.tenant_id, [m.id for m in rows if m.type == "image"])
+            session, call.channel.tenant_id,
+            [m.id for m in rows if m.type in ("image", "document")])
     views = []
     for m in rows:
         view = visitor_view(message_dict(m))

@@ -20,6 +20,7 @@ from app.db import transaction
 from app.effects import flush, take
 from app.http import read_limited
 from app.media import repository as media_repo
+from app.media.refs import sniff
 from app.media.store import object_key
 from app.metrics import INBOUND_MESSAGES, WEBHOOK_REQUESTS
 from app.models import Attachment, Message
@@ -30,17 +31,6 @@ from app.webchat.guard import WidgetError
 from app.webhooks import admission
 
 IMAGE_TYPES = ("image/jpeg", "image/png", "image/webp")
-
-
-def sniff(data: bytes) -> str | None:
-    """The image type the bytes are, whatever the request claims."""
-    if data.startswith(b"\xff\xd8\xff"):
-        return "image/jpeg"
-    if data.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "image/png"
-    if len(data) > 12 and data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "image/webp"
-    return None
 
 
 @endpoint("send", need_visitor=True)

@@ -23,7 +23,7 @@ def upgrade() -> None:
         sa.Column('id', postgresql.UUID(as_uuid=True), nullable=False),
         sa.Column('tenant_id', postgresql.UUID(as_uuid=True), nullable=False),
         sa.Column('conversation_id', postgresql.UUID(as_uuid=True), nullable=False),
-        sa.Column('message_id', postgresql.UUID(as_uuid=True), nullable=False),
+        sa.Column('message_id', postgresql.UUID(as_uuid=True), nullable=True),
         sa.Column('position', sa.Integer(), server_default='0', nullable=False),
         sa.Column('kind', sa.String(length=16), nullable=False),
         sa.Column('mime_type', sa.String(length=128), nullable=True),

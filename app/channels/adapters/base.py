@@ -58,6 +58,16 @@ class Recipient:
 
 
 @dataclass
+class OutboundMedia:
+    """A file an operator sends (image or document), read from the media store."""
+
+    kind: str  # image | document
+    mime_type: str
+    file_name: str | None
+    data: bytes
+
+
+@dataclass
 class SendResult:
     provider_message_ids: list[str]
 
@@ -90,5 +100,17 @@ class ChannelAdapter(Protocol):
         token: str | None,
         to: Recipient,
         text: str,
+        our_message_id: str,
+    ) -> SendResult: ...
+
+    async def send_media(
+        self,
+        http: httpx.AsyncClient,
+        settings: Settings,
+        account_id: str,
+        token: str | None,
+        to: Recipient,
+        media: list[OutboundMedia],
+        caption: str,
         our_message_id: str,
     ) -> SendResult: ...

@@ -9,8 +9,10 @@ import httpx
 
 from app.channels.adapters.base import (
     InboundMessage,
+    OutboundMedia,
     ParsedWebhook,
     Recipient,
+    SendError,
     SendResult,
     StatusUpdate,
 )
@@ -146,3 +148,18 @@ class InstagramAdapter:
             if mid:
                 ids.append(mid)
         return SendResult(ids)
+
+    async def send_media(
+        self,
+        http: httpx.AsyncClient,
+        settings: Settings,
+        account_id: str,
+        token: str | None,
+        to: Recipient,
+        media: list[OutboundMedia],
+        caption: str,
+        our_message_id: str,
+    ) -> SendResult:
+        # Instagram takes attachments only by a public URL; sendOperatorMessage refuses files
+        # on Instagram before anything is stored, so this is never reached from the API.
+        raise SendError("permanent", None, "sending files on Instagram is not supported")
