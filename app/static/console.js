@@ -400,16 +400,35 @@
     } catch (e) { handle(e, $("thread-error")); }
   }
 
+  // An operator's file: kept by the API first (POST /media/uploads), then sent by its id.
+  async function uploadFile(file) {
+    var resp = await fetch("/media/uploads?conversationId=" + encodeURIComponent(state.openId) +
+      "&fileName=" + encodeURIComponent(file.name), {
+      method: "POST",
+      headers: { "Content-Type": file.type || "application/octet-stream", "Authorization": "Bearer " + state.key },
+      body: file,
+    });
+    var body;
+    try { body = await resp.json(); } catch (e) { throw new Error("HTTP " + resp.status); }
+    if (resp.status === 401) throw new AuthError(body.error);
+    if (!resp.ok) throw new Error(body.error || "upload failed (HTTP " + resp.status + ")");
+    return body.id;
+  }
+
   async function reply(ev) {
     ev.preventDefault();
     var text = $("reply").value.trim();
-    if (!text || !state.openId) return;
+    var file = $("reply-file").files[0];
+    if ((!text && !file) || !state.openId) return;
     $("send").disabled = true;
     say($("thread-error"), "");
     try {
-      var data = await gql("mutation Reply($id: ID!, $text: String!) { sendOperatorMessage(conversationId: $id, text: $text) { " + MESSAGE_FIELDS + " } }",
-        { id: state.openId, text: text });
+      var attachments = file ? [await uploadFile(file)] : null;
+      var data = await gql("mutation Reply($id: ID!, $text: String!, $files: [ID!]) { sendOperatorMessage(conversationId: $id, text: $text, attachments: $files) { " + MESSAGE_FIELDS + " } }",
+        { id: state.openId, text: text, files: attachments });
       $("reply").value = "";
+      $("reply-file").value = "";
+      $("reply-file-name").textContent = "";
       var sent = data.sendOperatorMessage;
       // The live event can beat this answer, and it carries a later status than PENDING.
       if (!state.messages.has(sent.id)) upsertMessage(sent);
@@ -487,6 +506,10 @@
   $("take-over").addEventListener("click", function () { setMode("HUMAN"); });
   $("hand-back").addEventListener("click", function () { setMode("AI"); });
   $("composer").addEventListener("submit", reply);
+  $("reply-file").addEventListener("change", function () {
+    var f = $("reply-file").files[0];
+    $("reply-file-name").textContent = f ? f.name : "";
+  });
   $("reply").addEventListener("keydown", function (ev) {
     if (ev.key === "Enter" && !ev.shiftKey && !ev.isComposing) { ev.preventDefault(); $("composer").requestSubmit(); }
   });

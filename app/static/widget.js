@@ -118,11 +118,12 @@
     if (state.typing) scrollDown();
   }
 
-  function bubble(role, text, note, imageSrc) {
+  function bubble(role, text, note, imageSrc, file) {
     // The text goes in as textContent: markup in a message stays literal text.
     var parts = [el("span", "who", ROLE_LABEL[role] || role)];
     if (imageSrc) parts.push(el("img", "image", null, { src: imageSrc, alt: text || "image" }));
-    if (text || !imageSrc) parts.push(el("div", "bubble", text));
+    if (file) parts.push(el("a", "file", file.name, { href: file.href, target: "_blank", rel: "noopener" }));
+    if (text || !(imageSrc || file)) parts.push(el("div", "bubble", text));
     parts.push(el("span", "note", note || ""));
     return el("li", "msg " + role, null, { "data-role": role }, parts);
   }
@@ -136,6 +137,18 @@
     return null;
   }
 
+  // A message's first document, as {name, href}.
+  function fileOf(m) {
+    var files = m.attachments || [];
+    for (var i = 0; i < files.length; i++) {
+      if (files[i].url && files[i].kind === "document") return { name: files[i].fileName || "document", href: base + files[i].url };
+    }
+    return null;
+  }
+
+  // The stream announces a message without its files: the history has them, by signed link.
+  function hasFiles(m) { return (m.type === "image" || m.type === "document") && !m.attachments; }
+
   function noteFor(m) { return m.direction === "inbound" && m.status === "failed" ? "not answered" : ""; }
 
   function render(m) {
@@ -143,6 +156,13 @@
     if (known) {
       known.setAttribute("data-status", m.status || "");
       known.querySelector(".note").textContent = noteFor(m);
+      if ((imageOf(m) && !known.querySelector(".image")) || (fileOf(m) && !known.querySelector(".file"))) {
+        var fresh = bubble(known.getAttribute("data-role"), m.text || "", noteFor(m), imageOf(m), fileOf(m));
+        fresh.setAttribute("data-id", m.id);
+        fresh.setAttribute("data-status", m.status || "");
+        known.replaceWith(fresh);
+        state.byId.set(m.id, fresh);
+      }
       return;
     }
     var pend = m.clientMessageId && state.pending.get(m.clientMessageId);
@@ -154,8 +174,9 @@
       item.classList.remove("sending", "unsent");
       item.querySelector(".note").textContent = noteFor(m);
     } else {
-      item = bubble(m.senderRole || (m.direction === "inbound" ? "customer" : "ai"), m.text || "", noteFor(m), imageOf(m));
+      item = bubble(m.senderRole || (m.direction === "inbound" ? "customer" : "ai"), m.text || "", noteFor(m), imageOf(m), fileOf(m));
       list.insertBefore(item, firstPending());
+      if (hasFiles(m)) loadHistory().catch(function () {});
     }
     item.setAttribute("data-id", m.id);
     item.setAttribute("data-status", m.status || "");

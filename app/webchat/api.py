@@ -61,8 +61,8 @@ MAX_BODY_BYTES = 64 * 1024
 CLIENT_MESSAGE_ID = re.compile(r"^[A-Za-z0-9_.:-]{8,80}$")
 HISTORY_DEFAULT, HISTORY_MAX = 50, 200
 # What a visitor may see of a message: no provider ids, raw payloads, costs or error details.
-VISITOR_FIELDS = ("id", "conversationId", "seq", "direction", "senderRole", "text", "status",
-                  "createdAt")
+VISITOR_FIELDS = ("id", "conversationId", "seq", "direction", "senderRole", "type", "text",
+                  "status", "createdAt")
 
 
 @dataclass

@@ -44,3 +44,36 @@ async def test_visitor_sends_an_image_and_gets_the_answer(
     await console.locator(".conv").click()
     await expect(console.locator("#messages img.att-image")).to_have_count(1)
     assert watch.dialogs == [] and watch.errors == []
+
+
+async def test_operator_sends_an_image_from_the_console_and_the_visitor_sees_it(
+    browser, live, shop, worker, watch: Watch, tmp_path: Path, test_env
+):
+    page = watch.attach(await browser.new_page())
+    await open_widget(page, live, shop)
+    await page.locator("textarea.input").fill("can I see the blue one?")
+    await page.locator("textarea.input").press("Enter")
+    await expect(page.locator(".msg.ai .bubble")).to_have_text("[sandbox] can I see the blue one?")
+
+    picture = tmp_path / "blue.png"
+    picture.write_bytes(png(7, 7))
+    console = watch.attach(await browser.new_page())
+    await sign_in(console, live, shop.api_key)
+    await console.locator(".conv").click()
+    await console.locator("#reply-file").set_input_files(str(picture))
+    await console.fill("#reply", "here it is")
+    await console.click("#send")
+    sent = console.locator("#messages .msg.role-operator")
+    await expect(sent.locator("img.att-image")).to_have_count(1)
+    await expect(sent.locator(".bubble")).to_have_text("here it is")
+
+    # The visitor's page shows the operator's image (its stream, then the signed link).
+    theirs = page.locator(".msg.operator img.image")
+    await expect(theirs).to_have_count(1)
+    await page.wait_for_function(
+        "() => { const host = document.querySelector('#mca-widget'); "
+        "const i = host && host.shadowRoot.querySelector('.msg.operator img.image'); "
+        "return i && i.complete && i.naturalWidth === 7; }")
+    assert await db_value(test_env["DATABASE_URL"],
+                          "SELECT count(*) FROM attachments WHERE message_id IS NOT NULL") == 1
+    assert watch.dialogs == [] and watch.errors == []
