@@ -11,6 +11,7 @@ import hashlib
 from pathlib import Path
 
 from tests.factories import make_world
+from tests.graphql.helpers import codes, gql, ok
 from tests.helpers import db_rows, wait_for
 from tests.meta import ig_webhook, signed, wa_message, wa_webhook
 
@@ -276,3 +277,19 @@ async def test_instagram_image_from_the_cdn_is_read_by_the_model(
         "[sandbox] [The customer sent a photo.] | [image image/png]")
     ops = [(e["op"], e["media_id"]) for e in await graph.media_log()]
     assert ops == [("cdn", "IGCDN-1")]
+
+
+async def test_the_fallback_text_is_an_agent_setting(client, runtime, worker, graph, test_env):
+    world = await make_world(runtime, token=TOKEN)
+    update = """mutation($id: ID!, $t: String) {
+      updateAgent(id: $id, input: {mediaFallbackText: $t}) { mediaFallbackText } }"""
+    got = ok(await gql(client, update, {"id": str(world.agent_id), "t": "  Mándame texto  "},
+                       key=world.api_key))
+    assert got["updateAgent"]["mediaFallbackText"] == "Mándame texto"
+    assert codes(await gql(client, update, {"id": str(world.agent_id), "t": "x" * 1001},
+                           key=world.api_key)) == ["BAD_USER_INPUT"]
+    await _post(client, world, wa_message("", mtype="sticker", extra={"sticker": {"id": "GONE"}}))
+    assert (await _sent(graph, world))[0]["json"]["text"]["body"] == "Mándame texto"
+    # Empty: back to the platform's text.
+    got = ok(await gql(client, update, {"id": str(world.agent_id), "t": ""}, key=world.api_key))
+    assert got["updateAgent"]["mediaFallbackText"] is None
