@@ -120,8 +120,13 @@ async def _fetch_and_keep(rt: Runtime, channel: Channel, m: Message, position: i
         return att, None
     att.mime_type, att.size_bytes, att.sha256 = got.mime_type, len(got.data), got.sha256
     key = object_key(m.tenant_id, m.conversation_id, att.id)
-    await rt.media.put(key, got.data, got.mime_type)
-    att.storage_key = key
+    try:
+        await rt.media.put(key, got.data, got.mime_type)
+    except Exception:
+        # The agent still reads the bytes in hand; only the dashboard's copy is missing.
+        log.exception("media store refused the file of message %s", m.id)
+    else:
+        att.storage_key = key
     if ref.kind in ("voice", "audio"):
         att.transcript = await _transcribe(rt, att, got.data)
         if att.transcript is None:
