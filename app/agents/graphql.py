@@ -61,6 +61,11 @@ class AgentType:
         "The model may hand the conversation to a person (mode HUMAN) when the customer asks "
         "for one or it cannot help."
     ))
+    media_credits: int = strawberry.field(description=(
+        "Extra credits for a reply whose batch had a voice note, audio or image the agent "
+        "read; 0 (the default): media cost nothing beyond the reply. Refunded when the agent "
+        "could not use them (the fallback costs like a reply)."
+    ))
     media_fallback_text: str | None = strawberry.field(description=(
         "The reply to a message the agent cannot use (a file that could not be downloaded or "
         "is over the limit, a type it cannot read); null: the platform's MEDIA_FALLBACK_TEXT."
@@ -79,6 +84,7 @@ class AgentType:
                               for k, v in sorted(row.prompt_variables.items())],
             time_zone=row.time_zone, credits_per_reply=row.credits_per_reply,
             handoff_enabled=row.handoff_enabled, media_fallback_text=row.media_fallback_text,
+            media_credits=row.media_credits,
             created_at=row.created_at,
             updated_at=row.updated_at, channel_pk=row.channel_id,
         )
@@ -126,6 +132,7 @@ class CreateAgentInput:
     handoff_enabled: bool = True
     media_fallback_text: str | None = strawberry.field(default=None, description=(
         "At most 1,000 characters; null or empty: the platform's MEDIA_FALLBACK_TEXT."))
+    media_credits: int = 0
 
 
 @strawberry.input
@@ -140,6 +147,7 @@ class UpdateAgentInput:
     handoff_enabled: bool | None = None
     media_fallback_text: str | None = strawberry.field(default=None, description=(
         "Editable in place; an empty text goes back to the platform's MEDIA_FALLBACK_TEXT."))
+    media_credits: int | None = None
 
 
 @strawberry.type
@@ -178,6 +186,7 @@ class AgentMutation:
                 prompt_variables=[(v.name, v.value) for v in input.prompt_variables or []],
                 time_zone=input.time_zone, handoff_enabled=input.handoff_enabled,
                 media_fallback_text=input.media_fallback_text,
+                media_credits=input.media_credits,
             )
             await session.refresh(row)
         return AgentType.from_row(row)
@@ -197,6 +206,7 @@ class AgentMutation:
                 credits_per_reply=input.credits_per_reply,
                 time_zone=input.time_zone, handoff_enabled=input.handoff_enabled,
                 media_fallback_text=input.media_fallback_text,
+                media_credits=input.media_credits,
             )
             await session.refresh(row)
         return AgentType.from_row(row)

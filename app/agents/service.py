@@ -72,6 +72,7 @@ async def create_agent(
     time_zone: str = "UTC",
     handoff_enabled: bool = True,
     media_fallback_text: str | None = None,
+    media_credits: int = 0,
 ) -> Agent:
     """`credits_per_reply`: the platform's minimum when not given."""
     from app.conversations.service import archive_channel_conversations
@@ -102,6 +103,7 @@ async def create_agent(
         ),
         prompt_variables=variables, time_zone=zone, handoff_enabled=handoff_enabled,
         media_fallback_text=fallback_text(media_fallback_text),
+        media_credits=check_media_credits(media_credits),
     )
     session.add(agent)
     await session.flush()
@@ -124,6 +126,7 @@ async def update_agent(
     time_zone: str | None = None,
     handoff_enabled: bool | None = None,
     media_fallback_text: str | None = None,
+    media_credits: int | None = None,
 ) -> Agent:
     """Name, price, time zone and hand-off change in place; the prompt does not (see
     _refuse_new_prompt)."""
@@ -145,6 +148,8 @@ async def update_agent(
     if media_fallback_text is not None:
         # An empty text goes back to the platform's MEDIA_FALLBACK_TEXT.
         agent.media_fallback_text = fallback_text(media_fallback_text)
+    if media_credits is not None:
+        agent.media_credits = check_media_credits(media_credits)
     await session.flush()
     channel = await session.get(Channel, agent.channel_id)
     if channel is not None:
@@ -201,3 +206,9 @@ def fallback_text(text: str | None) -> str | None:
     if len(value) > MAX_FALLBACK_CHARS:
         raise BadUserInput(f"mediaFallbackText: at most {MAX_FALLBACK_CHARS} characters")
     return value or None
+
+
+def check_media_credits(value: int) -> int:
+    if not 0 <= value <= 1_000_000:
+        raise BadUserInput("mediaCredits: from 0 to 1,000,000")
+    return value

@@ -43,6 +43,16 @@ LABELS = {"image": "photo", "sticker": "sticker", "voice": "voice note", "audio"
           "video": "video", "document": "document"}
 
 
+# Read with a transcription or as image input: what an agent's `media_credits` prices.
+PRICED_TYPES = frozenset({"audio", "image", "sticker"})
+
+
+def media_charge(agent: Agent, rows: list[Message]) -> int:
+    """The extra credits a batch reserves for its media (refunded if the agent cannot use
+    them: a fallback costs like a reply)."""
+    return agent.media_credits if any(m.type in PRICED_TYPES for m in rows) else 0
+
+
 def needs_media(rows: list[Message]) -> bool:
     """Whether a batch has anything for prepare() (a pure look at the claimed rows)."""
     return any(m.type in MEDIA_TYPES or m.text is None for m in rows)

@@ -39,7 +39,7 @@ from app.credits import service as credits
 from app.db import driver_connection, session_driver, transaction
 from app.effects import emit, flush_committed, take, wake_flag_key
 from app.media import inbound as media_inbound
-from app.media.inbound import fallback_reply, needs_media
+from app.media.inbound import fallback_reply, media_charge, needs_media
 from app.metrics import CREDITS_CONSUMED, REPLIES_SENT, STAGE_SECONDS, observe_queue_wait
 from app.models import Agent, Channel, Contact, Conversation, CreditReservation, Message, Tenant
 from app.models.message import WITHOUT_RAW
@@ -275,7 +275,10 @@ async def handle_batch(rt: Runtime, lock: OrderingLock, cid: uuid.UUID) -> None:
         await _step(rt, lock, partial(_save_media, lock=lock, prepared=media))
     try:
         if media is not None and not media.usable:
-            # Nothing the agent can read: a short reply, never silence.
+            # Nothing the agent can read: a short reply, never silence, priced as a reply.
+            extra = media_charge(claim.agent, rows)
+            if extra:
+                await _step(rt, lock, partial(_refund_media, lock=lock, claim=claim, extra=extra))
             reply = fallback_reply(rt, claim.agent, conv)
         else:
             reply = await generate_reply(rt, claim.agent, conv, rows, claim.call_context(),
@@ -330,6 +333,13 @@ async def handle_batch(rt: Runtime, lock: OrderingLock, cid: uuid.UUID) -> None:
         REPLIES_SENT.labels(claim.channel.kind, "ai").inc()
         CREDITS_CONSUMED.inc(claim.agent.credits_per_reply)
     STAGE_SECONDS.labels("batch_total").observe(time.perf_counter() - started)
+
+
+async def _refund_media(session: AsyncSession, lock: OrderingLock, claim: Claim,
+                        extra: int) -> None:
+    await lock.fence(session)
+    await credits.reduce_reservation(session, claim.key, extra, "media not read",
+                                     claim.conv.tenant_id, claim.conv.id)
 
 
 async def _save_media(session: AsyncSession, lock: OrderingLock,
@@ -461,7 +471,7 @@ async def _claim(session: AsyncSession, lock: OrderingLock, cid: uuid.UUID) -> C
         _mark(session, conv, rows, "skipped", skip or "no_agent")
         return None
     if not resumed:
-        amount = agent.credits_per_reply
+        amount = agent.credits_per_reply + media_charge(agent, rows)
         marked, balance = await credits.reserve_batch(
             await session_driver(session), conv.tenant_id, cid, key, amount, [m.id for m in rows]
         )

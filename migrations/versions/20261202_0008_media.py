@@ -43,9 +43,13 @@ def upgrade() -> None:
     )
     op.create_index('ix_attachments_tenant_id_conversation_id', 'attachments', ['tenant_id', 'conversation_id'], unique=False)
     op.add_column('agents', sa.Column('media_fallback_text', sa.Text(), nullable=True))
+    op.add_column('agents', sa.Column('media_credits', sa.Integer(), server_default='0', nullable=False))
+    op.create_check_constraint(op.f('ck_agents_media_credits_non_negative'), 'agents', 'media_credits >= 0')
 
 
 def downgrade() -> None:
+    op.drop_constraint(op.f('ck_agents_media_credits_non_negative'), 'agents', type_='check')
+    op.drop_column('agents', 'media_credits')
     op.drop_column('agents', 'media_fallback_text')
     op.drop_index('ix_attachments_tenant_id_conversation_id', table_name='attachments')
     op.drop_table('attachments')

@@ -293,3 +293,38 @@ async def test_the_fallback_text_is_an_agent_setting(client, runtime, worker, gr
     # Empty: back to the platform's text.
     got = ok(await gql(client, update, {"id": str(world.agent_id), "t": ""}, key=world.api_key))
     assert got["updateAgent"]["mediaFallbackText"] is None
+
+
+async def test_media_credits_price_what_the_agent_read_and_a_fallback_costs_like_a_reply(
+    client, runtime, worker, graph, model, test_env
+):
+    world = await make_world(runtime, token=TOKEN, credits=10)
+    update = """mutation($id: ID!, $n: Int) {
+      updateAgent(id: $id, input: {mediaCredits: $n}) { mediaCredits creditsPerReply } }"""
+    assert codes(await gql(client, update, {"id": str(world.agent_id), "n": -1},
+                           key=world.api_key)) == ["BAD_USER_INPUT"]
+    got = ok(await gql(client, update, {"id": str(world.agent_id), "n": 2}, key=world.api_key))
+    assert got["updateAgent"] == {"mediaCredits": 2, "creditsPerReply": 1}
+    db = test_env["DATABASE_URL"]
+
+    async def balance_after_sends(n: int) -> int:
+        await _sent(graph, world, n)
+        await wait_for(lambda: _none_reserved(db))
+        return int((await db_rows(db, "SELECT credit_balance FROM tenants"))[0][0])
+
+    await graph.add_media("MEDIA-PRICED", b"one more please", "audio/ogg")
+    await _post(client, world, wa_message("", mtype="audio", extra={
+        "audio": {"id": "MEDIA-PRICED", "voice": True}}))
+    assert await balance_after_sends(1) == 7  # the reply and the voice note it read
+    await _post(client, world, wa_message("", mtype="image", extra={"image": {"id": "EXPIRED"}}))
+    assert await balance_after_sends(2) == 6  # the fallback: a reply, the extra given back
+    ledger = await db_rows(db, "SELECT sum(delta) AS s FROM credit_ledger")
+    assert ledger[0]["s"] == 6
+    amounts = await db_rows(db, "SELECT amount, state FROM credit_reservations ORDER BY created_at")
+    assert [(r["amount"], r["state"]) for r in amounts] == [(3, "committed"), (1, "committed")]
+    await _post(client, world, wa_message("and in text?"))
+    assert await balance_after_sends(3) == 5  # text only: the reply's price
+
+
+async def _none_reserved(db: str) -> bool:
+    return not await db_rows(db, "SELECT 1 FROM credit_reservations WHERE state = 'reserved'")
