@@ -251,9 +251,14 @@ async def test_reaction_is_stored_on_the_message_it_reacts_to(
     await _settled(db)
     await _post(client, world, wa_message("", mtype="reaction", wamid="wamid.R1", extra={
         "reaction": {"message_id": wamid, "emoji": "👍"}}))
-    reply = await db_rows(db, "SELECT meta->>'reaction' AS r FROM messages "
+    reply = await db_rows(db, "SELECT meta->>'reaction' AS r, conversation_id FROM messages "
                               "WHERE provider_message_id = $1", wamid)
     assert reply[0]["r"] == "👍"
+    shown = ok(await gql(client, """query($id: ID!) { conversation(id: $id) {
+        messages(first: 10) { edges { node { direction reaction } } } } }""",
+        {"id": str(reply[0]["conversation_id"])}, key=world.api_key))
+    nodes = [e["node"] for e in shown["conversation"]["messages"]["edges"]]
+    assert [n["reaction"] for n in nodes if n["direction"] == "OUTBOUND"] == ["👍"]
     await _post(client, world, wa_message("", mtype="reaction", wamid="wamid.R1", extra={
         "reaction": {"message_id": wamid}}))
     reply = await db_rows(db, "SELECT meta->>'reaction' AS r FROM messages "
