@@ -18,13 +18,13 @@ from typing import Any
 import httpx2
 import openai
 import orjson
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.agents.variables import CallContext, prompt_variables
 from app.ai.guard import ModelError, accept, guarded
 from app.metrics import MODEL_ERRORS
-from app.models import Agent, Conversation, Message
+from app.models import Agent, Attachment, Conversation, Message
 from app.runtime import Runtime
 
 log = logging.getLogger("app.ai")
@@ -142,14 +142,21 @@ def _is_chain_missing(exc: openai.APIStatusError) -> bool:
 async def history_input(
     session: AsyncSession, conversation: Conversation, before_seq: int
 ) -> list[dict[str, Any]]:
-    """The conversation since its context boundary, as Responses API input items."""
+    """The conversation since its context boundary, as Responses API input items. A voice
+    note (no text) is its transcript; COALESCE looks it up only for rows without text."""
+    transcript = (
+        select(func.string_agg(Attachment.transcript, " "))
+        .where(Attachment.message_id == Message.id, Attachment.transcript.is_not(None))
+        .scalar_subquery()
+    )
+    said = func.coalesce(Message.text, transcript)
     rows = (await session.execute(
-        select(Message.direction, Message.sender_role, Message.text)
+        select(Message.direction, Message.sender_role, said)
         .where(
             Message.conversation_id == conversation.id,
             Message.seq > conversation.context_start_seq,
             Message.seq < before_seq,
-            Message.text.is_not(None),
+            said.is_not(None),
             Message.status.not_in(("failed", "skipped")),
             Message.direction != "system",
         )

@@ -333,3 +333,21 @@ async def test_media_credits_price_what_the_agent_read_and_a_fallback_costs_like
 
 async def _none_reserved(db: str) -> bool:
     return not await db_rows(db, "SELECT 1 FROM credit_reservations WHERE state = 'reserved'")
+
+
+async def test_a_rebuilt_context_keeps_what_a_voice_note_said(
+    client, runtime, worker, graph, model, test_env
+):
+    world = await make_world(runtime, token=TOKEN)
+    await graph.add_media("MEDIA-VOICE-H", b"my order is 4471", "audio/ogg")
+    await _post(client, world, wa_message("", mtype="audio", extra={
+        "audio": {"id": "MEDIA-VOICE-H", "voice": True}}))
+    await _sent(graph, world)
+    await _settled(test_env["DATABASE_URL"])
+    await model.forget()  # the stored chain is gone: the next turn sends our own history
+    await _post(client, world, wa_message("where is it?"))
+    await _sent(graph, world, 2)
+    last = (await model.requests())[-1]["body"]
+    assert "previous_response_id" not in last
+    assert [i["content"] for i in last["input"]] == [
+        "my order is 4471", "[sandbox] [Voice note, transcribed] my order is 4471", "where is it?"]
