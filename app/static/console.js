@@ -287,7 +287,9 @@
       return line;
     }
     var label = m.status === "PROCESSING" ? "AI is answering…" :
-      m.status === "SKIPPED" || m.status === "FAILED" ? m.status.toLowerCase() + (m.statusReason ? " (" + m.statusReason + ")" : "") : "";
+      m.status === "SKIPPED" || m.status === "FAILED" ? m.status.toLowerCase() + (m.statusReason ? " (" + m.statusReason + ")" : "") :
+      // Answered, but what it carried could not be read (the agent said so, or sent its fallback).
+      m.status === "ANSWERED" && m.statusReason ? "could not be read (" + m.statusReason + ")" : "";
     return el("span", "inbound-status", label);
   }
 

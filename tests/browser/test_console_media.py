@@ -25,6 +25,7 @@ async def test_console_shows_a_photo_and_a_voice_note_with_its_transcript(
                                                        "caption": "this lamp"}}),
         wa_message("", mtype="audio", extra={"audio": {"id": "C-VOICE", "voice": True,
                                                        "mime_type": "audio/ogg"}}),
+        wa_message("", mtype="image", extra={"image": {"id": "C-GONE"}}),
     ]))
     async with httpx.AsyncClient(base_url=live.url) as http:
         assert (await http.post("/webhooks/meta", content=raw, headers=headers)).status_code == 200
@@ -34,7 +35,12 @@ async def test_console_shows_a_photo_and_a_voice_note_with_its_transcript(
     await console.locator(".conv").click()
     reply = console.locator("#messages .msg.role-ai .bubble")
     await expect(reply).to_have_text(
-        "[sandbox] this lamp | [image image/png] | [Voice note, transcribed] do you ship to Monterrey")
+        "[sandbox] this lamp | [image image/png] | [Voice note, transcribed] do you ship to Monterrey"
+        " | [The customer sent a photo that could not be opened (media_expired).]")
+    # The photo that expired at Meta says why, on the message and on its attachment.
+    gone = console.locator("#messages .msg.inbound").nth(2)
+    await expect(gone.locator(".att-error")).to_have_text("photo could not be opened (media_expired)")
+    await expect(gone.locator(".inbound-status")).to_have_text("could not be read (media_expired)")
 
     photo = console.locator("#messages .msg.inbound img.att-image")
     await expect(photo).to_have_count(1)
