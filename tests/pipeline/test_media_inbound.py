@@ -351,3 +351,29 @@ async def test_a_rebuilt_context_keeps_what_a_voice_note_said(
     assert "previous_response_id" not in last
     assert [i["content"] for i in last["input"]] == [
         "my order is 4471", "[sandbox] [Voice note, transcribed] my order is 4471", "where is it?"]
+
+
+async def test_instagram_audio_is_transcribed_and_a_gone_cdn_link_gets_the_fallback(
+    client, runtime, worker, graph, model, test_env, fakes
+):
+    world = await make_world(runtime, kind="instagram", token="IGQ-token")
+    await graph.add_media("IGCDN-AUDIO", b"tienen talla M", "audio/mp4")
+    await graph.add_media("IGCDN-GONE", JPEG, "image/jpeg", url_expired=True)
+
+    async def dm(mid: str, kind: str, media_id: str) -> None:
+        raw, headers = signed(ig_webhook(world.account_id, "IGSID-3", event={"message": {
+            "mid": mid, "attachments": [
+                {"type": kind, "payload": {"url": f"{fakes['graph']}/_fake/cdn/{media_id}"}}]}}))
+        assert (await client.post("/webhooks/meta", content=raw,
+                                  headers=headers)).status_code == 200
+
+    await dm("aWdf-audio-1", "audio", "IGCDN-AUDIO")
+    send = (await _sent(graph, world))[0]
+    assert send["json"]["message"]["text"] == "[sandbox] [Audio file, transcribed] tienen talla M"
+    await _settled(test_env["DATABASE_URL"])
+    await dm("aWdf-gone-1", "image", "IGCDN-GONE")
+    send = (await _sent(graph, world, 2))[1]
+    assert send["json"]["message"]["text"].startswith("Sorry, I couldn't open what you sent.")
+    rows = await _settled(test_env["DATABASE_URL"])
+    assert [r["status_reason"] for r in rows if r["direction"] == "inbound"] == [
+        None, "media_expired"]
