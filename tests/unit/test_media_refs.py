@@ -7,6 +7,7 @@ import uuid
 
 from cryptography.fernet import Fernet
 
+from app.channels.adapters.instagram import parse_webhook as parse_ig
 from app.channels.adapters.whatsapp import contacts_text, location_text, parse_webhook
 from app.config import Settings
 from app.media.links import signature, signed_path, valid
@@ -89,3 +90,12 @@ def test_signed_links_bind_the_file_its_tenant_and_the_expiry():
     assert not valid(s, att, tenant, 2000 + s.media_url_ttl_s, sig)
     other = Settings(_env_file=None, app_encryption_key=Fernet.generate_key().decode())  # type: ignore[call-arg]
     assert signature(other, att, tenant, 5) != signature(s, att, tenant, 5)
+
+
+def test_an_instagram_message_it_could_not_render_is_answered_with_the_fallback():
+    body = {"entry": [{"id": "17841", "messaging": [
+        {"sender": {"id": "IGSID"}, "message": {"mid": "m1", "is_unsupported": True}},
+        {"sender": {"id": "IGSID"}, "message": {"mid": "m2", "attachments": [{"type": "share"}]}},
+    ]}]}
+    parsed = {m.provider_message_id: m for m in parse_ig(body).messages}
+    assert parsed["m1"].answerable and not parsed["m2"].answerable

@@ -104,8 +104,10 @@ def _parse_message(
         text = quick
     return InboundMessage(
         account_id=account, provider_message_id=mid[:256], external_id=sender,
-        # Files are fetched and read by the worker (app/media/).
-        type=mtype[:32], text=text, answerable=text is not None or mtype in ATTACHMENT_TYPES,
+        # Files are fetched and read by the worker (app/media/); a message Instagram could not
+        # render for us gets the agent's fallback reply there.
+        type=mtype[:32], text=text,
+        answerable=text is not None or mtype in ATTACHMENT_TYPES or mtype == "unsupported",
         raw=ev, timestamp=ts,
     )
 
