@@ -17,7 +17,8 @@ WORKDIR /app
 
 # Dependencies first, from pyproject.toml alone: this layer is rebuilt only when they change.
 COPY pyproject.toml README.md ./
-RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" > /tmp/requirements.txt \
+# The `s3` extra too: the image serves several machines, which keep media in a bucket.
+RUN python -c "import tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; print('\n'.join(p['dependencies'] + p['optional-dependencies']['s3']))" > /tmp/requirements.txt \
  && pip wheel --wheel-dir /wheels -r /tmp/requirements.txt \
  && pip install --no-index --find-links /wheels -r /tmp/requirements.txt
 

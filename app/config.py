@@ -127,6 +127,8 @@ class Settings(BaseSettings):
     extraction_idle_minutes: int = Field(5, ge=1, le=15)
     widget_rate_per_minute: int = Field(20, ge=1)
     widget_max_message_chars: int = Field(2000, ge=1, le=4096)
+    # A web chat visitor may attach a JPEG, PNG or WebP image up to this size.
+    widget_image_max_bytes: int = Field(5 * 1_048_576, ge=1024, le=20 * 1_048_576)
     # A visitor token unused this long is refused; each use renews it (see widget_guard).
     widget_token_ttl_hours: int = Field(720, ge=1, le=8760)
     graphql_rate_per_minute: int = Field(600, ge=1)
@@ -153,12 +155,37 @@ class Settings(BaseSettings):
     webhook_allow_private: bool | None = None
     # The first retry of a failed delivery waits this long; each next one twice as long (1 h max).
     webhook_backoff_base_s: float = Field(10.0, gt=0, le=3600)
+    # Media customers send (app/media/): kept in MEDIA_STORE (`local`: files under
+    # DATA_DIR/media; `s3`: an S3-compatible bucket, for several machines). No download is
+    # ever larger than MEDIA_MAX_BYTES, whatever Meta's per-type limit allows.
+    media_store: Literal["local", "s3"] = "local"
+    media_max_bytes: int = Field(25 * 1_048_576, ge=1024, le=200 * 1_048_576)
+    s3_bucket: str | None = None
+    s3_endpoint_url: str | None = None
+    s3_region: str = "us-east-1"
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: str | None = None
+    # Voice notes and audio are transcribed with this OpenAI model.
+    transcription_model: str = "gpt-4o-mini-transcribe"
+    # How long a signed media link (Message.attachments.url) is valid.
+    media_url_ttl_s: int = Field(300, ge=10, le=86_400)
+    # Said when a message cannot be used and the agent sets no text of its own.
+    media_fallback_text: str = Field(
+        "Sorry, I couldn't open what you sent. Could you send it again or describe it in a "
+        "message?", min_length=1, max_length=1000)
 
     @field_validator("database_url")
     @classmethod
     def _check_database_url(cls, v: str | None) -> str | None:
         if v and urlsplit(v).scheme not in {"postgres", "postgresql", "postgresql+asyncpg"}:
             raise ValueError("must be a postgresql:// URL")
+        return v
+
+    @field_validator("s3_bucket")
+    @classmethod
+    def _check_s3_bucket(cls, v: str | None, info: ValidationInfo) -> str | None:
+        if info.data.get("media_store") == "s3" and not v:
+            raise ValueError("is required when MEDIA_STORE=s3")
         return v
 
     @field_validator("dashboard_origins")

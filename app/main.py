@@ -24,6 +24,7 @@ from app.http import (
 )
 from app.leads.export import leads_csv
 from app.logs import configure_logging
+from app.media.api import routes as media_routes
 from app.metrics import metrics, serves_metrics
 from app.realtime.hub import Hub
 from app.runtime import Runtime, open_runtime, tune_gc
@@ -44,6 +45,7 @@ def _routes(settings: Settings) -> list[BaseRoute]:
         Route("/webhooks/meta", meta.verify, methods=["GET"]),
         Route("/webhooks/meta", admitted("meta")(meta.receive), methods=["POST"]),
         *webchat_routes(),
+        *media_routes(),
         *web.routes(),
     ]
 

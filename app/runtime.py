@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from app.config import Settings
 from app.db import SessionFactory, create_engine, create_session_factory
 from app.integrations import outbox
+from app.media.store import MediaStore, open_store
 from app.outages import DEPENDENCIES, backoff_s, is_redis_outage
 from app.redis import harden, redis_settings
 
@@ -34,12 +35,15 @@ class Runtime:
     redis: ArqRedis
     http: httpx.AsyncClient
     openai: AsyncOpenAI
+    # Customers' files (app/media/store.py): local files or an S3-compatible bucket.
+    media: MediaStore
     sandbox: Any = None
     extras: dict[str, Any] = field(default_factory=dict)
 
     async def close(self) -> None:
         await self.http.aclose()
         await self.openai.close()
+        await self.media.close()
         await self.redis.aclose()
         await self.engine.dispose()
         if self.sandbox is not None:
@@ -131,5 +135,6 @@ async def open_runtime(settings: Settings, *, pool_size: int | None = None,
         redis=redis,
         http=http,
         openai=client,
+        media=open_store(settings),
         sandbox=sandbox,
     )

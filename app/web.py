@@ -27,6 +27,8 @@ def page_csp(request: Request) -> str:
         "script-src 'self'",
         "style-src 'self'",
         "img-src 'self' data:",
+        # Customers' voice notes and videos, through signed /media links.
+        "media-src 'self'",
         f"connect-src 'self' ws://{host} wss://{host}",
         "base-uri 'none'",
         "form-action 'none'",

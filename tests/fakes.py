@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 import httpx
@@ -52,6 +53,27 @@ class FakeControl:
 
     async def reset(self) -> None:
         (await self.client.post("/_fake/reset")).raise_for_status()
+
+    async def add_media(self, media_id: str, data: bytes, mime_type: str, **extra: Any) -> None:
+        """Graph only: a customer's file, served behind `GET /{version}/{media_id}` (extra:
+        sha256, file_size, expired, url_expired; see app/sandbox/fake_media.py)."""
+        r = await self.client.post("/_fake/media", json={
+            "media_id": media_id, "data_b64": base64.b64encode(data).decode(),
+            "mime_type": mime_type, **extra,
+        })
+        r.raise_for_status()
+
+    async def media_log(self) -> list[dict[str, Any]]:
+        """Graph only: media lookups, downloads and uploads, with their authorization."""
+        r = await self.client.get("/_fake/downloads")
+        r.raise_for_status()
+        return list(r.json()["downloads"])
+
+    async def transcriptions(self) -> list[dict[str, Any]]:
+        """OpenAI only: the audio transcription requests."""
+        r = await self.client.get("/_fake/transcriptions")
+        r.raise_for_status()
+        return list(r.json()["transcriptions"])
 
 
 def graph_root(settings: Any) -> str:

@@ -8,7 +8,9 @@ import asyncio
 import contextlib
 import inspect
 import socket
+import struct
 import uuid
+import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -101,3 +103,14 @@ async def stop_worker(w: Any, task: asyncio.Task[Any]) -> None:
         await w.close()
     if w.on_shutdown is not None:
         await w.on_shutdown(w.ctx)
+
+
+def png(width: int = 4, height: int = 3) -> bytes:
+    """A real PNG image (red pixels), small enough for any limit, decodable by a browser."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+    rows = b"".join(b"\x00" + b"\xff\x00\x00" * width for _ in range(height))
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows))
+            + chunk(b"IEND", b""))

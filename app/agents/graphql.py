@@ -61,6 +61,15 @@ class AgentType:
         "The model may hand the conversation to a person (mode HUMAN) when the customer asks "
         "for one or it cannot help."
     ))
+    media_credits: int = strawberry.field(description=(
+        "Extra credits for a reply whose batch had a voice note, audio or image the agent "
+        "read; 0 (the default): media cost nothing beyond the reply. Refunded when the agent "
+        "could not use them (the fallback costs like a reply)."
+    ))
+    media_fallback_text: str | None = strawberry.field(description=(
+        "The reply to a message the agent cannot use (a file that could not be downloaded or "
+        "is over the limit, a type it cannot read); null: the platform's MEDIA_FALLBACK_TEXT."
+    ))
     created_at: datetime
     updated_at: datetime
     channel_pk: strawberry.Private[uuid.UUID]
@@ -74,7 +83,9 @@ class AgentType:
             prompt_variables=[PromptVariableType(name=str(k), value=str(v))
                               for k, v in sorted(row.prompt_variables.items())],
             time_zone=row.time_zone, credits_per_reply=row.credits_per_reply,
-            handoff_enabled=row.handoff_enabled, created_at=row.created_at,
+            handoff_enabled=row.handoff_enabled, media_fallback_text=row.media_fallback_text,
+            media_credits=row.media_credits,
+            created_at=row.created_at,
             updated_at=row.updated_at, channel_pk=row.channel_id,
         )
 
@@ -119,6 +130,9 @@ class CreateAgentInput:
         "IANA time zone (e.g. America/Mexico_City) of the `local_date` prompt variable."
     ))
     handoff_enabled: bool = True
+    media_fallback_text: str | None = strawberry.field(default=None, description=(
+        "At most 1,000 characters; null or empty: the platform's MEDIA_FALLBACK_TEXT."))
+    media_credits: int = 0
 
 
 @strawberry.input
@@ -131,6 +145,9 @@ class UpdateAgentInput:
     credits_per_reply: int | None = strawberry.field(default=None, description=CREDITS_HELP)
     time_zone: str | None = None
     handoff_enabled: bool | None = None
+    media_fallback_text: str | None = strawberry.field(default=None, description=(
+        "Editable in place; an empty text goes back to the platform's MEDIA_FALLBACK_TEXT."))
+    media_credits: int | None = None
 
 
 @strawberry.type
@@ -168,13 +185,16 @@ class AgentMutation:
                 prompt_version=input.prompt_version, credits_per_reply=input.credits_per_reply,
                 prompt_variables=[(v.name, v.value) for v in input.prompt_variables or []],
                 time_zone=input.time_zone, handoff_enabled=input.handoff_enabled,
+                media_fallback_text=input.media_fallback_text,
+                media_credits=input.media_credits,
             )
             await session.refresh(row)
         return AgentType.from_row(row)
 
     @gql.mutation(
-        "Rename the agent, change its price or time zone, in place. Its prompt, model and "
-        "instructions are fixed: a change is AGENT_PROMPT_IMMUTABLE (use createAgent)."
+        "Rename the agent, change its price, time zone, hand-off or fallback text, in place. "
+        "Its prompt, model and instructions are fixed: a change is AGENT_PROMPT_IMMUTABLE "
+        "(use createAgent)."
     )
     async def update_agent(self, info: Info, id: strawberry.ID, input: UpdateAgentInput) -> AgentType:
         tenant_id = await require_tenant(info)
@@ -185,6 +205,8 @@ class AgentMutation:
                 prompt_id=input.prompt_id, prompt_version=input.prompt_version,
                 credits_per_reply=input.credits_per_reply,
                 time_zone=input.time_zone, handoff_enabled=input.handoff_enabled,
+                media_fallback_text=input.media_fallback_text,
+                media_credits=input.media_credits,
             )
             await session.refresh(row)
         return AgentType.from_row(row)

@@ -71,6 +71,8 @@ async def create_agent(
     prompt_variables: list[tuple[str, str]] | None = None,
     time_zone: str = "UTC",
     handoff_enabled: bool = True,
+    media_fallback_text: str | None = None,
+    media_credits: int = 0,
 ) -> Agent:
     """`credits_per_reply`: the platform's minimum when not given."""
     from app.conversations.service import archive_channel_conversations
@@ -100,6 +102,8 @@ async def create_agent(
             settings.min_credits_per_reply if credits_per_reply is None else credits_per_reply
         ),
         prompt_variables=variables, time_zone=zone, handoff_enabled=handoff_enabled,
+        media_fallback_text=fallback_text(media_fallback_text),
+        media_credits=check_media_credits(media_credits),
     )
     session.add(agent)
     await session.flush()
@@ -121,6 +125,8 @@ async def update_agent(
     credits_per_reply: int | None = None,
     time_zone: str | None = None,
     handoff_enabled: bool | None = None,
+    media_fallback_text: str | None = None,
+    media_credits: int | None = None,
 ) -> Agent:
     """Name, price, time zone and hand-off change in place; the prompt does not (see
     _refuse_new_prompt)."""
@@ -139,6 +145,11 @@ async def update_agent(
         agent.time_zone = validate_time_zone(time_zone)
     if handoff_enabled is not None:
         agent.handoff_enabled = handoff_enabled
+    if media_fallback_text is not None:
+        # An empty text goes back to the platform's MEDIA_FALLBACK_TEXT.
+        agent.media_fallback_text = fallback_text(media_fallback_text)
+    if media_credits is not None:
+        agent.media_credits = check_media_credits(media_credits)
     await session.flush()
     channel = await session.get(Channel, agent.channel_id)
     if channel is not None:
@@ -184,3 +195,20 @@ async def delete_agent(session: AsyncSession, tenant_id: uuid.UUID, agent_id: uu
     agent.deleted_at = func.now()
     await session.flush()
     invalidate(session, cache_key(channel.kind, channel.provider_account_id))
+
+
+MAX_FALLBACK_CHARS = 1000
+
+
+def fallback_text(text: str | None) -> str | None:
+    """The agent's reply to a message it cannot use; None (empty) for the platform's default."""
+    value = (text or "").strip()
+    if len(value) > MAX_FALLBACK_CHARS:
+        raise BadUserInput(f"mediaFallbackText: at most {MAX_FALLBACK_CHARS} characters")
+    return value or None
+
+
+def check_media_credits(value: int) -> int:
+    if not 0 <= value <= 1_000_000:
+        raise BadUserInput("mediaCredits: from 0 to 1,000,000")
+    return value

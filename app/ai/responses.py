@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -17,13 +18,13 @@ from typing import Any
 import httpx2
 import openai
 import orjson
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.agents.variables import CallContext, prompt_variables
 from app.ai.guard import ModelError, accept, guarded
 from app.metrics import MODEL_ERRORS
-from app.models import Agent, Conversation, Message
+from app.models import Agent, Attachment, Conversation, Message
 from app.runtime import Runtime
 
 log = logging.getLogger("app.ai")
@@ -66,6 +67,8 @@ class ModelReply:
     sandbox: bool
     # Set when the model called the hand-off tool: the conversation goes to an operator.
     handoff_reason: str | None = None
+    # The agent's fallback text for a batch it could not read (app/media/inbound.py).
+    fallback: bool = False
 
 
 def handoff_reason(output: Any) -> str | None:
@@ -138,15 +141,22 @@ def _is_chain_missing(exc: openai.APIStatusError) -> bool:
 
 async def history_input(
     session: AsyncSession, conversation: Conversation, before_seq: int
-) -> list[dict[str, str]]:
-    """The conversation since its context boundary, as Responses API input items."""
+) -> list[dict[str, Any]]:
+    """The conversation since its context boundary, as Responses API input items. A voice
+    note (no text) is its transcript; COALESCE looks it up only for rows without text."""
+    transcript = (
+        select(func.string_agg(Attachment.transcript, " "))
+        .where(Attachment.message_id == Message.id, Attachment.transcript.is_not(None))
+        .scalar_subquery()
+    )
+    said = func.coalesce(Message.text, transcript)
     rows = (await session.execute(
-        select(Message.direction, Message.sender_role, Message.text)
+        select(Message.direction, Message.sender_role, said)
         .where(
             Message.conversation_id == conversation.id,
             Message.seq > conversation.context_start_seq,
             Message.seq < before_seq,
-            Message.text.is_not(None),
+            said.is_not(None),
             Message.status.not_in(("failed", "skipped")),
             Message.direction != "system",
         )
@@ -159,7 +169,7 @@ async def history_input(
 
 
 def _request(
-    agent: Agent, conversation: Conversation, items: list[dict[str, str]], ctx: CallContext
+    agent: Agent, conversation: Conversation, items: list[dict[str, Any]], ctx: CallContext
 ) -> dict[str, Any]:
     req: dict[str, Any] = {
         "input": items,
@@ -192,8 +202,14 @@ async def generate_reply(
     conversation: Conversation,
     batch: list[Message],
     ctx: CallContext,
+    content: dict[uuid.UUID, list[dict[str, Any]]] | None = None,
 ) -> ModelReply:
-    turn = [{"role": "user", "content": m.text or ""} for m in batch]
+    """`content`: the input parts of rows that are not plain text (files, transcripts,
+    locations read as text are plain), from app/media/inbound.py."""
+    parts = content or {}
+    turn: list[dict[str, Any]] = [
+        {"role": "user", "content": parts.get(m.id) or m.text or ""} for m in batch
+    ]
     handed_back = conversation.handed_back_at is not None
     chain = conversation.context_response_id if not handed_back else None
     if handed_back:

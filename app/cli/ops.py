@@ -245,10 +245,13 @@ def _print_channels(channels: list[dict[str, Any]]) -> None:
 # -- simulate --------------------------------------------------------------------------------
 
 
-def whatsapp_payload(account: str, sender: str, text: str, name: str) -> dict[str, Any]:
-    """An inbound text message in the shape Meta's WhatsApp Cloud API posts it."""
+def whatsapp_payload(account: str, sender: str, text: str, name: str,
+                     content: dict[str, Any] | None = None) -> dict[str, Any]:
+    """An inbound message in the shape Meta's WhatsApp Cloud API posts it: text, or `content`
+    ({"type": ..., <type>: {...}}) for media and locations."""
     message = {"from": sender, "id": f"wamid.SIM{uuid.uuid4().hex}",
-               "timestamp": str(int(time.time())), "type": "text", "text": {"body": text}}
+               "timestamp": str(int(time.time())),
+               **(content or {"type": "text", "text": {"body": text}})}
     value = {
         "messaging_product": "whatsapp",
         "metadata": {"display_phone_number": sender, "phone_number_id": account},
@@ -264,27 +267,93 @@ def _default_url(settings: Settings) -> str:
     return f"http://{host}:{settings.port}"
 
 
+def _location(spec: str) -> dict[str, Any]:
+    parts = [p.strip() for p in spec.split(",", 2)]
+    try:
+        loc: dict[str, Any] = {"latitude": float(parts[0]), "longitude": float(parts[1])}
+    except (ValueError, IndexError):
+        _fail(f"--location must be LAT,LON[,NAME], got {spec!r}")
+    if len(parts) > 2 and parts[2]:
+        loc["name"] = parts[2]
+    return {"type": "location", "location": loc}
+
+
+def _media(settings: Settings, graph: str | None, kind: str, path: str,
+           caption: str) -> dict[str, Any]:
+    """Hand the file to the fake Graph server (what the worker downloads it from) and describe
+    it as Meta does: a media id, its type and SHA-256."""
+    import base64
+    import mimetypes
+    from pathlib import Path
+
+    import httpx
+
+    file = Path(path)
+    if not file.is_file():
+        _fail(f"no such file: {path}")
+    data = file.read_bytes()
+    mime = mimetypes.guess_type(file.name)[0] or "application/octet-stream"
+    if kind == "voice":
+        mime = "audio/ogg"
+    media_id = f"SIM{uuid.uuid4().int % 10**15}"
+    root = (graph or settings.meta_graph_api_base_url.rstrip("/").rsplit("/", 1)[0]).rstrip("/")
+    try:
+        r = httpx.post(f"{root}/_fake/media", timeout=10.0, json={
+            "media_id": media_id, "mime_type": mime, "data_b64": base64.b64encode(data).decode()})
+    except httpx.HTTPError as exc:
+        _fail(f"cannot reach the fake Graph server at {root}: {_first_line(exc) or exc}")
+    if r.status_code != 200:
+        _fail(f"{root} is not the fake Graph server (python -m app.sandbox graph): "
+              f"HTTP {r.status_code}")
+    mtype = "audio" if kind == "voice" else kind
+    media: dict[str, Any] = {"id": media_id, "mime_type": mime,
+                             "sha256": hashlib.sha256(data).hexdigest()}
+    if kind == "voice":
+        media["voice"] = True
+    if kind == "document":
+        media["filename"] = file.name
+    if caption and kind in ("image", "document"):
+        media["caption"] = caption
+    return {"type": mtype, mtype: media}
+
+
 @simulate_cli.command("whatsapp")
 def simulate_whatsapp(
-    text: str = typer.Argument(..., metavar="TEXT", help="What the customer writes."),
+    text: str = typer.Argument("", metavar="TEXT",
+                                help="What the customer writes (a caption with a file)."),
     channel: str = typer.Option(..., "--channel", help="The channel's phone_number_id."),
     sender: str = typer.Option(..., "--from", help="The customer's number, e.g. 5215512345678."),
     name: str = typer.Option("Simulated customer", "--name", help="The customer's profile name."),
     url: str | None = typer.Option(None, "--url", help="Server base URL (default: HOST:PORT)."),
+    image: str | None = typer.Option(None, "--image", help="Send this picture file."),
+    voice: str | None = typer.Option(None, "--voice", help="Send this file as a voice note."),
+    document: str | None = typer.Option(None, "--document", help="Send this file (a PDF, ...)."),
+    location: str | None = typer.Option(None, "--location", help="Share LAT,LON[,NAME]."),
+    graph: str | None = typer.Option(None, "--graph", help=(
+        "The fake Graph server that serves the file (default: META_GRAPH_API_BASE_URL's host).")),
 ) -> None:
-    """Post a correctly signed WhatsApp webhook (META_APP_SECRET) to a running server."""
+    """Post a correctly signed WhatsApp webhook (META_APP_SECRET) to a running server: text,
+    or a file served by the fake Graph server (python -m app.sandbox graph), or a location."""
     import httpx
 
     settings = load()
     number = sender.strip().lstrip("+").replace(" ", "")
     if not number.isdigit():
         _fail(f"--from must be a phone number (digits only), got {sender!r}")
-    if not text.strip():
+    files = {k: v for k, v in (("image", image), ("voice", voice), ("document", document)) if v}
+    if len(files) + (location is not None) > 1:
+        _fail("send one of --image, --voice, --document, --location at a time")
+    if not text.strip() and not files and location is None:
         _fail("TEXT must not be empty")
     if not settings.meta_app_secret:
         _fail("META_APP_SECRET is not set, so the webhook cannot be signed")
+    content = None
+    if location is not None:
+        content = _location(location)
+    for kind, path in files.items():
+        content = _media(settings, graph, kind, path, text.strip())
     # Signed over exactly the bytes sent, ASCII-escaped as Meta sends them.
-    raw = json.dumps(whatsapp_payload(channel.strip(), number, text, name),
+    raw = json.dumps(whatsapp_payload(channel.strip(), number, text, name, content),
                      ensure_ascii=True).encode()
     signature = hmac.new(settings.meta_app_secret.encode(), raw, hashlib.sha256).hexdigest()
     endpoint = (url or _default_url(settings)).rstrip("/") + "/webhooks/meta"

@@ -456,16 +456,19 @@ class ConversationMutation:
         "its channel. With an operator's key the message names them (Message.operator), and an "
         "unassigned conversation is assigned to them. The message is returned PENDING; "
         "MessageStatusChanged follows. WhatsApp and Instagram refuse with WINDOW_CLOSED once "
-        "the 24-hour window has closed."
+        "the 24-hour window has closed. `attachments`: ids from POST /media/uploads (images, "
+        "documents; WhatsApp and web chat), sent with the text as their caption."
     )
     async def send_operator_message(
-        self, info: Info, conversation_id: strawberry.ID, text: str
+        self, info: Info, conversation_id: strawberry.ID, text: str = "",
+        attachments: list[strawberry.ID] | None = None,
     ) -> MessageType:
         tenant_id = await require_tenant(info)
         operator_id = (await info.context.principal()).operator_id
+        files = [parse_id(a, "attachment") for a in attachments or ()]
         async with write(info) as session:
             msg = await outbox.send_operator_message(
-                session, tenant_id, parse_id(conversation_id, "conversation"), text,
+                session, tenant_id, parse_id(conversation_id, "conversation"), text, files,
                 operator_id=operator_id,
             )
         return MessageType.from_row(msg)

@@ -15,6 +15,7 @@ from app.conversations.kinds import MessageKind, StatusReason, message_kind, rea
 from app.graphql import fields as gql
 from app.graphql.context import Info
 from app.inbox.nodes import OperatorType
+from app.media.graphql import AttachmentType
 from app.models import Contact, Message
 
 
@@ -83,6 +84,11 @@ class ContactType:
                    notes=r["notes"])
 
 
+# Message types that never carry a file.
+TEXT_TYPES = frozenset({"text", "interactive", "button", "location", "contacts", "reaction",
+                        "context_reset", "postback"})
+
+
 @strawberry.type(name="Message")
 class MessageType:
     id: strawberry.ID
@@ -113,6 +119,15 @@ class MessageType:
             return None
         row = await info.context.loaders.operator.load(self.operator_pk)
         return OperatorType.from_row(row) if row is not None else None
+    reaction: str | None = strawberry.field(default=None, description=(
+        "The customer's reaction (an emoji) to this message; null when none or removed."))
+
+    @gql.field("The files the message carries (photos, voice notes, documents), in order.")
+    async def attachments(self, info: Info) -> list[AttachmentType]:
+        if self.type in TEXT_TYPES:
+            return []  # no query for the messages that cannot carry files
+        rows = await info.context.loaders.attachments.load(uuid.UUID(str(self.id)))
+        return [AttachmentType.from_row(a, info.context.rt.settings) for a in rows]
 
     @gql.field(
         "retryMessage may retry it: a FAILED outbound message, or a FAILED inbound one whose "
@@ -133,6 +148,7 @@ class MessageType:
             error_code=m.error_code, error_title=m.error_title,
             provider_message_id=m.provider_message_id, created_at=m.created_at,
             operator_pk=m.operator_id,
+            reaction=(m.meta or {}).get("reaction"),
         )
 
     @classmethod
@@ -146,6 +162,7 @@ class MessageType:
             reason=r["status_reason"], error_code=r["error_code"],
             error_title=r["error_title"], provider_message_id=r["provider_message_id"],
             created_at=r["created_at"], operator_pk=r["operator_id"],
+            reaction=r.get("reaction"),
         )
 
     @classmethod

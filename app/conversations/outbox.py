@@ -28,7 +28,7 @@ from app.conversations.service import add_message, get_conversation, set_mode
 from app.credits.service import move_credits
 from app.effects import emit
 from app.errors import BadUserInput, NotFound, ValidationFailed, WindowClosed, present
-from app.models import Agent, Channel, Conversation, Message
+from app.models import Agent, Attachment, Channel, Conversation, Message
 
 MAX_TEXT_CHARS = 4096
 SEND_JOB = "send_message"
@@ -86,18 +86,22 @@ async def enqueue_sends(session: AsyncSession, redis: Any) -> None:
 
 async def send_operator_message(
     session: AsyncSession, tenant_id: uuid.UUID, conversation_id: uuid.UUID, text: str,
+    attachment_ids: list[uuid.UUID] | None = None,
     *, operator_id: uuid.UUID | None = None,
 ) -> Message:
-    """Take the conversation over (mode HUMAN) and queue the operator's text for sending.
-    `operator_id`: who wrote it (an operator's key); an unassigned conversation becomes
-    theirs."""
-    if not text.strip():
+    """Take the conversation over (mode HUMAN) and queue the operator's text (and files, from
+    POST /media/uploads) for sending. `operator_id`: who wrote it (an operator's key); an
+    unassigned conversation becomes theirs."""
+    if not text.strip() and not attachment_ids:
         raise ValidationFailed("text must not be empty")
     if len(text) > MAX_TEXT_CHARS:
         raise BadUserInput(f"text must be at most {MAX_TEXT_CHARS} characters")
+    if attachment_ids and len(attachment_ids) > MAX_ATTACHMENTS:
+        raise BadUserInput(f"at most {MAX_ATTACHMENTS} attachments per message")
     conv, channel = await writable_conversation(session, tenant_id, conversation_id)
     # Refused here, before anything is stored or sent, rather than failed later by Meta.
     check_window(channel.kind, conv.last_inbound_at, operator=True)
+    files = await _uploads(session, conv, channel, attachment_ids or [])
     conv = await set_mode(session, tenant_id, conv.id, "human")
     if conv.handoff_requested_at is not None:
         # An operator answered: the customer is no longer waiting for one.
@@ -108,11 +112,36 @@ async def send_operator_message(
         await session.flush()
         emit(session, str(tenant_id), events.conversation_status(conv, "assignee"))
     msg = await add_message(
-        session, conv, direction="outbound", sender_role="operator", type="text", text=text,
+        session, conv, direction="outbound", sender_role="operator",
+        type=files[0].kind if files else "text", text=text.strip() or None if files else text,
         status="pending", operator_id=operator_id,
     )
+    for position, att in enumerate(files):
+        att.message_id, att.position = msg.id, position
     _queue_send(session, msg.id)
     return msg
+
+
+MAX_ATTACHMENTS = 10
+
+
+async def _uploads(session: AsyncSession, conv: Conversation, channel: Channel,
+                   ids: list[uuid.UUID]) -> list[Attachment]:
+    """The operator's uploads for this conversation, not sent before, in the order given."""
+    if not ids:
+        return []
+    if channel.kind == "instagram":
+        raise BadUserInput("sending files on Instagram is not supported; send text instead")
+    found = {a.id: a for a in (await session.scalars(
+        select(Attachment).where(Attachment.id.in_(ids), Attachment.tenant_id == conv.tenant_id,
+                                 Attachment.conversation_id == conv.id,
+                                 Attachment.message_id.is_(None)).with_for_update()
+    )).all()}
+    missing = [str(i) for i in ids if i not in found]
+    if missing or len(set(ids)) != len(ids):
+        # Another tenant's, another conversation's or already sent: as if there were none.
+        raise NotFound("attachment")
+    return [found[i] for i in ids]
 
 
 async def retry_message(

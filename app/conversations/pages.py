@@ -73,14 +73,15 @@ LABEL_OWNED = "SELECT true FROM labels WHERE id = $2 AND tenant_id = $1"
 MESSAGES_AT = """
 SELECT m.id, m.conversation_id, m.seq, m.direction, m.sender_role, m.type, m.text, m.status,
        m.status_reason, m.error_code, m.error_title, m.provider_message_id, m.created_at,
-       m.operator_id
+       m.operator_id, m.meta->>'reaction' AS reaction
 FROM unnest($2::uuid[], $3::int[]) AS k(conversation_id, seq)
 JOIN messages m ON m.conversation_id = k.conversation_id AND m.seq = k.seq
 WHERE m.tenant_id = $1
 """
 _MESSAGES = """
 SELECT id, conversation_id, seq, direction, sender_role, type, text, status, status_reason,
-       error_code, error_title, provider_message_id, created_at, operator_id
+       error_code, error_title, provider_message_id, created_at, operator_id,
+       meta->>'reaction' AS reaction
 FROM messages WHERE conversation_id = $2 AND tenant_id = $1
 """
 MESSAGE_COUNT = "SELECT count(*) FROM messages WHERE conversation_id = $2 AND tenant_id = $1"

@@ -140,6 +140,29 @@ async def commit(session: AsyncSession, batch_key: str) -> None:
     )
 
 
+async def reduce_reservation(session: AsyncSession, batch_key: str, amount: int, reason: str,
+                             tenant_id: uuid.UUID, conversation_id: uuid.UUID) -> bool:
+    """Give back part of a batch's reservation (still `reserved`), once: the reservation's
+    amount shrinks by as much as the balance grows, so a later commit or release stays exact.
+    A batch run again after a crash finds the ledger entry and changes nothing."""
+    key = f"reduce:{batch_key}"
+    if await session.scalar(
+        select(CreditLedgerEntry.id).where(CreditLedgerEntry.idempotency_key == key)
+    ) is not None:
+        return False
+    res = await session.scalar(
+        update(CreditReservation)
+        .where(CreditReservation.batch_key == batch_key, CreditReservation.state == "reserved",
+               CreditReservation.amount >= amount)
+        .values(amount=CreditReservation.amount - amount)
+        .returning(CreditReservation.id)
+    )
+    if res is None:
+        return False
+    await move_credits(session, tenant_id, amount, "release", key, reason, conversation_id)
+    return True
+
+
 async def release(session: AsyncSession, batch_key: str, reason: str = "reply not sent") -> bool:
     res = await session.scalar(
         update(CreditReservation)

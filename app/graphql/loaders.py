@@ -18,6 +18,7 @@ from app.db import driver_connection
 from app.inbox import pages as inbox_pages
 from app.models import (
     Agent,
+    Attachment,
     Channel,
     Contact,
     Conversation,
@@ -60,6 +61,9 @@ class Loaders:
         self.operator = loader(self._operators)
         # By conversation: the calling operator's (last read seq, unread customer messages).
         self.read_state = loader(self._read_states)
+        # A message's files (Message.attachments), in order.
+        self.attachments: DataLoader[uuid.UUID, list[Attachment]] = DataLoader(
+            load_fn=self._attachments, cache=cache)
 
     async def _all(self, query: Select[Any]) -> list[Any]:
         async with self.rt.sessions() as session:
@@ -127,6 +131,7 @@ class Loaders:
         for conversation_id, label in rows:
             found.setdefault(conversation_id, []).append(label)
         return [found.get(c, []) for c in conversation_ids]
+
     async def _operators(self, ids: list[uuid.UUID]) -> list[Operator | None]:
         rows = await self._all(
             select(Operator).where(Operator.tenant_id == self.tenant_id, Operator.id.in_(ids))
@@ -140,6 +145,18 @@ class Loaders:
             found = await inbox_pages.reads(conn, self.tenant_id, self.operator_id, ids)
         return [(int(found[k]["last_read_seq"]), int(found[k]["unread"])) if k in found else None
                 for k in ids]
+
+    async def _attachments(self, message_ids: list[uuid.UUID]) -> list[list[Attachment]]:
+        rows = await self._all(
+            select(Attachment).where(Attachment.tenant_id == self.tenant_id,
+                                     Attachment.message_id.in_(message_ids))
+            .order_by(Attachment.message_id, Attachment.position)
+        )
+        found: dict[uuid.UUID, list[Attachment]] = {}
+        for a in rows:
+            if a.message_id is not None:
+                found.setdefault(a.message_id, []).append(a)
+        return [found.get(k, []) for k in message_ids]
 
 
 def _by_key(keys: Sequence[K], rows: Sequence[V], key: Callable[[V], K]) -> list[V | None]:

@@ -2,6 +2,7 @@
 
 from app.models.agent import Agent
 from app.models.api_key import ApiKey
+from app.models.attachment import Attachment
 from app.models.base import Base
 from app.models.channel import Channel
 from app.models.contact import Contact
@@ -21,6 +22,7 @@ from app.models.tenant import Tenant
 __all__ = [
     "Agent",
     "ApiKey",
+    "Attachment",
     "Base",
     "Channel",
     "Contact",

@@ -17,6 +17,7 @@ class Agent(Base):
     __tablename__ = "agents"
     __table_args__ = (
         CheckConstraint("credits_per_reply >= 1", name="credits_per_reply_positive"),
+        CheckConstraint("media_credits >= 0", name="media_credits_non_negative"),
         # Without a model of its own, the dashboard prompt's model answers.
         CheckConstraint("model IS NOT NULL OR prompt_id IS NOT NULL", name="model_or_prompt"),
         Index(
@@ -52,6 +53,12 @@ class Agent(Base):
     credits_per_reply: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     # The model is offered a tool to hand the conversation to a person (app/ai/responses.py).
     handoff_enabled: Mapped[bool] = mapped_column(default=True, server_default="true")
+    # Said when a message cannot be used (a failed download, a file over the limit, a type
+    # the agent cannot read); None: MEDIA_FALLBACK_TEXT.
+    media_fallback_text: Mapped[str | None] = mapped_column(Text)
+    # Extra credits for a reply whose batch had a voice note, audio or image the agent read
+    # (transcription, image input); 0: media cost nothing beyond the reply.
+    media_credits: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = created_at()
     updated_at: Mapped[datetime] = updated_at()
     deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

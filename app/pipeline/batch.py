@@ -38,6 +38,8 @@ from app.conversations.service import add_message
 from app.credits import service as credits
 from app.db import driver_connection, session_driver, transaction
 from app.effects import emit, flush_committed, take, wake_flag_key
+from app.media import inbound as media_inbound
+from app.media.inbound import fallback_reply, media_charge, needs_media
 from app.metrics import CREDITS_CONSUMED, REPLIES_SENT, STAGE_SECONDS, observe_queue_wait
 from app.models import Agent, Channel, Contact, Conversation, CreditReservation, Message, Tenant
 from app.models.message import WITHOUT_RAW
@@ -266,9 +268,21 @@ async def handle_batch(rt: Runtime, lock: OrderingLock, cid: uuid.UUID) -> None:
         observe_queue_wait(claim.rows[0].created_at)
     conv, rows, key = claim.conv, claim.rows, claim.key
 
-    # 2. the model call, outside any transaction
+    # 2. the model call, outside any transaction; a batch with files fetches them first
+    media = None
+    if needs_media(rows):
+        media = await media_inbound.prepare(rt, claim.channel, rows)
+        await _step(rt, lock, partial(_save_media, lock=lock, prepared=media))
     try:
-        reply = await generate_reply(rt, claim.agent, conv, rows, claim.call_context())
+        if media is not None and not media.usable:
+            # Nothing the agent can read: a short reply, never silence, priced as a reply.
+            extra = media_charge(claim.agent, rows)
+            if extra:
+                await _step(rt, lock, partial(_refund_media, lock=lock, claim=claim, extra=extra))
+            reply = fallback_reply(rt, claim.agent, conv)
+        else:
+            reply = await generate_reply(rt, claim.agent, conv, rows, claim.call_context(),
+                                         content=media.content if media else None)
     except (ModelError, BreakerOpen) as exc:
         reason = exc.reason if isinstance(exc, ModelError) else "breaker_open"
         log.warning("model failed for conversation %s: %s", cid, exc)
@@ -321,6 +335,19 @@ async def handle_batch(rt: Runtime, lock: OrderingLock, cid: uuid.UUID) -> None:
     STAGE_SECONDS.labels("batch_total").observe(time.perf_counter() - started)
 
 
+async def _refund_media(session: AsyncSession, lock: OrderingLock, claim: Claim,
+                        extra: int) -> None:
+    await lock.fence(session)
+    await credits.reduce_reservation(session, claim.key, extra, "media not read",
+                                     claim.conv.tenant_id, claim.conv.id)
+
+
+async def _save_media(session: AsyncSession, lock: OrderingLock,
+                      prepared: media_inbound.Prepared) -> None:
+    await lock.fence(session)
+    await media_inbound.save(session, prepared)
+
+
 _SET_CONTEXT = """
 UPDATE conversations SET context_response_id = $2, handed_back_at = NULL WHERE id = $1
 RETURNING tenant_id
@@ -331,7 +358,9 @@ _SETTLE_SENT = """
 UPDATE messages SET
     status = CASE WHEN id <> $2 THEN 'answered'
                   WHEN status IN ('pending', 'unknown') THEN $3 ELSE status END,
-    status_reason = CASE WHEN id <> $2 THEN NULL ELSE status_reason END,
+    status_reason = CASE WHEN id <> $2 THEN (CASE WHEN status_reason LIKE 'media\_%'
+                    OR status_reason IN ('unsupported_type', 'transcription_failed')
+                    THEN status_reason END) ELSE status_reason END,
     provider_message_id = CASE WHEN id = $2 THEN COALESCE(provider_message_id, $4)
                                ELSE provider_message_id END,
     meta = CASE WHEN id = $2 AND provider_message_id IS NULL AND $4::varchar IS NOT NULL
@@ -442,7 +471,7 @@ async def _claim(session: AsyncSession, lock: OrderingLock, cid: uuid.UUID) -> C
         _mark(session, conv, rows, "skipped", skip or "no_agent")
         return None
     if not resumed:
-        amount = agent.credits_per_reply
+        amount = agent.credits_per_reply + media_charge(agent, rows)
         marked, balance = await credits.reserve_batch(
             await session_driver(session), conv.tenant_id, cid, key, amount, [m.id for m in rows]
         )
@@ -499,7 +528,8 @@ async def _store_reply(
 ) -> tuple[Message, Contact] | None:
     await lock.fence(session)
     meta = {"response_id": reply.response_id, "model": reply.model, "usage": reply.usage,
-            "batch_key": claim.key, **({"sandbox": True} if reply.sandbox else {})}
+            "batch_key": claim.key, **({"sandbox": True} if reply.sandbox else {}),
+            **({"fallback": True} if reply.fallback else {})}
     row = await (await session_driver(session)).fetchrow(
         _STORE_REPLY, claim.conv.id, uuid.uuid4(), reply.text, claim.rows[-1].seq,
         orjson.dumps(meta).decode(),

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from app.channels.adapters import instagram, whatsapp
-from app.channels.adapters.base import Recipient, SendError, SendResult
+from app.channels.adapters.base import OutboundMedia, Recipient, SendError, SendResult
 from app.channels.adapters.graph import PAIR_RATE_LIMIT, RATE_LIMIT_CODES
 from app.channels.adapters.registry import WINDOWED_KINDS, adapter_for
 from app.channels.service import channel_token
@@ -41,10 +41,12 @@ def _backoff(err: SendError, attempt: int) -> float:
 
 async def deliver(
     rt: Runtime, channel: Channel, contact: Contact, text: str, our_message_id: str,
+    media: list[OutboundMedia] | None = None,
     *, template: dict[str, Any] | None = None, tag: str | None = None,
 ) -> Delivery:
-    """`template`: a WhatsApp template request to send instead of `text`; `tag`: an Instagram
-    message tag (HUMAN_AGENT) for a person's reply past the 24-hour window."""
+    """`media`: an operator's files, sent with `text` as their caption; `template`: a WhatsApp
+    template request to send instead of `text`; `tag`: an Instagram message tag (HUMAN_AGENT)
+    for a person's reply past the 24-hour window."""
     adapter = adapter_for(channel.kind)
     s = rt.settings
     # One breaker per channel: a number that Meta throttles or rejects does not stop the
@@ -72,6 +74,10 @@ async def deliver(
                 result = await whatsapp.send_template(
                     rt.http, s, channel.provider_account_id, token, to, template, our_message_id
                 )
+            elif media:
+                result = await adapter.send_media(
+                    rt.http, s, channel.provider_account_id, token, to, media, text,
+                    our_message_id)
             elif tag is not None:
                 result = await instagram.send_tagged_text(
                     rt.http, s, channel.provider_account_id, token, to, text, tag

@@ -110,6 +110,14 @@ RETURNING conversation_id, seq, created_at
 # Messages whose statement reopened their resolved or snoozed conversation, for announce():
 # ingest() returns the message alone, and this says the rest without a column of its own.
 REOPENED: weakref.WeakSet[Message] = weakref.WeakSet()
+# A reaction (or its removal, emoji NULL) recorded on the message it reacts to.
+_REACT = """
+UPDATE messages SET meta = CASE WHEN $3::text IS NULL THEN meta - 'reaction'
+                                ELSE meta || jsonb_build_object('reaction', $3::text) END
+WHERE channel_id = $1 AND provider_message_id = $2
+RETURNING id
+"""
+
 
 # Runs one statement with positional parameters and returns its first row (by column name) or
 # None: a driver connection's fetchrow (each statement commits by itself), or in_session().
@@ -157,6 +165,9 @@ async def ingest(fetch: Fetch, channel: ChannelRoute, msg: InboundMessage) -> Me
     if row["seq"] is None:
         # A concurrent delivery of the same message won; its seq number stays unused.
         return None
+    if msg.reacts_to is not None:
+        # Shown on the message it reacts to (one of ours, by its provider id), not answered.
+        await fetch(_REACT, channel.id, msg.reacts_to, msg.reaction)
     stored = Message(
         id=message_id, tenant_id=channel.tenant_id, conversation_id=row["conversation_id"],
         channel_id=channel.id, seq=row["seq"], direction="inbound", sender_role="customer",

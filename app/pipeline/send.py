@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import update
 
+from app.channels.adapters.base import OutboundMedia
 from app.channels.adapters.registry import human_agent_tag, window_open
 from app.channels.service import mark_needs_reauth
 from app.conversations import events
@@ -20,9 +21,10 @@ from app.credits.service import move_credits as apply_credits
 from app.db import transaction
 from app.effects import emit, flush_committed, take
 from app.errors import InsufficientCredits, present
+from app.media.repository import attachments_of
 from app.metrics import REPLIES_SENT
 from app.models import Channel, Contact, Conversation, Message
-from app.pipeline.delivery import deliver
+from app.pipeline.delivery import Delivery, deliver
 from app.runtime import Runtime
 from app.templates.sending import settle_failed_template
 
@@ -64,8 +66,13 @@ async def send_message(ctx: dict[str, Any], message_id: str) -> str:
         return refusal
 
     template = msg.meta.get("template") if msg.type == "template" else None
-    result = await deliver(rt, channel, contact, msg.text or "", str(msg.id),
-                           template=template, tag=tag)
+    media = (await outbound_media(rt, msg)
+             if msg.type not in ("text", "template") else None)
+    if media is not None and not media:
+        result = Delivery("failed", [], "media_missing", "the message's files are not kept")
+    else:
+        result = await deliver(rt, channel, contact, msg.text or "", str(msg.id), media,
+                               template=template, tag=tag)
     async with transaction(rt.sessions) as session:
         row = present(await session.get(Message, mid, with_for_update=True), "message")
         if result.outcome in ("sent", "unknown"):
@@ -105,3 +112,17 @@ async def _charge_retry(session: Any, msg: Message, conv: Conversation) -> str |
         return "no_credits"
     return None
 
+
+
+async def outbound_media(rt: Runtime, msg: Message) -> list[OutboundMedia]:
+    """An operator message's files, read from the media store; [] when any is missing."""
+    async with rt.sessions() as session:
+        rows = (await attachments_of(session, msg.tenant_id, [msg.id])).get(msg.id, [])
+    out = []
+    for a in rows:
+        data = await rt.media.get(a.storage_key) if a.storage_key else None
+        if data is None:
+            return []
+        out.append(OutboundMedia(a.kind, a.mime_type or "application/octet-stream",
+                                 a.file_name, data))
+    return out

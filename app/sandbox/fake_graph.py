@@ -29,6 +29,7 @@ script failures and read what was sent through the admin endpoints:
   its numbers; both only to its token (190 / 100 otherwise) and both recorded in
   ``/_fake/lookups``. A template send from one of its numbers is checked as Meta does: an
   unknown or unapproved name/language is 132001, a wrong number of body parameters 132000.
+- Media (customers' files, uploads): see app/sandbox/fake_media.py.
 """
 
 from __future__ import annotations
@@ -44,6 +45,8 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
+
+from app.sandbox.fake_media import MediaState, media_error, media_lookup, media_routes
 
 # How long a dropped request hangs: longer than any client timeout the platform uses, so the
 # client gives up without an answer, as when the request reached Meta but the reply was lost.
@@ -198,8 +201,11 @@ class GraphState:
         # Never reset: message ids must stay unique across resets because the platform
         # stores them under unique constraints in a database that outlives a test.
         self.seq = itertools.count(1)
+        # Customers' files and uploads (app/sandbox/fake_media.py).
+        self.media = MediaState()
 
     def reset(self) -> None:
+        self.media.reset()
         self.requests.clear()
         self.lookups.clear()
         self.script.clear()
@@ -308,6 +314,8 @@ def create_app(default_delay_ms: float = 0, owners: list[Json] | None = None) ->
     async def lookup(request: Request) -> JSONResponse:
         seq = next(state.seq)
         account_id = request.path_params["account_id"]
+        if account_id in state.media.files:
+            return media_lookup(state.media, request, account_id)
         auth = request.headers.get("authorization") or ""
         token = auth[7:].strip() if auth.lower().startswith("bearer ") else ""
         record: Json = {"id": seq, "ts": time.time(), "path": request.url.path,
@@ -371,7 +379,7 @@ def create_app(default_delay_ms: float = 0, owners: list[Json] | None = None) ->
             return answer(401, graph_error(190, "Invalid OAuth access token", seq=seq))
         if not isinstance(body, dict):
             return answer(400, graph_error(100, details="Request body must be a JSON object."))
-        invalid = _validation_error(body, seq)
+        invalid = _validation_error(body, seq) or media_error(state.media, body)
         if invalid is not None:
             return answer(400, invalid)
 
@@ -499,6 +507,7 @@ def create_app(default_delay_ms: float = 0, owners: list[Json] | None = None) ->
             Route("/_fake/wabas", wabas, methods=["GET", "POST"]),
             Route("/{version}/{waba_id}/message_templates", message_templates, methods=["GET"]),
             Route("/{version}/{waba_id}/phone_numbers", phone_numbers, methods=["GET"]),
+            *media_routes(state.media),
             Route("/{version}/{account_id}/messages", messages, methods=["POST"]),
             Route("/{version}/{account_id}", lookup, methods=["GET"]),
         ]

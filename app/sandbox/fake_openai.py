@@ -17,6 +17,10 @@ Admin endpoints (tests and workers live in other processes, so all control is HT
   ``"failed": true``, ``"incomplete": "<reason>"`` or ``"refusal": "<text>"`` shape the
   reply instead) and ``fail_all`` (an entry applied to every request; null clears it).
   ``GET /_fake/config`` shows the current values.
+- ``POST /v1/audio/transcriptions`` (multipart ``file``, ``model``): the sandbox
+  transcription, ``{"text"}`` (openai_payloads.transcript_of); ``GET /_fake/transcriptions``.
+- Images and files in the input are acknowledged in the reply (``[image image/jpeg]``,
+  ``[file invoice.pdf]``).
 - ``POST /_fake/forget`` drops stored responses (an expired chain), ``GET /_fake/requests``,
   ``POST /_fake/reset`` (back to the create_app values), ``GET /_fake/health``.
 """
@@ -42,6 +46,7 @@ from app.sandbox.openai_payloads import (
     input_items,
     new_id,
     response_object,
+    transcript_of,
     turn_texts,
     user_texts,
     value_from_schema,
@@ -57,6 +62,7 @@ class OpenAIState:
         self.responses: dict[str, Json] = {}
         self.histories: dict[str, list[Json]] = {}
         self.conversations: dict[str, Json] = {}
+        self.transcriptions: list[Json] = []
         self.reset()
 
     def reset(self) -> None:
@@ -66,6 +72,7 @@ class OpenAIState:
         self.fail: list[Json] = []
         self.fail_all: Json | None = None
         self.requests.clear()
+        self.transcriptions.clear()
         self.forget()
         self.conversations.clear()
 
@@ -210,6 +217,22 @@ def create_app(latency_ms: float = 0, latency_jitter_ms: float = 0) -> Starlette
             state.conversations[conv_id]["items"] = full_history
         return JSONResponse(response, headers={"x-request-id": new_id("req")})
 
+    async def transcribe(request: Request) -> JSONResponse:
+        form = await request.form()
+        file, model = form.get("file"), form.get("model")
+        if file is None or isinstance(file, str) or not model:
+            return error_response(400, message="'file' and 'model' are required.", param="file")
+        data = await file.read()
+        text = transcript_of(data)
+        state.transcriptions.append({"model": model, "file_name": file.filename,
+                                     "content_type": file.content_type, "size": len(data),
+                                     "authorization": request.headers.get("authorization"),
+                                     "text": text})
+        return JSONResponse({"text": text})
+
+    async def list_transcriptions(_: Request) -> JSONResponse:
+        return JSONResponse({"transcriptions": state.transcriptions})
+
     async def get_response(request: Request) -> JSONResponse:
         rid = request.path_params["rid"]
         if rid not in state.responses:
@@ -284,6 +307,8 @@ def create_app(latency_ms: float = 0, latency_jitter_ms: float = 0) -> Starlette
             Route("/v1/responses/{rid}", get_response, methods=["GET", "DELETE"]),
             Route("/v1/conversations", create_conversation, methods=["POST"]),
             Route("/v1/conversations/{cid}", conversation, methods=["GET", "DELETE"]),
+            Route("/v1/audio/transcriptions", transcribe, methods=["POST"]),
+            Route("/_fake/transcriptions", list_transcriptions, methods=["GET"]),
             Route("/_fake/config", config, methods=["GET", "POST"]),
             Route("/_fake/forget", forget, methods=["POST"]),
             Route("/_fake/requests", list_requests, methods=["GET"]),

@@ -49,11 +49,34 @@ def user_texts(items: list[Json]) -> list[str]:
             texts.append(content)
         elif isinstance(content, list):
             texts.extend(
-                str(part.get("text", ""))
-                for part in content
-                if isinstance(part, dict) and part.get("type") in ("input_text", "text")
+                _part_text(part) for part in content
+                if isinstance(part, dict)
+                and part.get("type") in ("input_text", "text", "input_image", "input_file")
             )
     return texts
+
+
+def _part_text(part: Json) -> str:
+    """A content part as the sandbox model echoes it: images and files are acknowledged."""
+    if part.get("type") == "input_image":
+        url = str(part.get("image_url") or "")
+        mime = url[5:url.index(";")] if url.startswith("data:") and ";" in url else "url"
+        return f"[image {mime}]"
+    if part.get("type") == "input_file":
+        return f"[file {part.get('filename') or 'unnamed'}]"
+    return str(part.get("text", ""))
+
+
+def transcript_of(data: bytes) -> str:
+    """The sandbox's deterministic stand-in for a transcription: the recording's bytes when
+    they are readable text (tests send words as the 'audio'), else its length."""
+    try:
+        words = data.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        words = ""
+    if words and words.isprintable():
+        return words
+    return f"(sandbox transcript of a {len(data)}-byte recording)"
 
 
 def turn_texts(items: list[Json]) -> list[str]:

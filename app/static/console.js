@@ -11,7 +11,8 @@
 
   var KEY_STORE = "mca-console-key";
   var $ = function (id) { return document.getElementById(id); };
-  var MESSAGE_FIELDS = "id conversationId seq direction senderRole type text status statusReason errorCode errorTitle retryable createdAt operator { id name }";
+  var MESSAGE_FIELDS = "id conversationId seq direction senderRole type text status statusReason errorCode errorTitle retryable createdAt operator { id name }" +
+    " reaction attachments { id kind mimeType fileName size caption transcript error url }";
   var CONV_FIELDS = "id mode archived lastActivityAt replyWindowClosesAt handoffRequestedAt handoffReason " +
     "status snoozedUntil unreadCount assignee { id name } " +
     "channel { id kind displayName } " +
@@ -403,7 +404,9 @@
       return line;
     }
     var label = m.status === "PROCESSING" ? "AI is answering…" :
-      m.status === "SKIPPED" || m.status === "FAILED" ? m.status.toLowerCase() + (m.statusReason ? " (" + m.statusReason.toLowerCase() + ")" : "") : "";
+      m.status === "SKIPPED" || m.status === "FAILED" ? m.status.toLowerCase() + (m.statusReason ? " (" + m.statusReason.toLowerCase() + ")" : "") :
+      // Answered, but what it carried could not be read (the agent said so, or sent its fallback).
+      m.status === "ANSWERED" && m.statusReason ? "could not be read (" + m.statusReason.toLowerCase() + ")" : "";
     return el("span", "inbound-status", label);
   }
 
@@ -434,7 +437,11 @@
     var who = ROLE_LABEL[m.senderRole] || m.senderRole;
     if (m.operator) who += " \u00b7 " + m.operator.name;
     item.appendChild(el("span", "who", who));
-    item.appendChild(el("div", "bubble", m.text != null ? m.text : "[" + m.type.toLowerCase() + "]"));
+    var files = m.attachments || [];
+    var words = m.text != null ? m.text : files.length ? null : "[" + m.type.toLowerCase() + "]";
+    if (words != null) item.appendChild(el("div", "bubble", words));
+    files.forEach(function (a) { item.appendChild(attachmentView(a)); });
+    if (m.reaction) item.appendChild(el("span", "reaction", m.reaction));
     var meta = el("div", "meta");
     meta.appendChild(el("span", "time", when(m.createdAt)));
     meta.appendChild(statusLine(m));
@@ -449,6 +456,44 @@
     }
     item.appendChild(meta);
     return item;
+  }
+
+  // A photo inline, an audio player with its transcript, a video player, a document as a link.
+  // Links are signed by the API for a few minutes; the element keeps what it loaded.
+  var ATTACHMENT_LABEL = { IMAGE: "photo", STICKER: "sticker", VOICE: "voice note", AUDIO: "audio", VIDEO: "video", DOCUMENT: "document" };
+  function attachmentView(a) {
+    var box = el("div", "attachment att-" + a.kind.toLowerCase());
+    var label = ATTACHMENT_LABEL[a.kind] || a.kind.toLowerCase();
+    if (!a.url) {
+      box.appendChild(el("span", "att-error", label + " could not be opened" + (a.error ? " (" + a.error + ")" : "")));
+      return box;
+    }
+    if (a.kind === "IMAGE" || a.kind === "STICKER") {
+      var img = el("img", "att-image");
+      img.src = a.url;
+      img.alt = a.caption || label;
+      box.appendChild(img);
+    } else if (a.kind === "VOICE" || a.kind === "AUDIO") {
+      var audio = el("audio", "att-audio");
+      audio.controls = true;
+      audio.preload = "metadata";
+      audio.src = a.url;
+      box.appendChild(audio);
+      if (a.transcript) box.appendChild(el("div", "transcript", a.transcript));
+    } else if (a.kind === "VIDEO") {
+      var video = el("video", "att-video");
+      video.controls = true;
+      video.preload = "metadata";
+      video.src = a.url;
+      box.appendChild(video);
+    } else {
+      var link = el("a", "att-file", a.fileName || label);
+      link.href = a.url;
+      link.target = "_blank";
+      link.rel = "noopener";
+      box.appendChild(link);
+    }
+    return box;
   }
 
   async function retry(id, button) {
@@ -510,16 +555,35 @@
       .catch(function () { /* a lost signal only hides an indicator */ });
   }
 
+  // An operator's file: kept by the API first (POST /media/uploads), then sent by its id.
+  async function uploadFile(file) {
+    var resp = await fetch("/media/uploads?conversationId=" + encodeURIComponent(state.openId) +
+      "&fileName=" + encodeURIComponent(file.name), {
+      method: "POST",
+      headers: { "Content-Type": file.type || "application/octet-stream", "Authorization": "Bearer " + state.key },
+      body: file,
+    });
+    var body;
+    try { body = await resp.json(); } catch (e) { throw new Error("HTTP " + resp.status); }
+    if (resp.status === 401) throw new AuthError(body.error);
+    if (!resp.ok) throw new Error(body.error || "upload failed (HTTP " + resp.status + ")");
+    return body.id;
+  }
+
   async function reply(ev) {
     ev.preventDefault();
     var text = $("reply").value.trim();
-    if (!text || !state.openId) return;
+    var file = $("reply-file").files[0];
+    if ((!text && !file) || !state.openId) return;
     $("send").disabled = true;
     say($("thread-error"), "");
     try {
-      var data = await gql("mutation Reply($id: ID!, $text: String!) { sendOperatorMessage(conversationId: $id, text: $text) { " + MESSAGE_FIELDS + " } }",
-        { id: state.openId, text: text });
+      var attachments = file ? [await uploadFile(file)] : null;
+      var data = await gql("mutation Reply($id: ID!, $text: String!, $files: [ID!]) { sendOperatorMessage(conversationId: $id, text: $text, attachments: $files) { " + MESSAGE_FIELDS + " } }",
+        { id: state.openId, text: text, files: attachments });
       $("reply").value = "";
+      $("reply-file").value = "";
+      $("reply-file-name").textContent = "";
       var sent = data.sendOperatorMessage;
       // The live event can beat this answer, and it carries a later status than PENDING.
       if (!state.messages.has(sent.id)) upsertMessage(sent);
@@ -779,6 +843,10 @@
   });
   document.querySelectorAll("#scope-tabs [data-scope]").forEach(function (b) {
     b.addEventListener("click", function () { chooseTab("scope", b.getAttribute("data-scope")); });
+  });
+  $("reply-file").addEventListener("change", function () {
+    var f = $("reply-file").files[0];
+    $("reply-file-name").textContent = f ? f.name : "";
   });
   $("reply").addEventListener("keydown", function (ev) {
     if (ev.key === "Enter" && !ev.shiftKey && !ev.isComposing) { ev.preventDefault(); $("composer").requestSubmit(); }

@@ -28,6 +28,7 @@
   var state = {
     token: null,
     maxChars: 2000,
+    maxImageBytes: 5 * 1024 * 1024,
     byId: new Map(), // server message id -> its <li>
     pending: new Map(), // clientMessageId -> {text, el} until the server confirms it
     typing: false,
@@ -94,7 +95,10 @@
     [el("span"), el("span"), el("span")]);
   var errorLine = el("p", "error", null, { hidden: "", role: "alert" });
   var input = el("textarea", "input", null, { rows: "1", placeholder: "Type a message\u2026", "aria-label": "Message" });
-  var form = el("form", "composer", null, {}, [input, el("button", "send", "Send", { type: "submit" })]);
+  var IMAGE_TYPES = ["image/jpeg", "image/png", "image/webp"];
+  var picker = el("input", "picker", null, { type: "file", accept: IMAGE_TYPES.join(","), hidden: "", "aria-label": "Image" });
+  var attach = el("button", "attach", "+", { type: "button", "aria-label": "Send an image", title: "Send an image" });
+  var form = el("form", "composer", null, {}, [attach, picker, input, el("button", "send", "Send", { type: "submit" })]);
   var panel = el("section", "panel", null, { hidden: "", role: "dialog", "aria-label": title }, [
     el("header", "header", null, {}, [el("span", "title", title), closeBtn]), list, typing, errorLine, form]);
   root.appendChild(el("link", null, null, { rel: "stylesheet", href: base + "/widget.css" }));
@@ -114,11 +118,36 @@
     if (state.typing) scrollDown();
   }
 
-  function bubble(role, text, note) {
+  function bubble(role, text, note, imageSrc, file) {
     // The text goes in as textContent: markup in a message stays literal text.
-    return el("li", "msg " + role, null, { "data-role": role }, [
-      el("span", "who", ROLE_LABEL[role] || role), el("div", "bubble", text), el("span", "note", note || "")]);
+    var parts = [el("span", "who", ROLE_LABEL[role] || role)];
+    if (imageSrc) parts.push(el("img", "image", null, { src: imageSrc, alt: text || "image" }));
+    if (file) parts.push(el("a", "file", file.name, { href: file.href, target: "_blank", rel: "noopener" }));
+    if (text || !(imageSrc || file)) parts.push(el("div", "bubble", text));
+    parts.push(el("span", "note", note || ""));
+    return el("li", "msg " + role, null, { "data-role": role }, parts);
   }
+
+  // A message's first image, as a link signed by the API (relative to its origin).
+  function imageOf(m) {
+    var files = m.attachments || [];
+    for (var i = 0; i < files.length; i++) {
+      if (files[i].url && (files[i].kind === "image" || files[i].kind === "sticker")) return base + files[i].url;
+    }
+    return null;
+  }
+
+  // A message's first document, as {name, href}.
+  function fileOf(m) {
+    var files = m.attachments || [];
+    for (var i = 0; i < files.length; i++) {
+      if (files[i].url && files[i].kind === "document") return { name: files[i].fileName || "document", href: base + files[i].url };
+    }
+    return null;
+  }
+
+  // The stream announces a message without its files: the history has them, by signed link.
+  function hasFiles(m) { return (m.type === "image" || m.type === "document") && !m.attachments; }
 
   function noteFor(m) { return m.direction === "inbound" && m.status === "failed" ? "not answered" : ""; }
 
@@ -127,6 +156,13 @@
     if (known) {
       known.setAttribute("data-status", m.status || "");
       known.querySelector(".note").textContent = noteFor(m);
+      if ((imageOf(m) && !known.querySelector(".image")) || (fileOf(m) && !known.querySelector(".file"))) {
+        var fresh = bubble(known.getAttribute("data-role"), m.text || "", noteFor(m), imageOf(m), fileOf(m));
+        fresh.setAttribute("data-id", m.id);
+        fresh.setAttribute("data-status", m.status || "");
+        known.replaceWith(fresh);
+        state.byId.set(m.id, fresh);
+      }
       return;
     }
     var pend = m.clientMessageId && state.pending.get(m.clientMessageId);
@@ -138,8 +174,9 @@
       item.classList.remove("sending", "unsent");
       item.querySelector(".note").textContent = noteFor(m);
     } else {
-      item = bubble(m.senderRole || (m.direction === "inbound" ? "customer" : "ai"), m.text || "", noteFor(m));
+      item = bubble(m.senderRole || (m.direction === "inbound" ? "customer" : "ai"), m.text || "", noteFor(m), imageOf(m), fileOf(m));
       list.insertBefore(item, firstPending());
+      if (hasFiles(m)) loadHistory().catch(function () {});
     }
     item.setAttribute("data-id", m.id);
     item.setAttribute("data-status", m.status || "");
@@ -219,6 +256,7 @@
     var body = await resp.json();
     state.token = body.token;
     state.maxChars = (body.limits && body.limits.maxMessageChars) || state.maxChars;
+    state.maxImageBytes = (body.limits && body.limits.maxImageBytes) || state.maxImageBytes;
     save();
   }
 
@@ -374,6 +412,84 @@
       throw new Error(explain(resp.status, await readError(resp), resp.headers.get("Retry-After")));
     }
   }
+
+  // An image: shown at once from the file (as a data: URL, which a strict page policy allows),
+  // then posted as the request body; the same clientMessageId on every attempt.
+  async function postImage(file, clientId) {
+    var renewed = false;
+    for (var attempt = 0; ; attempt++) {
+      var resp;
+      try {
+        resp = await fetch(api + "/images?clientMessageId=" + encodeURIComponent(clientId), {
+          method: "POST", headers: authHeaders({ "Content-Type": file.type }), body: file,
+        });
+      } catch (e) {
+        if (attempt < 3) { await sleep(1000 * Math.pow(2, attempt)); continue; }
+        throw new Error("Could not reach the chat. Check your connection and try again.");
+      }
+      if (resp.ok) {
+        adopt(resp);
+        return (await resp.json()).message;
+      }
+      if (resp.status === 401 && !renewed) {
+        renewed = true;
+        state.token = null;
+        await session();
+        continue;
+      }
+      if (resp.status >= 500 && attempt < 3) { await sleep(1000 * Math.pow(2, attempt)); continue; }
+      throw new Error(explain(resp.status, await readError(resp), resp.headers.get("Retry-After")));
+    }
+  }
+
+  function readAsDataUrl(file) {
+    return new Promise(function (resolve, reject) {
+      var reader = new FileReader();
+      reader.onload = function () { resolve(reader.result); };
+      reader.onerror = function () { reject(new Error("That image could not be read.")); };
+      reader.readAsDataURL(file);
+    });
+  }
+
+  async function sendImage(file) {
+    showError("");
+    if (IMAGE_TYPES.indexOf(file.type) < 0) {
+      showError("Only JPEG, PNG and WebP images can be sent.");
+      return;
+    }
+    if (file.size > state.maxImageBytes) {
+      showError("That image is too large (at most " + Math.floor(state.maxImageBytes / 1048576) + " MB).");
+      return;
+    }
+    var clientId = newId();
+    var item = bubble("customer", "", "sending\u2026", await readAsDataUrl(file));
+    item.classList.add("sending");
+    list.appendChild(item);
+    empty.hidden = true;
+    state.pending.set(clientId, { text: "", el: item });
+    scrollDown();
+    try {
+      await ensureSession();
+      var message = await postImage(file, clientId);
+      message.clientMessageId = clientId;
+      if (!state.byId.has(message.id)) render(message);
+      openStream();
+    } catch (e) {
+      state.pending.delete(clientId);
+      item.classList.remove("sending");
+      item.classList.add("unsent");
+      item.setAttribute("data-status", "unsent");
+      item.querySelector(".note").textContent = "not sent";
+      showError(e.message);
+    }
+  }
+
+  attach.addEventListener("click", function () { picker.click(); });
+  picker.addEventListener("change", function () {
+    var file = picker.files && picker.files[0];
+    picker.value = "";
+    if (file) sendImage(file);
+  });
 
   async function send(text) {
     var clientId = newId();

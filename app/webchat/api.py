@@ -30,6 +30,7 @@ from app.db import transaction
 from app.effects import flush, take
 from app.http import read_limited
 from app.logs import log_fields
+from app.media import repository as media_repo
 from app.metrics import INBOUND_MESSAGES, WEBHOOK_REQUESTS
 from app.models import Contact, Conversation, Message
 from app.models.message import WITHOUT_RAW
@@ -60,8 +61,8 @@ MAX_BODY_BYTES = 64 * 1024
 CLIENT_MESSAGE_ID = re.compile(r"^[A-Za-z0-9_.:-]{8,80}$")
 HISTORY_DEFAULT, HISTORY_MAX = 50, 200
 # What a visitor may see of a message: no provider ids, raw payloads, costs or error details.
-VISITOR_FIELDS = ("id", "conversationId", "seq", "direction", "senderRole", "text", "status",
-                  "createdAt")
+VISITOR_FIELDS = ("id", "conversationId", "seq", "direction", "senderRole", "type", "text",
+                  "status", "createdAt")
 
 
 @dataclass
@@ -185,7 +186,7 @@ async def preflight(request: Request) -> Response:
     return Response(status_code=204, headers=preflight_headers(origin))
 
 
-def _refuse_disabled(channel: ChannelRoute) -> None:
+def refuse_disabled(channel: ChannelRoute) -> None:
     if channel.status == "disabled":
         raise WidgetError(403, "this chat is not accepting messages right now", "CHANNEL_DISABLED")
 
@@ -194,12 +195,13 @@ def _refuse_disabled(channel: ChannelRoute) -> None:
 async def create_session(request: Request, call: Call) -> Response:
     """A visitor token. A page that still holds a valid one gets the same visitor back, with a
     fresh token; an expired one gets a new visitor."""
-    _refuse_disabled(call.channel)
+    refuse_disabled(call.channel)
     visitor = call.visitor or new_visitor_id()
     token = issue_token(call.rt.settings, call.channel.id, visitor)
     return JSONResponse(
         {"token": token, "visitorId": visitor,
-         "limits": {"maxMessageChars": call.rt.settings.widget_max_message_chars}},
+         "limits": {"maxMessageChars": call.rt.settings.widget_max_message_chars,
+                    "maxImageBytes": call.rt.settings.widget_image_max_bytes}},
         status_code=200 if call.visitor else 201,
     )
 
@@ -232,7 +234,10 @@ def _text(body: dict[str, Any], max_chars: int) -> str:
 
 
 def _client_id(body: dict[str, Any]) -> str:
-    cid = body.get("clientMessageId")
+    return check_client_id(body.get("clientMessageId"))
+
+
+def check_client_id(cid: Any) -> str:
     if cid is None:
         # No idempotency without the client's id; still accepted (e.g. a curl test).
         return uuid.uuid4().hex
@@ -244,7 +249,7 @@ def _client_id(body: dict[str, Any]) -> str:
 
 @endpoint("send", need_visitor=True)
 async def send_message(request: Request, call: Call) -> Response:
-    _refuse_disabled(call.channel)
+    refuse_disabled(call.channel)
     body = await _json_body(request)
     text = _text(body, call.rt.settings.widget_max_message_chars)
     visitor = call.visitor_id
@@ -336,21 +341,34 @@ async def history(request: Request, call: Call) -> Response:
         rows = list((await session.scalars(
             q.order_by(Message.created_at.desc(), Message.seq.desc()).limit(limit + 1)
         )).all())
-    more = len(rows) > limit
-    rows = rows[:limit][::-1]
+        more = len(rows) > limit
+        rows = rows[:limit][::-1]
+        # Files only for messages that can carry them: a text-only history costs no query.
+        files = await media_repo.attachments_of(
+            session, call.channel.tenant_id,
+            [m.id for m in rows if m.type in ("image", "document")])
+    views = []
+    for m in rows:
+        view = visitor_view(message_dict(m))
+        if m.id in files:
+            view["attachments"] = [media_repo.visitor_view(a, call.rt.settings)
+                                   for a in files[m.id]]
+        views.append(view)
     return JSONResponse({
-        "messages": [visitor_view(message_dict(m)) for m in rows],
+        "messages": views,
         "hasMore": more,
         "typing": await agent_is_working(call.rt, call.channel, visitor),
     })
 
 
 def routes() -> list[BaseRoute]:
+    from app.webchat.images import send_image
     from app.webchat.stream import stream
 
     return [
         Route("/widget/{public_id}/session", create_session, methods=["POST"]),
         Route("/widget/{public_id}/messages", send_message, methods=["POST"]),
+        Route("/widget/{public_id}/images", send_image, methods=["POST"]),
         Route("/widget/{public_id}/messages", history, methods=["GET"]),
         Route("/widget/{public_id}/stream", stream, methods=["GET"]),
         Route("/widget/{public_id}/{rest:path}", preflight, methods=["OPTIONS"]),

@@ -17,8 +17,10 @@ import copy
 import hashlib
 import hmac
 import json
+import uuid
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 import pytest
@@ -35,8 +37,10 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from app.media.links import signed_path
 from tests.factories import make_world
-from tests.helpers import ROOT
+from tests.graphql.helpers import seed_conversation
+from tests.helpers import ROOT, png
 from tests.live import LiveServer
 from tests.meta import SECRET
 
@@ -66,6 +70,10 @@ class Target:
     instagram_account: str
     verify_token: str
     api_key: str
+    # A conversation of the WhatsApp tenant, and a kept file's signed link (id, query).
+    conversation_id: str = ""
+    media_id: str = ""
+    media_query: dict[str, str] | None = None
 
 
 
@@ -79,8 +87,16 @@ async def target(live: LiveServer, runtime: Any, settings: Any) -> Target:
         token = (await http.post(f"/widget/{chat.account_id}/session")).json()["token"]
         other_token = (await http.post(f"/widget/{other.account_id}/session")).json()["token"]
     assert settings.meta_verify_token
+    conversation_id = str(await seed_conversation(runtime, wa))
+    async with httpx.AsyncClient(base_url=live.url) as http:
+        upload = (await http.post(
+            "/media/uploads", params={"conversationId": conversation_id}, content=png(),
+            headers={"Authorization": f"Bearer {wa.api_key}", "Content-Type": "image/png"},
+        )).json()
+    link = urlsplit(signed_path(settings, uuid.UUID(upload["id"]), wa.tenant_id))
     return Target(live.url, chat.account_id, token, other_token, wa.account_id, ig.account_id,
-                  settings.meta_verify_token, wa.api_key)
+                  settings.meta_verify_token, wa.api_key, conversation_id, upload["id"],
+                  dict(parse_qsl(link.query)))
 
 
 def _sign(raw: bytes) -> str:
@@ -124,6 +140,18 @@ def prepare(case: Any, t: Target, data: st.DataObject) -> dict[str, Any]:
             case.headers.pop("Origin", None)
         elif origin == ORIGIN:
             case.headers["Origin"] = ORIGIN
+    elif path == "/media/uploads":
+        if data.draw(st.sampled_from([True, True, True, False]), label="tenant key"):
+            case.headers["Authorization"] = f"Bearer {t.api_key}"
+        if data.draw(st.sampled_from([True, True, False]), label="real conversation"):
+            case.query = {**(case.query or {}), "conversationId": t.conversation_id}
+        if data.draw(st.sampled_from([True, True, False]), label="real image"):
+            case.headers["Content-Type"] = "image/png"
+            kwargs["data"] = png()
+    elif path == "/media/{attachment_id}":
+        if data.draw(st.sampled_from([True, True, False]), label="signed link"):
+            case.path_parameters["attachment_id"] = t.media_id
+            case.query = dict(t.media_query or {})
     elif path.startswith("/export/"):
         if data.draw(st.sampled_from([True, True, True, False]), label="tenant key"):
             case.headers["Authorization"] = f"Bearer {t.api_key}"

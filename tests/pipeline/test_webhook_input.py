@@ -68,8 +68,13 @@ async def test_recorded_payloads_every_type(client, runtime, test_env):
     assert by_type["interactive"]["text"] == "Option B (The second one)"
     assert by_type["button"]["text"] == "Yes, book it"
     assert by_type["image"]["text"] == "is this in stock?"
-    for t in ("sticker", "location", "reaction", "unsupported", "audio", "order"):
-        assert by_type[t]["status"] == "skipped" and by_type[t]["status_reason"] == "unsupported_type"
+    assert by_type["location"]["text"] == "[Location shared] Zocalo; coordinates 19.43, -99.13"
+    # Files are fetched by the worker; a type the agent cannot read gets its fallback reply
+    # there: nothing a customer sends is met with silence.
+    for t in ("sticker", "location", "unsupported", "audio", "order", "image"):
+        assert by_type[t]["status"] == "received", t
+    # Reactions are shown on the message they react to, not answered.
+    assert by_type["reaction"]["status"] == "skipped"
     assert contact["profile_name"] == "Ana"
     assert bsuid["external_id"].startswith("US.")
     assert len([r for r in rows if r["type"] == "reaction"]) == 2  # add and remove are distinct

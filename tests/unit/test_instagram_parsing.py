@@ -25,11 +25,16 @@ def test_echoes_of_our_own_messages_are_never_answered():
     assert parsed.messages == [] and parsed.ignored == 1
 
 
-def test_an_attachment_is_recorded_but_not_answered():
+def test_a_file_is_answered_and_a_share_is_recorded_only():
+    # The worker downloads the file and the agent reads it (app/media/).
     body = ig_webhook(ACCOUNT, CUSTOMER, event={"message": {
         "mid": "aWdfIMG", "attachments": [{"type": "image", "payload": {"url": "https://x"}}]}})
     [msg] = parse_webhook(body).messages
-    assert (msg.type, msg.text, msg.answerable) == ("image", None, False)
+    assert (msg.type, msg.text, msg.answerable) == ("image", None, True)
+    body = ig_webhook(ACCOUNT, CUSTOMER, event={"message": {
+        "mid": "aWdfSHARE", "attachments": [{"type": "share", "payload": {"url": "https://x"}}]}})
+    [msg] = parse_webhook(body).messages
+    assert (msg.type, msg.text, msg.answerable) == ("share", None, False)
 
 
 def test_a_quick_reply_answers_with_its_payload():

@@ -29,8 +29,14 @@ def test_recorded_payload_every_type():
     assert by_id["wamid.INTER1"].text == "Option B (The second one)"
     assert by_id["wamid.BUTTON1"].text == "Yes, book it"
     assert by_id["wamid.IMG1"].text == "is this in stock?"
+    assert by_id["wamid.LOC1"].text == "[Location shared] Zocalo; coordinates 19.43, -99.13"
+    # Files are read by the worker; what the agent cannot read gets its fallback: all answered.
     for wamid in ("wamid.STICKER1", "wamid.LOC1", "wamid.UNSUP1", "wamid.AUDIO1", "wamid.ORDER1"):
-        assert by_id[wamid].text is None and not by_id[wamid].answerable, wamid
+        assert by_id[wamid].answerable, wamid
+    for wamid in ("wamid.STICKER1", "wamid.UNSUP1", "wamid.AUDIO1", "wamid.ORDER1"):
+        assert by_id[wamid].text is None, wamid
+    # Reactions are shown on their message, not answered.
+    assert not any(m.answerable for m in parsed.messages if m.type == "reaction")
 
 
 def test_adding_and_removing_a_reaction_are_two_messages():

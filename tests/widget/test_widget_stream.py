@@ -42,7 +42,7 @@ async def test_the_reply_arrives_live_with_a_typing_indicator(live_client, chat,
                                        if e == "message" and d["message"]["direction"] == "outbound")
     for _, data in s.events:
         if "message" in data:
-            assert set(data["message"]) <= {"id", "conversationId", "seq", "direction", "senderRole",
+            assert set(data["message"]) <= {"id", "conversationId", "seq", "direction", "senderRole", "type",
                                             "text", "status", "createdAt", "clientMessageId"}
 
 

@@ -26,6 +26,9 @@ class InboundMessage:
     profile_name: str | None = None
     wa_id: str | None = None
     business_user_id: str | None = None
+    # A reaction: the provider id of the message it reacts to, and the emoji (None: removed).
+    reacts_to: str | None = None
+    reaction: str | None = None
 
 
 @dataclass
@@ -56,6 +59,16 @@ class Recipient:
     external_id: str
     wa_id: str | None = None
     business_user_id: str | None = None
+
+
+@dataclass
+class OutboundMedia:
+    """A file an operator sends (image or document), read from the media store."""
+
+    kind: str  # image | document
+    mime_type: str
+    file_name: str | None
+    data: bytes
 
 
 @dataclass
@@ -91,5 +104,17 @@ class ChannelAdapter(Protocol):
         token: str | None,
         to: Recipient,
         text: str,
+        our_message_id: str,
+    ) -> SendResult: ...
+
+    async def send_media(
+        self,
+        http: httpx.AsyncClient,
+        settings: Settings,
+        account_id: str,
+        token: str | None,
+        to: Recipient,
+        media: list[OutboundMedia],
+        caption: str,
         our_message_id: str,
     ) -> SendResult: ...

@@ -47,12 +47,17 @@ def error_from_response(response: httpx.Response) -> SendError:
 
 
 async def post(
-    http: httpx.AsyncClient, url: str, token: str | None, body: dict[str, Any]
+    http: httpx.AsyncClient, url: str, token: str | None, body: dict[str, Any],
+    files: dict[str, tuple[str, bytes, str]] | None = None,
 ) -> dict[str, Any]:
-    """POST to the Graph API. A request that may have reached Meta but got no answer is `unknown`."""
+    """POST to the Graph API (JSON, or a multipart form with `files`). A request that may have
+    reached Meta but got no answer is `unknown`."""
     headers = {"Authorization": f"Bearer {token or ''}"}
     try:
-        response = await http.post(url, json=body, headers=headers)
+        if files is not None:
+            response = await http.post(url, data=body, files=files, headers=headers)
+        else:
+            response = await http.post(url, json=body, headers=headers)
     except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
         # Never left this machine: safe to try again.
         raise SendError("retry", None, f"connection failed: {type(exc).__name__}") from exc

@@ -9,8 +9,10 @@ import httpx
 
 from app.channels.adapters.base import (
     InboundMessage,
+    OutboundMedia,
     ParsedWebhook,
     Recipient,
+    SendError,
     SendResult,
     StatusUpdate,
 )
@@ -19,6 +21,7 @@ from app.channels.adapters.payload import as_dict, as_list, as_str
 from app.config import Settings
 
 MAX_TEXT_BYTES = 1000
+ATTACHMENT_TYPES = ("image", "audio", "video", "file")
 
 
 def _ts_ms(value: Any) -> datetime | None:
@@ -68,11 +71,14 @@ def parse_webhook(body: dict[str, Any]) -> ParsedWebhook:
                 words = None
                 if kind == "postback":
                     words = as_str(data.get("title")) or as_str(data.get("payload"))
+                react = kind == "reaction" and action == "react"
                 out.messages.append(InboundMessage(
                     account_id=account,
                     provider_message_id=f"{mid}:{kind}:{action}:{ev.get('timestamp')}"[:256],
                     external_id=sender, type=kind, text=words, answerable=words is not None,
-                    raw=ev, timestamp=ts,
+                    raw=ev, timestamp=ts, reacts_to=mid if kind == "reaction" else None,
+                    reaction=(as_str(data.get("emoji")) or as_str(data.get("reaction")))
+                    if react else None,
                 ))
             else:
                 out.ignored += 1
@@ -111,7 +117,11 @@ def _parse_message(
         text = story_context("mentioned you in their story", url)
     return InboundMessage(
         account_id=account, provider_message_id=mid[:256], external_id=sender,
-        type=mtype[:32], text=text, answerable=text is not None, raw=ev, timestamp=ts,
+        # Files are fetched and read by the worker (app/media/); a message Instagram could not
+        # render for us gets the agent's fallback reply there.
+        type=mtype[:32], text=text,
+        answerable=text is not None or mtype in ATTACHMENT_TYPES or mtype == "unsupported",
+        raw=ev, timestamp=ts,
     )
 
 
@@ -159,6 +169,20 @@ class InstagramAdapter:
                 ids.append(mid)
         return SendResult(ids)
 
+    async def send_media(
+        self,
+        http: httpx.AsyncClient,
+        settings: Settings,
+        account_id: str,
+        token: str | None,
+        to: Recipient,
+        media: list[OutboundMedia],
+        caption: str,
+        our_message_id: str,
+    ) -> SendResult:
+        # Instagram takes attachments only by a public URL; sendOperatorMessage refuses files
+        # on Instagram before anything is stored, so this is never reached from the API.
+        raise SendError("permanent", None, "sending files on Instagram is not supported")
 
 async def send_tagged_text(
     http: httpx.AsyncClient,

@@ -10,8 +10,10 @@ import httpx
 
 from app.channels.adapters.base import (
     InboundMessage,
+    OutboundMedia,
     ParsedWebhook,
     Recipient,
+    SendError,
     SendResult,
     StatusUpdate,
 )
@@ -20,7 +22,11 @@ from app.channels.adapters.payload import as_dict, as_list, as_str
 from app.config import Settings
 
 MAX_TEXT_CHARS = 4096
+MAX_CAPTION_CHARS = 1024
 MEDIA_WITH_CAPTION = ("image", "video", "document")
+MEDIA = ("audio", "image", "sticker", "document", "video")
+NOT_ANSWERED = frozenset({"reaction", "system", "request_welcome", "ephemeral", "revoked",
+                          "deleted"})
 _PHONE = re.compile(r"\+?[0-9]{5,20}")
 # Webhook fields about a business account's templates (status, quality, category).
 TEMPLATE_FIELDS = frozenset({"message_template_status_update", "message_template_quality_update",
@@ -51,7 +57,44 @@ def _text_of(msg: dict[str, Any], mtype: str) -> str | None:
         return as_str(as_dict(msg.get("button")).get("text"))
     if mtype in MEDIA_WITH_CAPTION:
         return as_str(as_dict(msg.get(mtype)).get("caption"))
+    if mtype == "location":
+        return location_text(as_dict(msg.get("location")))
+    if mtype == "contacts":
+        return contacts_text(as_list(msg.get("contacts")))
     return None
+
+
+def location_text(loc: dict[str, Any]) -> str | None:
+    """A shared location as words the agent can answer: name, address, coordinates."""
+    lat, lon = loc.get("latitude"), loc.get("longitude")
+    where = [p for p in (as_str(loc.get("name")), as_str(loc.get("address"))) if p]
+    if isinstance(lat, int | float) and isinstance(lon, int | float):
+        where.append(f"coordinates {lat}, {lon}")
+    return f"[Location shared] {'; '.join(where)}" if where else None
+
+
+def contacts_text(cards: list[Any]) -> str | None:
+    """Shared contact cards as names and phone numbers."""
+    people = []
+    for card in cards[:20]:
+        c = as_dict(card)
+        name = as_dict(c.get("name"))
+        who = as_str(name.get("formatted_name")) or " ".join(
+            p for p in (as_str(name.get("first_name")), as_str(name.get("last_name"))) if p)
+        phones = [as_str(as_dict(p).get("phone")) for p in as_list(c.get("phones"))[:5]]
+        numbers = ", ".join(p for p in phones if p)
+        if who or numbers:
+            people.append(f"{who or 'unnamed'}: {numbers}" if numbers else who)
+    return f"[Contact shared] {'; '.join(people)}" if people else None
+
+
+def _answered(mtype: str, text: str | None) -> bool:
+    """A customer's message is answered: text, or whatever else they sent (a file is read by
+    the worker; a type the agent cannot read gets the fallback reply). Reactions are shown,
+    not answered; system notices are not the customer speaking."""
+    if mtype in NOT_ANSWERED:
+        return False
+    return text is not None or mtype in MEDIA or mtype not in ("text", "interactive", "button")
 
 
 def _dedup_id(msg: dict[str, Any], mtype: str, wamid: str) -> str:
@@ -116,18 +159,21 @@ def _parse_message(msg: dict[str, Any], account: str, profiles: dict[str, str]) 
         return None
     mtype = as_str(msg.get("type")) or "unknown"
     text = _text_of(msg, mtype)
+    reaction = as_dict(msg.get("reaction")) if mtype == "reaction" else {}
     return InboundMessage(
         account_id=account,
         provider_message_id=_dedup_id(msg, mtype, wamid)[:256],
         external_id=external,
         type=mtype[:32],
         text=text,
-        answerable=text is not None,
+        answerable=_answered(mtype, text),
         raw=msg,
         timestamp=_ts(msg.get("timestamp")),
         profile_name=profiles.get(external) or (profiles.get(bsuid) if bsuid else None),
         wa_id=wa_id,
         business_user_id=bsuid,
+        reacts_to=as_str(reaction.get("message_id")),
+        reaction=as_str(reaction.get("emoji")),
     )
 
 
@@ -201,6 +247,47 @@ class WhatsAppAdapter:
                 ids.append(wamid)
         return SendResult(ids)
 
+    async def send_media(
+        self,
+        http: httpx.AsyncClient,
+        settings: Settings,
+        account_id: str,
+        token: str | None,
+        to: Recipient,
+        media: list[OutboundMedia],
+        caption: str,
+        our_message_id: str,
+    ) -> SendResult:
+        """Each file uploaded to /{phone_number_id}/media, then sent by its id; the text as the
+        first file's caption (or, past the caption limit, as a text message first)."""
+        base = settings.meta_graph_api_base_url.rstrip("/")
+        ids: list[str] = []
+        if len(caption) > MAX_CAPTION_CHARS:
+            ids += (await self.send_text(http, settings, account_id, token, to, caption,
+                                         our_message_id)).provider_message_ids
+            caption = ""
+        for i, m in enumerate(media):
+            name = m.file_name or f"{m.kind}.{m.mime_type.split('/')[-1]}"
+            uploaded = await post(http, f"{base}/{account_id}/media", token,
+                                  {"messaging_product": "whatsapp", "type": m.mime_type},
+                                  files={"file": (name, m.data, m.mime_type)})
+            media_id = as_str(uploaded.get("id"))
+            if media_id is None:
+                raise SendError("permanent", None, "the media upload returned no id")
+            payload: dict[str, Any] = {"id": media_id}
+            if i == 0 and caption:
+                payload["caption"] = caption
+            if m.kind == "document":
+                payload["filename"] = name
+            body = {"messaging_product": "whatsapp", "recipient_type": "individual",
+                    **recipient_fields(to), "type": m.kind, m.kind: payload,
+                    "biz_opaque_callback_data": our_message_id}
+            data = await post(http, f"{base}/{account_id}/messages", token, body)
+            msgs = as_list(data.get("messages"))
+            wamid = as_str(as_dict(msgs[0]).get("id")) if msgs else None
+            if wamid:
+                ids.append(wamid)
+        return SendResult(ids)
 
 async def send_template(
     http: httpx.AsyncClient,
