@@ -48,7 +48,7 @@ async def test_attachments_with_transcript_and_a_working_signed_link(
     data = ok(await gql(client, QUERY, {"id": cid}, key=world.api_key))
     nodes = [e["node"] for e in data["conversation"]["messages"]["edges"]]
     photo, voice, gone, reply = nodes
-    assert reply["attachments"] == [] and reply["type"] == "text"
+    assert reply["attachments"] == [] and reply["type"] == "TEXT"
     (img,) = photo["attachments"]
     assert {k: img[k] for k in ("kind", "mimeType", "size", "caption", "transcript", "error")} == {
         "kind": "IMAGE", "mimeType": "image/jpeg", "size": len(JPEG), "caption": "this one",
@@ -57,7 +57,7 @@ async def test_attachments_with_transcript_and_a_working_signed_link(
     assert (audio["kind"], audio["transcript"]) == ("VOICE", "tiene envio gratis")
     (failed,) = gone["attachments"]
     assert (failed["error"], failed["url"], gone["statusReason"]) == (
-        "media_expired", None, "media_expired")
+        "media_expired", None, "MEDIA_EXPIRED")
 
     r = await client.get(img["url"])
     assert r.status_code == 200 and r.content == JPEG

@@ -51,7 +51,7 @@ async def test_operator_sends_an_image_and_a_document_on_whatsapp(
 
     sent = ok(await gql(client, SEND, {"c": cid, "t": "here it is", "a": [up["id"], doc["id"]]},
                         key=world.api_key))["sendOperatorMessage"]
-    assert (sent["type"], sent["text"], sent["status"]) == ("image", "here it is", "PENDING")
+    assert (sent["type"], sent["text"], sent["status"]) == ("IMAGE", "here it is", "PENDING")
     assert [a["fileName"] for a in sent["attachments"]] == ["lamp.png", "catalogue.pdf"]
 
     async def media_sends():
