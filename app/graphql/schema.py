@@ -15,7 +15,7 @@ from strawberry.tools import merge_types
 from app.agents.graphql import AgentMutation, AgentQuery
 from app.channels.graphql import ChannelMutation, ChannelQuery
 from app.conversations.graphql import ConversationMutation, ConversationQuery
-from app.credits.graphql import CreditMutation, CreditQuery
+from app.credits.graphql import CreditQuery
 from app.graphql.context import Context
 from app.graphql.errors import is_expected
 from app.graphql.executor import Executor as FastExecutor
@@ -34,8 +34,7 @@ Query = merge_types(
 )
 Mutation = merge_types(
     "Mutation",
-    (ChannelMutation, AgentMutation, ConversationMutation, TenantMutation, CreditMutation,
-     IntegrationMutation),
+    (ChannelMutation, AgentMutation, ConversationMutation, TenantMutation, IntegrationMutation),
 )
 
 
