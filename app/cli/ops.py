@@ -57,6 +57,7 @@ def _first_line(exc: BaseException) -> str:
 
 def _run_in_transaction(settings: Settings, fn: Callable[[AsyncSession], Awaitable[T]]) -> T:
     """Run `fn` in one committed transaction, then publish its events (live dashboards)."""
+    # Loaded when the command runs, so `mca --help` and the other commands start without it.
     from arq import create_pool
     from sqlalchemy.exc import SQLAlchemyError
 
@@ -115,6 +116,7 @@ def apikey_create(
     settings = _db_settings()
 
     async def create(session: AsyncSession) -> tuple[str, str]:
+        # Loaded when the command runs, so `mca --help` and the other commands start without it.
         from app.tenants.service import create_api_key
 
         row, plain = await create_api_key(session, tenant_id, name.strip(),
@@ -139,6 +141,7 @@ def apikey_revoke(
     kid = _uuid(key_id, "ID")
 
     async def revoke(session: AsyncSession) -> bool:
+        # Loaded when the command runs, so `mca --help` and the other commands start without it.
         from app.tenants.service import revoke_api_key
 
         return await revoke_api_key(session, None, kid)
@@ -165,6 +168,7 @@ def credits_grant(
         _fail("--reason must not be empty")
 
     async def grant(session: AsyncSession) -> int:
+        # Loaded when the command runs, so `mca --help` and the other commands start without it.
         from app.credits.service import grant
 
         return await grant(session, tenant_id, amount, f"cli: {reason.strip()}")
@@ -198,6 +202,7 @@ def channel_list(
 
 
 async def _channel_rows(session: AsyncSession, tenant_id: uuid.UUID | None) -> list[dict[str, Any]]:
+    # Loaded when the command runs, so `mca --help` and the other commands start without it.
     from sqlalchemy import select
 
     from app.models import Agent, Channel, Tenant
@@ -226,6 +231,7 @@ async def _channel_rows(session: AsyncSession, tenant_id: uuid.UUID | None) -> l
 
 
 def _print_channels(channels: list[dict[str, Any]]) -> None:
+    # Loaded when the command runs, so `mca --help` and the other commands start without it.
     from rich.console import Console
     from rich.table import Table
 
@@ -273,6 +279,7 @@ def simulate_whatsapp(
     url: str | None = typer.Option(None, "--url", help="Server base URL (default: HOST:PORT)."),
 ) -> None:
     """Post a correctly signed WhatsApp webhook (META_APP_SECRET) to a running server."""
+    # Loaded when the command runs, so `mca --help` and the other commands start without it.
     import httpx
 
     settings = load()
