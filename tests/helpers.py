@@ -1,19 +1,27 @@
 """What every kind of test needs besides fixtures: waiting for a condition, reading rows from
-outside the app, and stopping an in-process worker. (Fixtures live in conftest.py; helpers
-here, so tests import them from a module of their own, never from a conftest.)"""
+outside the app, stopping an in-process worker, running `mca` commands as processes. (Fixtures
+live in conftest.py; helpers here, so tests import them from a module of their own, never from
+a conftest.)"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import inspect
+import os
+import signal
 import socket
+import subprocess
+import sys
+import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import asyncpg
+import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -101,3 +109,70 @@ async def stop_worker(w: Any, task: asyncio.Task[Any]) -> None:
         await w.close()
     if w.on_shutdown is not None:
         await w.on_shutdown(w.ctx)
+
+
+@dataclass
+class AppProcess:
+    """An `mca` command (`python -m app ...`) in a process of its own, its output in a file."""
+
+    name: str
+    popen: subprocess.Popen[bytes]
+    log: IO[bytes]
+    log_path: Path
+    port: int | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws_url(self) -> str:  # what tests.graphql.helpers.ws_session connects to
+        return f"ws://127.0.0.1:{self.port}/graphql"
+
+    def tail(self) -> str:
+        self.log.flush()
+        return self.log_path.read_text(errors="replace")[-4000:]
+
+
+def start_app(name: str, args: list[str], env: dict[str, str], logs: Path,
+              port: int | None = None) -> AppProcess:
+    """Start `mca <args>` with `env` on top of this process's environment; its log is
+    `logs/<name>-<pid>.log`."""
+    logs.mkdir(parents=True, exist_ok=True)
+    path = logs / f"{name}-{os.getpid()}.log"
+    # A file, never a pipe: a pipe nobody reads fills up and stalls the child.
+    log = open(path, "wb")  # noqa: SIM115 - closed in stop_apps
+    popen = subprocess.Popen([sys.executable, "-m", "app", *args], cwd=ROOT,
+                             env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT)
+    return AppProcess(name, popen, log, path, port)
+
+
+def stop_apps(procs: list[AppProcess], timeout: float = 30) -> None:
+    """SIGTERM to all at once (workers finish their batches), then a kill for any still up."""
+    for p in procs:
+        if p.popen.poll() is None:
+            p.popen.send_signal(signal.SIGTERM)
+    for p in procs:
+        try:
+            p.popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            p.popen.kill()
+            p.popen.wait(5)
+        p.log.close()
+
+
+async def until_up(p: AppProcess, url: str, timeout: float = 90) -> None:
+    """Until `url` answers 200; fails at once, with the log, if the process exited."""
+    deadline = time.monotonic() + timeout
+    async with httpx.AsyncClient(timeout=2) as http:
+        while True:
+            if p.popen.poll() is not None:
+                raise AssertionError(f"{p.name} exited with {p.popen.returncode}:\n{p.tail()}")
+            try:
+                if (await http.get(url)).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{p.name} not up after {timeout}s:\n{p.tail()}")
+            await asyncio.sleep(0.2)
