@@ -1,7 +1,7 @@
 """Operator commands of `mca`: API keys, credits, channels, and a webhook simulator.
 
-Registered on the main app by `app.cli.main`. The shared helpers (settings, embedded services,
-`fail`) are imported from there inside the commands, so importing this module first works.
+Registered on the main app by `app.cli.main`; the shared helpers (settings, embedded services,
+`fail`) come from `app.cli.common`, and each command imports what it runs when it runs.
 Every expected failure ends as one `error: ...` line on stderr and a non-zero exit.
 """
 
