@@ -23,6 +23,8 @@ from typing import IO, Any
 import asyncpg
 import httpx
 
+from app.pipeline.sweeper import SWEEP_LOCK
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -55,6 +57,26 @@ async def wait_for(
         if loop.time() > deadline:
             raise AssertionError(f"condition not met within {timeout}s (last: {result!r})")
         await asyncio.sleep(interval)
+
+
+async def sweeps(redis: Any, n: int = 2, timeout: float = 30.0) -> None:
+    """Until the sweeper has started `n` sweeps after this call, so whatever a sweep would do
+    about the rows as they are now has been done (the sweep before the last has finished).
+
+    Each sweep takes the sweeper's lock key anew, and it lapses before the next one: a key that
+    was away and is back is a new sweep. A poll that misses one only waits for more."""
+    seen = 0
+    present = bool(await redis.exists(SWEEP_LOCK))
+
+    async def started() -> bool:
+        nonlocal seen, present
+        now = bool(await redis.exists(SWEEP_LOCK))
+        if now and not present:
+            seen += 1
+        present = now
+        return seen >= n
+
+    await wait_for(started, timeout=timeout, interval=0.01)
 
 
 async def db_rows(url: str, sql: str, *args: object) -> list[asyncpg.Record]:
@@ -147,17 +169,30 @@ def start_app(name: str, args: list[str], env: dict[str, str], logs: Path,
     return AppProcess(name, popen, log, path, port)
 
 
+def _reap(popen: subprocess.Popen[Any], timeout: float) -> bool:
+    try:
+        popen.wait(timeout)
+        return True
+    except subprocess.TimeoutExpired:
+        popen.kill()
+        popen.wait(5)
+        return False
+
+
+def stop_process(popen: subprocess.Popen[Any], timeout: float = 30) -> bool:
+    """SIGTERM, then a kill if it has not exited within `timeout`; whether it stopped by itself."""
+    if popen.poll() is None:
+        popen.send_signal(signal.SIGTERM)
+    return _reap(popen, timeout)
+
+
 def stop_apps(procs: list[AppProcess], timeout: float = 30) -> None:
     """SIGTERM to all at once (workers finish their batches), then a kill for any still up."""
     for p in procs:
         if p.popen.poll() is None:
             p.popen.send_signal(signal.SIGTERM)
     for p in procs:
-        try:
-            p.popen.wait(timeout)
-        except subprocess.TimeoutExpired:
-            p.popen.kill()
-            p.popen.wait(5)
+        _reap(p.popen, timeout)
         p.log.close()
 
 
