@@ -28,7 +28,7 @@ from app.media.api import routes as media_routes
 from app.metrics import metrics, serves_metrics
 from app.realtime.hub import Hub
 from app.runtime import Runtime, open_runtime, tune_gc
-from app.webchat.api import routes as webchat_routes
+from app.webchat.stream import routes as webchat_routes
 from app.webhooks import meta
 from app.webhooks.admission import Admission, admitted
 

@@ -15,16 +15,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
+import time
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import REGISTRY, Counter, Gauge, Histogram, start_http_server
 from prometheus_client.exposition import choose_encoder
+from sqlalchemy import func, select
 from starlette.requests import Request
 from starlette.responses import Response
 
 from app.config import Settings
 from app.http import error_response
+from app.models import Message
+from app.outages import is_db_outage
+
+if TYPE_CHECKING:
+    from app.runtime import Runtime
 
 WEBHOOK_REQUESTS = Counter(
     "mca_webhook_requests_total", "Webhook requests by endpoint and result", ["endpoint", "result"]
@@ -56,14 +63,6 @@ BREAKER_OPEN = Gauge(
     ["dependency"],
 )
 
-DEPENDENCY_UP = Gauge(
-    "mca_dependency_up",
-    "0 while this process finds the dependency (postgres, redis) unreachable, else 1",
-    ["dependency"],
-)
-for _dependency in ("postgres", "redis"):
-    DEPENDENCY_UP.labels(_dependency).set(1)
-
 # Exported as 0 from the start: an alert on `mca_breaker_open == 1` cannot tell "closed" from
 # "this process never had a breaker" when the series only appears on the first trip.
 for _dependency in ("model", "graph"):
@@ -77,17 +76,47 @@ def observe_queue_wait(created_at: datetime) -> None:
     STAGE_SECONDS.labels("queue_wait").observe(max(0.0, (datetime.now(UTC) - created_at).total_seconds()))
 
 
+class PendingGauge:
+    """Pending work, counted at most once a second per process: the backpressure signal."""
+
+    def __init__(self) -> None:
+        self.value = 0
+        self.at = 0.0
+
+    async def get(self, rt: Runtime) -> int:
+        now = time.monotonic()
+        if now - self.at > 1.0:
+            self.at = now
+            try:
+                async with rt.sessions() as session:
+                    self.value = int(await session.scalar(
+                        select(func.count()).select_from(Message)
+                        .where(Message.status.in_(("received", "processing")))
+                    ) or 0)
+            except Exception as exc:
+                # Postgres is away: the last count stands (the webhook's store rides the outage out).
+                if not is_db_outage(exc):
+                    raise
+                return self.value
+            PENDING_MESSAGES.set(self.value)
+        return self.value
+
+
+_pending = PendingGauge()
+# Read by the Meta webhook (backpressure) and by GET /metrics, so a scrape rides on the same
+# once-a-second count.
+pending_count = _pending.get
+
+
 async def metrics(request: Request) -> Response:
     """`GET /metrics`: this API process's metrics in the format the scraper asks for."""
-    from app.webhooks.meta import pending_count
-
     token = request.app.state.settings.metrics_token
     if token and not _bearer_is(request.headers.get("authorization", ""), token):
         return error_response(401, "metrics need 'Authorization: Bearer <METRICS_TOKEN>'",
                               headers={"WWW-Authenticate": 'Bearer realm="metrics"'})
     rt = getattr(request.app.state, "runtime", None)
     if rt is not None:
-        # The webhook's cached count (one query a second at most, however often it is scraped),
+        # The cached count (one query a second at most, however often it is scraped),
         # so every API replica reports the autoscaling signal without a sweeper of its own.
         # A database that is down must not take the other metrics down with it.
         with contextlib.suppress(Exception):

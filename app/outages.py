@@ -20,14 +20,22 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 import asyncpg
+from prometheus_client import Gauge
 from redis.exceptions import BusyLoadingError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import DBAPIError, DisconnectionError
 
-from app.metrics import DEPENDENCY_UP
-
 log = logging.getLogger("app.outages")
+
+# Defined beside the tracker that sets it (app/metrics.py reads outages, not the reverse).
+DEPENDENCY_UP = Gauge(
+    "mca_dependency_up",
+    "0 while this process finds the dependency (postgres, redis) unreachable, else 1",
+    ["dependency"],
+)
+for _dependency in ("postgres", "redis"):
+    DEPENDENCY_UP.labels(_dependency).set(1)
 
 T = TypeVar("T")
 

@@ -54,6 +54,7 @@ def openai_client(settings: Settings) -> tuple[AsyncOpenAI, Any]:
     sandbox = None
     base_url = settings.openai_base_url
     if settings.sandbox_model and not base_url:
+        # The sandbox model is loaded only when it answers (no OPENAI_API_KEY).
         from app.sandbox.fake_openai import create_app
         from app.sandbox.server import run_in_thread
 

@@ -18,6 +18,7 @@ from tests.factories import World, make_world
 from tests.fakes import FakeControl
 from tests.helpers import ROOT, running_worker
 from tests.live import LiveServer
+from tests.widget.helpers import ORIGIN, Visitor
 
 TEST_ENV = {
     "APP_ENV": "test",
@@ -219,6 +220,18 @@ async def world(rt: Any) -> World:
 async def other(rt: Any) -> World:
     """A second tenant, hostile to the first: it must never see or touch its objects."""
     return await make_world(rt, name="Intruder")
+
+
+@pytest.fixture
+async def chat(runtime: Any) -> World:
+    """A web chat channel that accepts the widget on ORIGIN."""
+    return await make_world(runtime, kind="webchat", options={"allowed_origins": [ORIGIN]})
+
+
+@pytest.fixture
+async def visitor(client: httpx.AsyncClient, chat: World) -> Visitor:
+    """A visitor of `chat` with a session (a visitor token)."""
+    return await Visitor(client, chat.account_id).session()
 
 
 @pytest.fixture

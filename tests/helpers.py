@@ -1,21 +1,31 @@
 """What every kind of test needs besides fixtures: waiting for a condition, reading rows from
-outside the app, and stopping an in-process worker. (Fixtures live in conftest.py; helpers
-here, so tests import them from a module of their own, never from a conftest.)"""
+outside the app, stopping an in-process worker, running `mca` commands as processes. (Fixtures
+live in conftest.py; helpers here, so tests import them from a module of their own, never from
+a conftest.)"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import inspect
+import os
+import signal
 import socket
 import struct
+import subprocess
+import sys
+import time
 import uuid
 import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import asyncpg
+import httpx
+
+from app.pipeline.sweeper import SWEEP_LOCK
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -49,6 +59,26 @@ async def wait_for(
         if loop.time() > deadline:
             raise AssertionError(f"condition not met within {timeout}s (last: {result!r})")
         await asyncio.sleep(interval)
+
+
+async def sweeps(redis: Any, n: int = 2, timeout: float = 30.0) -> None:
+    """Until the sweeper has started `n` sweeps after this call, so whatever a sweep would do
+    about the rows as they are now has been done (the sweep before the last has finished).
+
+    Each sweep takes the sweeper's lock key anew, and it lapses before the next one: a key that
+    was away and is back is a new sweep. A poll that misses one only waits for more."""
+    seen = 0
+    present = bool(await redis.exists(SWEEP_LOCK))
+
+    async def started() -> bool:
+        nonlocal seen, present
+        now = bool(await redis.exists(SWEEP_LOCK))
+        if now and not present:
+            seen += 1
+        present = now
+        return seen >= n
+
+    await wait_for(started, timeout=timeout, interval=0.01)
 
 
 async def db_rows(url: str, sql: str, *args: object) -> list[asyncpg.Record]:
@@ -114,3 +144,81 @@ def png(width: int = 4, height: int = 3) -> bytes:
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows))
             + chunk(b"IEND", b""))
+@dataclass
+class AppProcess:
+    """An `mca` command (`python -m app ...`) in a process of its own, its output in a file."""
+
+    name: str
+    popen: subprocess.Popen[bytes]
+    log: IO[bytes]
+    log_path: Path
+    port: int | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws_url(self) -> str:  # what tests.graphql.helpers.ws_session connects to
+        return f"ws://127.0.0.1:{self.port}/graphql"
+
+    def tail(self) -> str:
+        self.log.flush()
+        return self.log_path.read_text(errors="replace")[-4000:]
+
+
+def start_app(name: str, args: list[str], env: dict[str, str], logs: Path,
+              port: int | None = None) -> AppProcess:
+    """Start `mca <args>` with `env` on top of this process's environment; its log is
+    `logs/<name>-<pid>.log`."""
+    logs.mkdir(parents=True, exist_ok=True)
+    path = logs / f"{name}-{os.getpid()}.log"
+    # A file, never a pipe: a pipe nobody reads fills up and stalls the child.
+    log = open(path, "wb")  # noqa: SIM115 - closed in stop_apps
+    popen = subprocess.Popen([sys.executable, "-m", "app", *args], cwd=ROOT,
+                             env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT)
+    return AppProcess(name, popen, log, path, port)
+
+
+def _reap(popen: subprocess.Popen[Any], timeout: float) -> bool:
+    try:
+        popen.wait(timeout)
+        return True
+    except subprocess.TimeoutExpired:
+        popen.kill()
+        popen.wait(5)
+        return False
+
+
+def stop_process(popen: subprocess.Popen[Any], timeout: float = 30) -> bool:
+    """SIGTERM, then a kill if it has not exited within `timeout`; whether it stopped by itself."""
+    if popen.poll() is None:
+        popen.send_signal(signal.SIGTERM)
+    return _reap(popen, timeout)
+
+
+def stop_apps(procs: list[AppProcess], timeout: float = 30) -> None:
+    """SIGTERM to all at once (workers finish their batches), then a kill for any still up."""
+    for p in procs:
+        if p.popen.poll() is None:
+            p.popen.send_signal(signal.SIGTERM)
+    for p in procs:
+        _reap(p.popen, timeout)
+        p.log.close()
+
+
+async def until_up(p: AppProcess, url: str, timeout: float = 90) -> None:
+    """Until `url` answers 200; fails at once, with the log, if the process exited."""
+    deadline = time.monotonic() + timeout
+    async with httpx.AsyncClient(timeout=2) as http:
+        while True:
+            if p.popen.poll() is not None:
+                raise AssertionError(f"{p.name} exited with {p.popen.returncode}:\n{p.tail()}")
+            try:
+                if (await http.get(url)).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{p.name} not up after {timeout}s:\n{p.tail()}")
+            await asyncio.sleep(0.2)

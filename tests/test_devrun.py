@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -14,7 +13,7 @@ import httpx
 import psutil
 import pytest
 
-from tests.helpers import ROOT, free_port
+from tests.helpers import ROOT, free_port, stop_process
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -111,12 +110,7 @@ def test_mca_run_reaches_ready_answers_and_stops_without_orphans(tmp_path):
         assert restarted is not None and restarted.pid != worker.pid
         children = psutil.Process(proc.pid).children(recursive=True)
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            raise
+        assert stop_process(proc, 60), "mca run did not stop on SIGTERM within 60 s"
     gone_by = time.monotonic() + 15
     while any(c.is_running() and c.status() != psutil.STATUS_ZOMBIE for c in children):
         assert time.monotonic() < gone_by, [c for c in children if c.is_running()]
@@ -130,5 +124,4 @@ def test_mca_run_reaches_ready_answers_and_stops_without_orphans(tmp_path):
                        headers={"Authorization": f"Bearer {demo['api_key']}"}).json()
         assert [c["kind"] for c in r["data"]["channels"]] == ["WEBCHAT"]
     finally:
-        again.send_signal(signal.SIGTERM)
-        again.wait(60)
+        stop_process(again, 60)

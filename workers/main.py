@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 from typing import Any
 
+import uvloop
 from arq import cron
 from arq.connections import create_pool
 from arq.constants import in_progress_key_prefix
@@ -193,8 +194,6 @@ def build_worker(settings: Settings, **overrides: Any) -> Worker:
 
 def run_worker(settings: Settings) -> None:
     # uvloop, as in the API: every socket round trip of a job costs less CPU.
-    import uvloop
-
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         runner.run(_run(settings))
 

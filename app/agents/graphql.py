@@ -4,20 +4,17 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
 from app.agents import repository, service
+from app.channels.graphql import ChannelType
 from app.errors import NotFound, present
 from app.graphql import fields as gql
 from app.graphql.context import Info
 from app.graphql.permissions import parse_id, require_tenant
 from app.graphql.writes import read, write
 from app.models import Agent as AgentRow
-
-if TYPE_CHECKING:
-    from app.channels.graphql import ChannelType
 
 
 @strawberry.type(name="PromptVariable")
@@ -90,11 +87,7 @@ class AgentType:
         )
 
     @strawberry.field
-    async def channel(
-        self, info: Info
-    ) -> Annotated[ChannelType, strawberry.lazy("app.channels.graphql")]:
-        from app.channels.graphql import ChannelType
-
+    async def channel(self, info: Info) -> ChannelType:
         # An agent's channel row outlives it (soft delete).
         row = present(await info.context.loaders.channel.load(self.channel_pk), "agent's channel")
         return ChannelType.from_row(row)
@@ -171,6 +164,19 @@ class AgentQuery:
 
 @strawberry.type
 class AgentMutation:
+    # deleteChannel is the channel's mutation, answered here: deleting a channel retires its
+    # agent (agents sit above channels). First, so the schema lists it after the other
+    # channel mutations.
+    @gql.mutation(
+        "Delete a channel: its agent is retired and its conversations archived, in one "
+        "transaction. Returns the deleted channel's id."
+    )
+    async def delete_channel(self, info: Info, id: strawberry.ID) -> strawberry.ID:
+        tenant_id = await require_tenant(info)
+        async with write(info) as session:
+            await service.delete_channel(session, tenant_id, parse_id(id, "channel"))
+        return id
+
     @gql.mutation(
         "Give a channel its agent, or a new prompt: if the channel already had one, that agent "
         "is retired and the channel's conversations are archived, in the same transaction."

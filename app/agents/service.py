@@ -12,6 +12,7 @@ from app.agents.variables import validate_time_zone, validate_variables
 from app.channels import repository as channels
 from app.channels.service import cache_key
 from app.config import Settings
+from app.conversations import service as conversations
 from app.effects import invalidate
 from app.errors import AgentPromptImmutable, BadUserInput, NotFound, ValidationFailed
 from app.models import Agent, Channel
@@ -75,8 +76,6 @@ async def create_agent(
     media_credits: int = 0,
 ) -> Agent:
     """`credits_per_reply`: the platform's minimum when not given."""
-    from app.conversations.service import archive_channel_conversations
-
     _validate(settings, name=name, model=model, instructions=instructions, prompt_id=prompt_id,
               prompt_version=prompt_version, credits_per_reply=credits_per_reply)
     model = (model or "").strip() or None
@@ -93,7 +92,7 @@ async def create_agent(
     previous = await retire_agent(session, channel)
     if previous is not None:
         # The channel's conversations belonged to the old agent: same transaction, or nothing.
-        await archive_channel_conversations(session, channel, reason="agent_replaced")
+        await conversations.archive_channel_conversations(session, channel, reason="agent_replaced")
     agent = Agent(
         id=uuid.uuid4(), tenant_id=tenant_id, channel_id=channel.id, name=name.strip(),
         model=model, instructions=instructions or "",
@@ -182,8 +181,6 @@ def _refuse_new_prompt(
 
 
 async def delete_agent(session: AsyncSession, tenant_id: uuid.UUID, agent_id: uuid.UUID) -> None:
-    from app.conversations.service import archive_channel_conversations
-
     agent = await repository.get_agent(session, tenant_id, agent_id)
     if agent is None:
         raise NotFound("agent")
@@ -191,7 +188,7 @@ async def delete_agent(session: AsyncSession, tenant_id: uuid.UUID, agent_id: uu
     if channel is None:
         # The channel was deleted meanwhile, and its agent retired with it.
         raise NotFound("agent")
-    await archive_channel_conversations(session, channel, reason="agent_deleted")
+    await conversations.archive_channel_conversations(session, channel, reason="agent_deleted")
     agent.deleted_at = func.now()
     await session.flush()
     invalidate(session, cache_key(channel.kind, channel.provider_account_id))
@@ -212,3 +209,14 @@ def check_media_credits(value: int) -> int:
     if not 0 <= value <= 1_000_000:
         raise BadUserInput("mediaCredits: from 0 to 1,000,000")
     return value
+async def delete_channel(session: AsyncSession, tenant_id: uuid.UUID, channel_id: uuid.UUID) -> None:
+    """Deleting a channel retires its agent and archives its conversations: it lives here, above
+    both channels and conversations, in one transaction with them."""
+    channel = await channels.get_channel(session, tenant_id, channel_id, for_update=True)
+    if channel is None:
+        raise NotFound("channel")
+    await conversations.archive_channel_conversations(session, channel, reason="channel_deleted")
+    await retire_agent(session, channel)
+    channel.deleted_at = func.now()
+    await session.flush()
+    invalidate(session, cache_key(channel.kind, channel.provider_account_id))

@@ -105,10 +105,10 @@ class ChannelType:
     async def agent(
         self, info: Info
     ) -> Annotated[AgentType, strawberry.lazy("app.agents.graphql")] | None:
-        from app.agents.graphql import AgentType
-
+        # Agents sit above channels: the one reference back, resolved as strawberry does.
+        agent_type: type[AgentType] = gql.back_reference("app.agents.graphql", "AgentType")
         row = await info.context.loaders.live_agent_by_channel.load(self.pk)
-        return AgentType.from_row(row) if row is not None else None
+        return agent_type.from_row(row) if row is not None else None
 
 
 def normalize_origins(origins: list[str]) -> list[str]:
@@ -265,13 +265,3 @@ class ChannelMutation:
             )
             await session.refresh(row)
         return ChannelType.from_row(row)
-
-    @gql.mutation(
-        "Delete a channel: its agent is retired and its conversations archived, in one "
-        "transaction. Returns the deleted channel's id."
-    )
-    async def delete_channel(self, info: Info, id: strawberry.ID) -> strawberry.ID:
-        tenant_id = await require_tenant(info)
-        async with write(info) as session:
-            await service.delete_channel(session, tenant_id, parse_id(id, "channel"))
-        return id

@@ -6,7 +6,6 @@ import secrets
 import uuid
 from typing import Any
 
-from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -183,20 +182,6 @@ async def update_channel(
     await session.flush()
     invalidate(session, cache_key(channel.kind, channel.provider_account_id))
     return channel
-
-
-async def delete_channel(session: AsyncSession, tenant_id: uuid.UUID, channel_id: uuid.UUID) -> None:
-    from app.agents.service import retire_agent
-    from app.conversations.service import archive_channel_conversations
-
-    channel = await repository.get_channel(session, tenant_id, channel_id, for_update=True)
-    if channel is None:
-        raise NotFound("channel")
-    await archive_channel_conversations(session, channel, reason="channel_deleted")
-    await retire_agent(session, channel)
-    channel.deleted_at = func.now()
-    await session.flush()
-    invalidate(session, cache_key(channel.kind, channel.provider_account_id))
 
 
 async def mark_needs_reauth(session: AsyncSession, channel_id: uuid.UUID) -> Channel | None:

@@ -65,6 +65,7 @@ def run_async(fn: Callable[[], Coroutine[Any, Any, T]]) -> T:
 
 
 def migrate_database(settings: Settings) -> None:
+    # Alembic is loaded only by the commands that migrate.
     from alembic import command
     from alembic.config import Config
 

@@ -23,6 +23,7 @@ DEMO_USER_ID = "demo"
 
 async def seed_demo(settings: Settings) -> dict[str, str]:
     """A demo tenant with a web chat channel and an agent; idempotent across runs."""
+    # Loaded when the command runs, so `mca --help` and the other commands start without it.
     from sqlalchemy import select
 
     from app.agents.service import create_agent
@@ -160,6 +161,7 @@ def run_everything(settings: Settings, with_services: Callable[[Settings], Setti
     migrate_database(settings)
     sandbox: Any = None
     if settings.sandbox_model and not settings.openai_base_url:
+        # The sandbox model is loaded only when it answers (no OPENAI_API_KEY).
         from app.sandbox.fake_openai import create_app
         from app.sandbox.server import run_in_thread
 

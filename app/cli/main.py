@@ -37,6 +37,7 @@ def migrate() -> None:
 @cli.command("export-schema")
 def export_schema() -> None:
     """Print the GraphQL schema (SDL)."""
+    # Loaded when the command runs, so `mca --help` and the other commands start without it.
     from app.graphql.schema import schema
 
     typer.echo(schema.as_str())
@@ -52,6 +53,7 @@ def tenant_create(
     settings = with_services(load())
 
     async def go() -> tuple[str, str]:
+        # Loaded when the command runs, so `mca --help` and the other commands start without it.
         from app.db import create_engine, create_session_factory, transaction
         from app.tenants.service import create_tenant
 
@@ -63,6 +65,7 @@ def tenant_create(
         finally:
             await engine.dispose()
 
+    # Loaded when the command runs, so `mca --help` and the other commands start without it.
     from app.errors import DomainError
 
     try:
@@ -76,6 +79,7 @@ def tenant_create(
 
 
 def _serve(settings: Settings, host: str | None = None, port: int | None = None) -> None:
+    # Loaded when the command runs, so `mca --help` and the other commands start without it.
     import uvicorn
 
     from app.logs import configure_logging
@@ -106,6 +110,7 @@ def serve(
 def worker() -> None:
     """Run one pipeline worker only."""
     settings = with_services(load())
+    # Loaded when the command runs, so `mca --help` and the other commands start without it.
     from app.logs import configure_logging
     from workers.main import run_worker
 
@@ -119,6 +124,7 @@ def worker() -> None:
 @cli.command()
 def run() -> None:
     """Everything a developer needs: databases, migrations, a demo tenant, API and a worker."""
+    # Loaded when the command runs, so `mca --help` and the other commands start without it.
     from app.cli.devrun import run_everything
 
     settings = load()
@@ -139,6 +145,7 @@ def bench(
     if root not in sys.path:
         sys.path.insert(0, root)
     try:
+        # Only in a source checkout, so loaded when the command runs.
         from bench.run import resolve
         from bench.run import run as run_bench
     except ImportError as exc:

@@ -1,19 +1,22 @@
 """Operator commands of `mca`: API keys, credits, channels, and a webhook simulator.
 
-Registered on the main app by `app.cli.main`. The shared helpers (settings, embedded services,
-`fail`) are imported from there inside the commands, so importing this module first works.
+Registered on the main app by `app.cli.main`; the shared helpers (settings, embedded services,
+`fail`) come from `app.cli.common`, and each command imports what it runs when it runs.
 Every expected failure ends as one `error: ...` line on stderr and a non-zero exit.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
+import mimetypes
 import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
 import typer
@@ -57,6 +60,7 @@ def _first_line(exc: BaseException) -> str:
 
 def _run_in_transaction(settings: Settings, fn: Callable[[AsyncSession], Awaitable[T]]) -> T:
     """Run `fn` in one committed transaction, then publish its events (live dashboards)."""
+    # Loaded when the command runs, so `mca --help` and the other commands start without it.
     from arq import create_pool
     from sqlalchemy.exc import SQLAlchemyError
 
@@ -115,6 +119,7 @@ def apikey_create(
     settings = _db_settings()
 
     async def create(session: AsyncSession) -> tuple[str, str]:
+        # Loaded when the command runs, so `mca --help` and the other commands start without it.
         from app.tenants.service import create_api_key
 
         row, plain = await create_api_key(session, tenant_id, name.strip(),
@@ -139,6 +144,7 @@ def apikey_revoke(
     kid = _uuid(key_id, "ID")
 
     async def revoke(session: AsyncSession) -> bool:
+        # Loaded when the command runs, so `mca --help` and the other commands start without it.
         from app.tenants.service import revoke_api_key
 
         return await revoke_api_key(session, None, kid)
@@ -165,6 +171,7 @@ def credits_grant(
         _fail("--reason must not be empty")
 
     async def grant(session: AsyncSession) -> int:
+        # Loaded when the command runs, so `mca --help` and the other commands start without it.
         from app.credits.service import grant
 
         return await grant(session, tenant_id, amount, f"cli: {reason.strip()}")
@@ -198,6 +205,7 @@ def channel_list(
 
 
 async def _channel_rows(session: AsyncSession, tenant_id: uuid.UUID | None) -> list[dict[str, Any]]:
+    # Loaded when the command runs, so `mca --help` and the other commands start without it.
     from sqlalchemy import select
 
     from app.models import Agent, Channel, Tenant
@@ -226,6 +234,7 @@ async def _channel_rows(session: AsyncSession, tenant_id: uuid.UUID | None) -> l
 
 
 def _print_channels(channels: list[dict[str, Any]]) -> None:
+    # Loaded when the command runs, so `mca --help` and the other commands start without it.
     from rich.console import Console
     from rich.table import Table
 
@@ -282,10 +291,7 @@ def _media(settings: Settings, graph: str | None, kind: str, path: str,
            caption: str) -> dict[str, Any]:
     """Hand the file to the fake Graph server (what the worker downloads it from) and describe
     it as Meta does: a media id, its type and SHA-256."""
-    import base64
-    import mimetypes
-    from pathlib import Path
-
+    # Loaded when the command runs, so `mca --help` and the other commands start without it.
     import httpx
 
     file = Path(path)
@@ -334,6 +340,7 @@ def simulate_whatsapp(
 ) -> None:
     """Post a correctly signed WhatsApp webhook (META_APP_SECRET) to a running server: text,
     or a file served by the fake Graph server (python -m app.sandbox graph), or a location."""
+    # Loaded when the command runs, so `mca --help` and the other commands start without it.
     import httpx
 
     settings = load()

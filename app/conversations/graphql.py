@@ -247,10 +247,10 @@ class ConversationType:
     async def lead(
         self
     ) -> Annotated[LeadType, strawberry.lazy("app.leads.graphql")] | None:
-        from app.leads.graphql import LeadType
-
+        # Leads sit above conversations: the one reference back, resolved as strawberry does.
+        lead_type: type[LeadType] = gql.back_reference("app.leads.graphql", "LeadType")
         row = await self.loaders.latest_lead.load(self.pk)
-        return LeadType.from_row(row, self.loaders) if row is not None else None
+        return lead_type.from_row(row, self.loaders) if row is not None else None
 
     @gql.field("The conversation's labels, by name.")
     def labels(self) -> list[LabelType]:

@@ -7,7 +7,7 @@ refuses on every resolver; these keep the decorated function's type.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar, cast
+from typing import Any, ForwardRef, TypeVar, cast
 
 import strawberry
 
@@ -24,3 +24,11 @@ def mutation(description: str) -> Callable[[F], F]:
 
 def subscription(description: str) -> Callable[[F], F]:
     return cast("Callable[[F], F]", strawberry.subscription(description=description))
+
+
+def back_reference(module: str, name: str) -> Any:
+    """The class `name` of `module`, for the resolver of a field typed
+    `Annotated[Name, strawberry.lazy(module)]`: a type of a lower domain naming a type of a
+    higher one (the dependency picture in reference-docs/architecture.md). Strawberry resolves
+    the annotation the same way when it builds the schema."""
+    return strawberry.lazy(module).resolve_forward_ref(ForwardRef(name)).resolve_type()

@@ -20,7 +20,7 @@ from app.channels.graphql import ChannelMutation, ChannelQuery
 from app.contacts.graphql import ContactMutation, ContactQuery
 from app.conversations.graphql import ConversationMutation, ConversationQuery
 from app.conversations.label_graphql import ConversationLabelMutation
-from app.credits.graphql import CreditMutation, CreditQuery
+from app.credits.graphql import CreditQuery
 from app.graphql.context import Context
 from app.graphql.errors import is_expected
 from app.graphql.executor import Executor as FastExecutor
@@ -43,7 +43,7 @@ Query = merge_types(
 )
 Mutation = merge_types(
     "Mutation",
-    (ChannelMutation, AgentMutation, ConversationMutation, TenantMutation, CreditMutation,
+    (ChannelMutation, AgentMutation, ConversationMutation, TenantMutation,
      IntegrationMutation, TemplateMutation, LabelMutation, ConversationLabelMutation, NoteMutation,
      ContactMutation, InboxMutation),
 )

@@ -22,7 +22,7 @@ import time
 import uuid
 from collections.abc import AsyncGenerator
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import strawberry
 from sqlalchemy import select
@@ -37,13 +37,11 @@ from app.graphql.enums import member
 from app.graphql.pagination import cursor_time, decode_cursor, encode_cursor, invalid_cursor
 from app.graphql.permissions import parse_id, require_tenant
 from app.inbox.nodes import ConversationStatus
+from app.leads.graphql import LeadType
 from app.models import Conversation, Message, Tenant
 from app.models.message import WITHOUT_RAW
 from app.notes.graphql import NoteType
 from app.realtime.hub import RECEIVED_AT, RECEIVED_MONO, Gap
-
-if TYPE_CHECKING:
-    from app.leads.graphql import LeadType
 
 log = logging.getLogger("app.graphql.subscriptions")
 
@@ -98,11 +96,7 @@ class ConversationUpdated:
         return ConversationType.from_row(row, info.context.loaders) if row is not None else None
 
     @gql.field("The conversation's latest lead (read when asked).")
-    async def lead(
-        self, info: Info
-    ) -> Annotated[LeadType, strawberry.lazy("app.leads.graphql")] | None:
-        from app.leads.graphql import LeadType
-
+    async def lead(self, info: Info) -> LeadType | None:
         row = await info.context.loaders.latest_lead.load(uuid.UUID(self.conversation_id))
         return LeadType.from_row(row, info.context.loaders) if row is not None else None
 

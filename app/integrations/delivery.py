@@ -17,7 +17,7 @@ import socket
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -26,7 +26,10 @@ from sqlalchemy import text
 
 from app.crypto import decrypt_token
 from app.realtime.topics import tenant_topic
-from app.runtime import Runtime
+
+if TYPE_CHECKING:
+    # The runtime installs this package's outbox hook: its type only, for annotations.
+    from app.runtime import Runtime
 
 log = logging.getLogger("app.integrations.delivery")
 

@@ -97,7 +97,8 @@ class S3Store:
         if self._client is None:
             async with self._lock:
                 if self._client is None:
-                    from aiobotocore.session import get_session  # the optional `s3` extra
+                    # Loaded only when S3 is configured: aiobotocore is the optional `s3` extra.
+                    from aiobotocore.session import get_session
 
                     s = self._settings
                     self._client = await self._stack.enter_async_context(

@@ -9,18 +9,18 @@ from __future__ import annotations
 
 import uuid
 
+from sqlalchemy import select
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from app.conversations.service import get_conversation
 from app.db import transaction
 from app.errors import RateLimited, Unauthenticated
 from app.graphql.context import authenticate
 from app.http import error_response, read_limited
 from app.media.refs import WHATSAPP_LIMITS, sniff
 from app.media.store import object_key
-from app.models import Attachment
+from app.models import Attachment, Conversation
 from app.runtime import Runtime
 
 # What WhatsApp sends as an image or a document (Cloud API supported media types).
@@ -67,7 +67,8 @@ async def upload(request: Request) -> Response:
     if kind == "image" and sniff(data) != mime:
         return error_response(422, f"the body is not a {mime} image")
     async with transaction(rt.sessions) as session:
-        conv = await get_conversation(session, principal.tenant_id, conversation_id)
+        conv = await session.scalar(select(Conversation).where(
+            Conversation.id == conversation_id, Conversation.tenant_id == principal.tenant_id))
         if conv is None:
             return error_response(404, "conversation not found")
         att = Attachment(id=uuid.uuid4(), tenant_id=conv.tenant_id, conversation_id=conv.id,

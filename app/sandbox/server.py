@@ -141,6 +141,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     app: ASGIApp
     if args.kind == "graph":
+        # Only the fake that was asked for is loaded.
         from app.sandbox import fake_graph
 
         owners = []
@@ -152,6 +153,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             owners.append({"kind": kind, "account_id": account_id, "token": token})
         app = fake_graph.create_app(default_delay_ms=args.latency_ms, owners=owners)
     else:
+        # Only the fake that was asked for is loaded.
         from app.sandbox import fake_openai
 
         app = fake_openai.create_app(latency_ms=args.latency_ms, latency_jitter_ms=args.jitter_ms)

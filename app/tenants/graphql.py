@@ -1,12 +1,15 @@
-"""Tenants and API keys: `viewer`, `apiKeys`, key management, and the admin's createTenant."""
+"""Tenants and API keys: `viewer`, `apiKeys`, key management, and the admin's createTenant and
+grantCredits (it answers with the tenant; credits sit below tenants)."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 
 import strawberry
 
-from app.errors import NotFound, present
+from app.credits import service as credits
+from app.errors import BadUserInput, NotFound, ValidationFailed, present
 from app.graphql import fields as gql
 from app.graphql.context import Info
 from app.graphql.permissions import parse_id, require_admin, require_tenant
@@ -14,6 +17,10 @@ from app.graphql.writes import read, write
 from app.models import ApiKey as ApiKeyRow
 from app.models import Tenant as TenantRow
 from app.tenants import repository, service
+
+# GraphQL's Int is 32-bit; a single grant this large is surely a typo.
+MAX_GRANT = 1_000_000_000
+MAX_REASON_CHARS = 500
 
 
 @strawberry.type(name="Tenant")
@@ -106,3 +113,25 @@ class TenantMutation:
         async with write(info) as session:
             tenant, plain = await service.create_tenant(session, name, initial_credits)
         return CreatedTenant(tenant=TenantType.from_row(tenant), api_key=plain)
+
+    @gql.mutation(
+        "Admin: add credits to a tenant. With an idempotencyKey, repeating the call is harmless."
+    )
+    async def grant_credits(
+        self, info: Info, tenant_id: strawberry.ID, amount: int, reason: str,
+        idempotency_key: str | None = None,
+    ) -> TenantType:
+        await require_admin(info)
+        tid: uuid.UUID = parse_id(tenant_id, "tenant")
+        if amount > MAX_GRANT:
+            raise ValidationFailed(f"amount must be at most {MAX_GRANT}")
+        if len(reason) > MAX_REASON_CHARS:
+            raise BadUserInput(f"reason must be at most {MAX_REASON_CHARS} characters")
+        key = f"grant:{tid}:{idempotency_key[:100]}" if idempotency_key else None
+        async with write(info) as session:
+            await credits.grant(session, tid, amount, reason, key=key)
+            tenant = await repository.get_tenant(session, tid)
+            if tenant is None:
+                raise NotFound("tenant")
+            await session.refresh(tenant)
+        return TenantType.from_row(tenant)

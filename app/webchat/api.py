@@ -21,7 +21,6 @@ import orjson
 from sqlalchemy import select, tuple_
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Route
 
 from app.channels.adapters.base import InboundMessage
 from app.channels.routing import ChannelRoute, route
@@ -359,17 +358,3 @@ async def history(request: Request, call: Call) -> Response:
         "hasMore": more,
         "typing": await agent_is_working(call.rt, call.channel, visitor),
     })
-
-
-def routes() -> list[BaseRoute]:
-    from app.webchat.images import send_image
-    from app.webchat.stream import stream
-
-    return [
-        Route("/widget/{public_id}/session", create_session, methods=["POST"]),
-        Route("/widget/{public_id}/messages", send_message, methods=["POST"]),
-        Route("/widget/{public_id}/images", send_image, methods=["POST"]),
-        Route("/widget/{public_id}/messages", history, methods=["GET"]),
-        Route("/widget/{public_id}/stream", stream, methods=["GET"]),
-        Route("/widget/{public_id}/{rest:path}", preflight, methods=["OPTIONS"]),
-    ]

@@ -24,13 +24,24 @@ from sqlalchemy import select
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
+from starlette.routing import BaseRoute, Route
 
 from app.channels.routing import ChannelRoute
 from app.models import Contact, Conversation
 from app.realtime.hub import Gap, Hub
 from app.runtime import Runtime
-from app.webchat.api import Call, agent_is_working, endpoint, visitor_view
+from app.webchat.api import (
+    Call,
+    agent_is_working,
+    create_session,
+    endpoint,
+    history,
+    preflight,
+    send_message,
+    visitor_view,
+)
 from app.webchat.guard import WidgetError
+from app.webchat.images import send_image
 
 log = logging.getLogger("app.webchat.api")
 
@@ -166,3 +177,15 @@ async def stream(request: Request, call: Call) -> Response:
         # no-transform and X-Accel-Buffering: proxies must pass each event on as it comes.
         headers={"Cache-Control": "no-cache, no-transform", "X-Accel-Buffering": "no"},
     )
+
+
+def routes() -> list[BaseRoute]:
+    """The widget's endpoints (app/webchat/api.py, images.py) and its stream."""
+    return [
+        Route("/widget/{public_id}/session", create_session, methods=["POST"]),
+        Route("/widget/{public_id}/messages", send_message, methods=["POST"]),
+        Route("/widget/{public_id}/images", send_image, methods=["POST"]),
+        Route("/widget/{public_id}/messages", history, methods=["GET"]),
+        Route("/widget/{public_id}/stream", stream, methods=["GET"]),
+        Route("/widget/{public_id}/{rest:path}", preflight, methods=["OPTIONS"]),
+    ]

@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 import orjson
-from sqlalchemy import func, select
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
@@ -23,9 +22,9 @@ from app.db import driver_connection, transaction
 from app.effects import Effects, flush_committed, take
 from app.http import error_response, read_limited
 from app.logs import log_fields
-from app.metrics import INBOUND_MESSAGES, PENDING_MESSAGES, WEBHOOK_REQUESTS, WEBHOOK_UNKNOWN_CHANNEL
+from app.metrics import INBOUND_MESSAGES, WEBHOOK_REQUESTS, WEBHOOK_UNKNOWN_CHANNEL, pending_count
 from app.models import Message
-from app.outages import RideQueue, StillAway, is_db_outage, retry_outage
+from app.outages import RideQueue, StillAway, retry_outage
 from app.pipeline.ingest import announce, apply_status, ingest
 from app.runtime import Runtime
 from app.templates.webhooks import after_webhook
@@ -58,37 +57,6 @@ async def verify(request: Request) -> Response:
     return error_response(403, "verification failed", "FORBIDDEN")
 
 
-class PendingGauge:
-    """Pending work, counted at most once a second per process: the backpressure signal."""
-
-    def __init__(self) -> None:
-        self.value = 0
-        self.at = 0.0
-
-    async def get(self, rt: Runtime) -> int:
-        now = time.monotonic()
-        if now - self.at > 1.0:
-            self.at = now
-            try:
-                async with rt.sessions() as session:
-                    self.value = int(await session.scalar(
-                        select(func.count()).select_from(Message)
-                        .where(Message.status.in_(("received", "processing")))
-                    ) or 0)
-            except Exception as exc:
-                # Postgres is away: the last count stands, and the store below rides it out.
-                if not is_db_outage(exc):
-                    raise
-                return self.value
-            PENDING_MESSAGES.set(self.value)
-        return self.value
-
-
-_pending = PendingGauge()
-# Also read by GET /metrics, so a scrape rides on the same once-a-second count.
-pending_count = _pending.get
-
-
 def _secrets(rt: Runtime) -> list[str]:
     s = rt.settings
     return [x for x in (s.meta_app_secret, s.instagram_app_secret) if x]
@@ -119,7 +87,7 @@ async def receive(request: Request) -> Response:
         return JSONResponse({"status": "ignored"})
     kind, parse = parser
     parsed = parse(body)
-    if parsed.messages and await _pending.get(rt) >= rt.settings.queue_max_pending:
+    if parsed.messages and await pending_count(rt) >= rt.settings.queue_max_pending:
         WEBHOOK_REQUESTS.labels("meta", "backpressure").inc()
         return error_response(503, "too much pending work; retry later", "UNAVAILABLE",
                               headers={"Retry-After": "30"})

@@ -144,12 +144,7 @@ async def test_a_receiver_down_for_a_while_gets_every_event_once_back(
 
 
 async def test_a_delivery_can_be_sent_again_by_hand(client, runtime, worker, receiver):
-    world = await make_world(runtime)
-    await _endpoint(client, world, receiver.url, ["CONVERSATION_MODE_CHANGED"])
-    await _post(client, world.account_id, "hola")
-    conv = await wait_for(lambda: _conversation(client, world))
-    ok(await gql(client, "mutation($id: ID!) { setConversationMode(id: $id, mode: HUMAN) { id } }",
-                 {"id": conv}, key=world.api_key))
+    world, conv = await _mode_changed(client, runtime, receiver)
     await wait_for(lambda: _async(receiver.accepted("conversation.mode_changed")), timeout=15)
     [first] = receiver.accepted()
     assert first["data"]["conversation"] == {"id": conv, "mode": "human"}
@@ -200,12 +195,7 @@ async def test_private_addresses_are_refused_in_production(settings, client, run
 
     # At delivery time, not only at registration: the receiver is on loopback.
     settings.webhook_allow_private = False
-    world = await make_world(runtime)
-    await _endpoint(client, world, receiver.url, ["CONVERSATION_MODE_CHANGED"])
-    await _post(client, world.account_id, "hola")
-    conv = await wait_for(lambda: _conversation(client, world))
-    ok(await gql(client, "mutation($id: ID!) { setConversationMode(id: $id, mode: HUMAN) { id } }",
-                 {"id": conv}, key=world.api_key))
+    world, _ = await _mode_changed(client, runtime, receiver)
 
     async def refused() -> Any:
         [ep] = ok(await gql(client, DELIVERIES, key=world.api_key))["webhookEndpoints"]
@@ -243,6 +233,18 @@ def test_a_forged_or_replayed_delivery_fails_verification() -> None:
     assert not verify("whsec_abc", header, body.replace(b"sent", b"failed"))
     old = signature("whsec_abc", int(time.time()) - 3600, body)
     assert not verify("whsec_abc", old, body)
+
+
+async def _mode_changed(client: Any, runtime: Any, receiver: Any) -> tuple[Any, str]:
+    """A tenant whose endpoint takes mode changes; a customer writes and an operator takes the
+    conversation over. The tenant and the conversation's id."""
+    world = await make_world(runtime)
+    await _endpoint(client, world, receiver.url, ["CONVERSATION_MODE_CHANGED"])
+    await _post(client, world.account_id, "hola")
+    conv = await wait_for(lambda: _conversation(client, world))
+    ok(await gql(client, "mutation($id: ID!) { setConversationMode(id: $id, mode: HUMAN) { id } }",
+                 {"id": conv}, key=world.api_key))
+    return world, conv
 
 
 async def _async(value: Any) -> Any:

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.agents.service import create_agent
-from app.channels.service import delete_channel
+from app.agents.service import create_agent, delete_channel
 from app.db import transaction
 from app.effects import flush, take
 from tests.factories import make_world

@@ -17,15 +17,13 @@ import os
 import random
 import shutil
 import signal
-import subprocess
-import sys
 import time
 import uuid
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 from urllib.parse import urlsplit
 
 import asyncpg
@@ -34,7 +32,7 @@ import pytest
 
 from app.cli.devservers import Services, _start_postgres, _start_valkey, start_services
 from tests.factories import make_world
-from tests.helpers import ROOT
+from tests.helpers import ROOT, free_port, start_app, stop_apps, until_up
 from tests.meta import signed, wa_message, wa_webhook
 
 CONVERSATIONS = 12
@@ -89,62 +87,6 @@ async def _kill_redis_and_start_it_empty(svc: Services, data_dir: Path) -> None:
     await asyncio.sleep(REDIS_DOWN_S)  # the outage itself
     svc._procs[1] = (await asyncio.to_thread(_start_valkey, data_dir, _port(svc.redis_url), False),
                      sig)
-
-
-@dataclass
-class Proc:
-    name: str
-    popen: subprocess.Popen[bytes]
-    log: IO[bytes]
-    log_path: Path
-
-    def tail(self) -> str:
-        self.log.flush()
-        return self.log_path.read_text(errors="replace")[-4000:]
-
-
-def _start(name: str, args: list[str], env: dict[str, str]) -> Proc:
-    LOGS.mkdir(parents=True, exist_ok=True)
-    path = LOGS / f"{name}-{os.getpid()}.log"
-    log = open(path, "wb")  # noqa: SIM115 - closed in _stop_all
-    popen = subprocess.Popen([sys.executable, "-m", "app", *args], cwd=ROOT, env=env,
-                             stdout=log, stderr=subprocess.STDOUT)
-    return Proc(name, popen, log, path)
-
-
-def _stop_all(procs: list[Proc]) -> None:
-    for p in procs:
-        if p.popen.poll() is None:
-            p.popen.send_signal(signal.SIGTERM)
-    for p in procs:
-        try:
-            p.popen.wait(30)
-        except subprocess.TimeoutExpired:
-            p.popen.kill()
-            p.popen.wait(5)
-        p.log.close()
-
-
-async def _until_up(p: Proc, url: str, timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    async with httpx.AsyncClient(timeout=2) as http:
-        while True:
-            assert p.popen.poll() is None, f"{p.name} exited:\n{p.tail()}"
-            try:
-                if (await http.get(url)).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, f"{p.name} not up after {timeout}s:\n{p.tail()}"
-            await asyncio.sleep(0.2)
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -220,18 +162,17 @@ async def test_a_postgres_restart_and_a_redis_restart_lose_nothing_and_keep_orde
         await rt.close()
 
     env = {**os.environ, "DATABASE_URL": svc.database_url, "REDIS_URL": svc.redis_url}
-    api_port, metrics_ports = _free_port(), (_free_port(), _free_port())
-    api = _start("api", ["serve", "--port", str(api_port)], env)
-    workers = [_start(f"worker{i}", ["worker"], {**env, "WORKER_METRICS_PORT": str(port)})
+    api_port, metrics_ports = free_port(), (free_port(), free_port())
+    api = start_app("api", ["serve", "--port", str(api_port)], env, LOGS, api_port)
+    workers = [start_app(f"worker{i}", ["worker"], {**env, "WORKER_METRICS_PORT": str(port)}, LOGS,
+                         port)
                for i, port in enumerate(metrics_ports, 1)]
     procs = [api, *workers]
-    base = f"http://127.0.0.1:{api_port}"
     load = Load()
     outages: list[tuple[str, float, float]] = []  # (what, started, ended), wall clock
     try:
-        await asyncio.gather(_until_up(api, base + "/readyz"),
-                             *(_until_up(w, f"http://127.0.0.1:{p}/metrics")
-                               for w, p in zip(workers, metrics_ports, strict=True)))
+        await asyncio.gather(until_up(api, api.url + "/readyz"),
+                             *(until_up(w, w.url + "/metrics") for w in workers))
 
         async def faults(start: float) -> None:
             await asyncio.sleep(max(0.0, start + PG_RESTART_AT - time.monotonic()))
@@ -243,7 +184,7 @@ async def test_a_postgres_restart_and_a_redis_restart_lose_nothing_and_keep_orde
             await _kill_redis_and_start_it_empty(svc, data_dir)
             outages.append(("redis killed, started empty", began, time.time()))
 
-        async with httpx.AsyncClient(base_url=base, timeout=30) as http:
+        async with httpx.AsyncClient(base_url=api.url, timeout=30) as http:
             start = time.monotonic()
             await asyncio.gather(
                 faults(start),
@@ -257,7 +198,7 @@ async def test_a_postgres_restart_and_a_redis_restart_lose_nothing_and_keep_orde
         exited = {p.name: p.popen.poll() for p in procs if p.popen.poll() is not None}
         assert not exited, (exited, *(p.tail() for p in procs if p.name in exited))
     finally:
-        _stop_all(procs)
+        stop_apps(procs)
         await model.config(latency_ms=0)
 
     conn = await asyncpg.connect(svc.database_url)

@@ -10,18 +10,12 @@ and answered once, nothing sent twice, and the credits add up.
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import subprocess
-import sys
 import time
 import uuid
 from collections import defaultdict
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import asyncpg
 import httpx
@@ -30,7 +24,7 @@ import pytest
 from tests.factories import make_world
 from tests.graphql.helpers import ws_session
 from tests.graphql.test_subscriptions import EVENTS, event_of
-from tests.helpers import ROOT, free_port
+from tests.helpers import ROOT, AppProcess, free_port, start_app, stop_apps, until_up
 from tests.meta import signed, wa_message, wa_webhook
 from tests.ops.helpers import parse, total, value
 
@@ -41,84 +35,24 @@ PRICE = 2
 LOGS = ROOT / ".data" / "scale-out"
 
 
-@dataclass
-class Proc:
-    name: str
-    popen: subprocess.Popen[bytes]
-    log_path: Path
-    log: IO[bytes]
-    port: int
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def ws_url(self) -> str:  # what tests.graphql.helpers.ws_session connects to
-        return f"ws://127.0.0.1:{self.port}/graphql"
-
-    def tail(self) -> str:
-        self.log.flush()
-        return self.log_path.read_text(errors="replace")[-3000:]
-
-
-def _start(name: str, args: list[str], port: int, extra_env: dict[str, str]) -> Proc:
-    LOGS.mkdir(parents=True, exist_ok=True)
-    path = LOGS / f"{name}-{os.getpid()}.log"
-    # A file, never a pipe: a pipe nobody reads fills up and stalls the child.
-    log = open(path, "wb")  # noqa: SIM115 - closed in _stop_all
-    popen = subprocess.Popen([sys.executable, "-m", "app", *args], cwd=ROOT,
-                             env={**os.environ, **extra_env}, stdout=log, stderr=subprocess.STDOUT)
-    return Proc(name, popen, path, log, port)
-
-
-def _stop_all(procs: list[Proc]) -> None:
-    for p in procs:
-        if p.popen.poll() is None:
-            p.popen.send_signal(signal.SIGTERM)
-    for p in procs:
-        try:
-            p.popen.wait(15)
-        except subprocess.TimeoutExpired:
-            p.popen.kill()
-            p.popen.wait(5)
-        p.log.close()
-
-
-async def _until_up(p: Proc, path: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    async with httpx.AsyncClient(base_url=p.url, timeout=2) as http:
-        while True:
-            if p.popen.poll() is not None:
-                raise AssertionError(f"{p.name} exited with {p.popen.returncode}:\n{p.tail()}")
-            try:
-                if (await http.get(path)).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{p.name} not up after {timeout}s:\n{p.tail()}")
-            await asyncio.sleep(0.2)
-
-
 @contextmanager
-def _cluster() -> Iterator[tuple[list[Proc], list[Proc]]]:
-    apis = [_start(f"api{i}", ["serve", "--port", str(port)], port, {})
+def _cluster() -> Iterator[tuple[list[AppProcess], list[AppProcess]]]:
+    apis = [start_app(f"api{i}", ["serve", "--port", str(port)], {}, LOGS, port)
             for i, port in enumerate((free_port(), free_port()), 1)]
-    workers = [_start(f"worker{i}", ["worker"], port, {"WORKER_METRICS_PORT": str(port)})
+    workers = [start_app(f"worker{i}", ["worker"], {"WORKER_METRICS_PORT": str(port)}, LOGS, port)
                for i, port in enumerate((free_port(), free_port()), 1)]
     try:
         yield apis, workers
     finally:
-        _stop_all([*apis, *workers])
+        stop_apps([*apis, *workers])
 
 
 @pytest.fixture
-async def cluster(runtime: Any) -> AsyncIterator[tuple[list[Proc], list[Proc]]]:
+async def cluster(runtime: Any) -> AsyncIterator[tuple[list[AppProcess], list[AppProcess]]]:
     with _cluster() as (apis, workers):
         # API: ready once /readyz answers; worker: once its start-up hook served its metrics.
-        await asyncio.gather(*(_until_up(p, "/readyz") for p in apis),
-                             *(_until_up(p, "/metrics") for p in workers))
+        await asyncio.gather(*(until_up(p, p.url + "/readyz", timeout=60) for p in apis),
+                             *(until_up(p, p.url + "/metrics", timeout=60) for p in workers))
         yield apis, workers
 
 

@@ -5,6 +5,7 @@ import uuid
 
 import pytest
 
+from app import metrics
 from app.db import transaction
 from app.pipeline.lock import LeaseLost, OrderingLock
 from tests.factories import make_world
@@ -66,12 +67,10 @@ async def test_channel_cache_is_invalidated_when_the_agent_changes(client, runti
 async def test_backpressure_answers_503_and_stores_nothing(client, runtime, test_env, monkeypatch):
     world = await make_world(runtime)
     monkeypatch.setattr(client._transport.app.state.runtime.settings, "queue_max_pending", 1)
-    from app.webhooks import meta
-
-    monkeypatch.setattr(meta._pending, "at", 0.0)
+    monkeypatch.setattr(metrics._pending, "at", 0.0)
     raw, headers = signed(wa_webhook(world.account_id, [wa_message("one")]))
     assert (await client.post("/webhooks/meta", content=raw, headers=headers)).status_code == 200
-    monkeypatch.setattr(meta._pending, "at", 0.0)
+    monkeypatch.setattr(metrics._pending, "at", 0.0)
     raw, headers = signed(wa_webhook(world.account_id, [wa_message("two")]))
     r = await client.post("/webhooks/meta", content=raw, headers=headers)
     assert r.status_code == 503 and r.headers["retry-after"] == "30"

@@ -47,6 +47,13 @@ def _postmaster(data_dir: Path) -> int:
     return int(json.loads((data_dir / "services.json").read_text())["postgres"]["pid"])
 
 
+def _crash_postgres(data_dir: Path) -> None:
+    """The postmaster and every backend (and the WAL writer) killed at once."""
+    pid = _postmaster(data_dir)
+    os.killpg(pid, signal.SIGKILL)
+    _wait_gone(pid)
+
+
 def _wait_gone(pid: int, timeout: float = 10.0) -> None:
     try:
         psutil.Process(pid).wait(timeout)
@@ -99,9 +106,7 @@ def test_every_acknowledged_row_survives_a_postgres_crash(data_dir: Path) -> Non
         acked = asyncio.run(_commit_rows(svc.database_url))
         # The crash: the postmaster and every backend (and the WAL writer) killed at once,
         # right after the last acknowledgement.
-        pid = _postmaster(data_dir)
-        os.killpg(pid, signal.SIGKILL)
-        _wait_gone(pid)
+        _crash_postgres(data_dir)
     finally:
         svc.stop()
     # Restarted on the same data folder: crash recovery replays the WAL.
@@ -174,9 +179,7 @@ def test_webhooks_answered_200_survive_a_postgres_crash(data_dir: Path, settings
         on_embedded = settings.model_copy(update={"database_url": svc.database_url,
                                                   "redis_url": svc.redis_url})
         acked = asyncio.run(_acknowledge_webhooks(on_embedded, 5))
-        pid = _postmaster(data_dir)
-        os.killpg(pid, signal.SIGKILL)
-        _wait_gone(pid)
+        _crash_postgres(data_dir)
     finally:
         svc.stop()
     with services(data_dir) as again:

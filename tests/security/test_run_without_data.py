@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,15 +17,11 @@ import pytest
 from cryptography.fernet import Fernet
 from redis import Redis
 
+from tests.helpers import free_port, stop_process
+
 pytestmark = pytest.mark.timeout(240)
 
 READY = "Ctrl-C stops everything"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def _admin(url: str, sql: str) -> None:
@@ -54,7 +48,7 @@ def external(services: dict[str, str]) -> Iterator[tuple[str, str]]:
 
 def test_mca_run_with_external_services_and_no_data_folder(tmp_path: Path, external):
     database_url, redis_url = external
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("DATABASE_", "REDIS_", "OPENAI_", "META_", "ADMIN_", "APP_",
                                 "DATA_DIR"))}
@@ -82,9 +76,4 @@ def test_mca_run_with_external_services_and_no_data_folder(tmp_path: Path, exter
         # The demo state (it holds the demo key) went into a data folder made for it, owner-only.
         assert (tmp_path / ".data" / "demo.json").stat().st_mode & 0o777 == 0o600
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc, 60)

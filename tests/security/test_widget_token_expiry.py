@@ -12,21 +12,10 @@ import pytest
 
 from app.crypto import sign
 from app.webchat.guard import RENEWED_TOKEN_HEADER, _secret, check_token, issue_token
-from tests.factories import World, make_world
-from tests.widget.conftest import ORIGIN, Visitor
+from tests.widget.helpers import ORIGIN, Visitor
 
 TTL_S = 720 * 3600  # the default WIDGET_TOKEN_TTL_HOURS
 ENDPOINTS = (("POST", "messages"), ("GET", "messages"), ("GET", "stream"))
-
-
-@pytest.fixture
-async def chat(runtime: Any) -> World:
-    return await make_world(runtime, kind="webchat", options={"allowed_origins": [ORIGIN]})
-
-
-@pytest.fixture
-async def visitor(client: httpx.AsyncClient, chat: World) -> Visitor:
-    return await Visitor(client, chat.account_id).session()
 
 
 def _aged(settings: Any, visitor: Visitor, chat: Any, seconds: float) -> str:
