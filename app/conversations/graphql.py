@@ -13,7 +13,7 @@ import strawberry
 
 from app.channels.adapters.registry import reply_window_closes_at
 from app.channels.graphql import ChannelType
-from app.conversations import outbox, pages, retry, service
+from app.conversations import outbox, pages, retry, search, service
 from app.conversations.nodes import ContactType, MessageType
 from app.db import driver_connection
 from app.errors import NotFound, ValidationFailed, present
@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 
 CONVERSATION_CURSOR = "conv"
 MESSAGE_CURSOR = "msg"
+MESSAGE_SEARCH_CURSOR = "msgsearch"
 
 
 @strawberry.enum
@@ -269,6 +270,49 @@ async def conversation_page(
 
 
 @strawberry.type
+class MessageSearchHit:
+    message: MessageType
+    conversation: ConversationType
+
+
+def _search_cursor(r: pages.Row) -> str:
+    return time_id_cursor(MESSAGE_SEARCH_CURSOR, r["created_at"], r["id"])
+
+
+async def message_search(
+    info: Info, text: str, first: int | None, after: str | None, channel: strawberry.ID | None
+) -> Connection[MessageSearchHit]:
+    """A page of matches, their conversations and what the query asks of those (channel,
+    contact, last message): one statement each, on one connection."""
+    tenant_id = await require_tenant(info)
+    limit = page_size(first)
+    term = text.strip()[:search.MAX_TERM_CHARS]
+    if len(term) < search.MIN_TERM_CHARS:
+        raise ValidationFailed(f"text must have at least {search.MIN_TERM_CHARS} characters")
+    cursor = decode_time_id(after, MESSAGE_SEARCH_CURSOR) if after is not None else None
+    channel_id = parse_id(channel, "channel") if channel is not None else None
+    wanted = node_fields(info, "edges", "node", "conversation") & RELATED_FIELDS
+    async with driver_connection(info.context.rt.engine) as conn:
+        if channel_id is not None and not await pages.channel_owned(conn, tenant_id, channel_id):
+            raise NotFound("channel")
+        rows = await search.search_messages(
+            conn, tenant_id, term, limit + 1, after=cursor, channel_id=channel_id
+        )
+        found = await pages.conversations_by_id(
+            conn, tenant_id, list({r["conversation_id"] for r in rows[:limit]})
+        ) if rows else {}
+        related = await load_related(conn, tenant_id, list(found.values()), wanted)
+    loaders = info.context.loaders
+    nodes = {k: ConversationType.from_record(r, loaders, related) for k, r in found.items()}
+    return connection(
+        rows, limit,
+        lambda r: MessageSearchHit(message=MessageType.from_record(r),
+                                   conversation=nodes[r["conversation_id"]]),
+        _search_cursor, has_previous=after is not None,
+    )
+
+
+@strawberry.type
 class ConversationQuery:
     @gql.field("Most recent activity first.")
     async def conversations(
@@ -276,6 +320,16 @@ class ConversationQuery:
         filter: ConversationFilter | None = None,
     ) -> Connection[ConversationType]:
         return await conversation_page(info, first, after, filter)
+
+    @gql.field(
+        "Messages whose text contains `text` (at least 3 characters; case-insensitive), "
+        "newest first, each with its conversation. `channelId` narrows it to one channel."
+    )
+    async def search_messages(
+        self, info: Info, text: str, first: int | None = None, after: str | None = None,
+        channel_id: strawberry.ID | None = None,
+    ) -> Connection[MessageSearchHit]:
+        return await message_search(info, text, first, after, channel_id)
 
     @strawberry.field
     async def conversation(self, info: Info, id: strawberry.ID) -> ConversationType | None:

@@ -58,6 +58,11 @@ class Message(Base):
             postgresql_where=sql_text("status IN ('received', 'processing')"),
         ),
         Index("ix_messages_tenant_id_created_at", "tenant_id", "created_at"),
+        # searchMessages (ILIKE '%term%' within one tenant): GIN trigrams, migration 0012.
+        Index(
+            "ix_messages_tenant_id_text_trgm", "tenant_id", "text",
+            postgresql_using="gin", postgresql_ops={"text": "gin_trgm_ops"},
+        ),
         # The sweeper's scan for outbound messages whose send job was lost.
         Index(
             "ix_messages_outbox",
