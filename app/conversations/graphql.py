@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import enum
 import uuid
 from collections.abc import Collection
 from dataclasses import dataclass
@@ -35,6 +34,7 @@ from app.graphql.pagination import (
 from app.graphql.permissions import parse_id, require_tenant
 from app.graphql.writes import read, write
 from app.models import Conversation
+from app.models.states import ConversationMode
 
 if TYPE_CHECKING:
     from app.leads.graphql import LeadType
@@ -44,10 +44,7 @@ MESSAGE_CURSOR = "msg"
 MESSAGE_SEARCH_CURSOR = "msgsearch"
 
 
-@strawberry.enum
-class ConversationMode(enum.Enum):
-    AI = "ai"
-    HUMAN = "human"
+strawberry.enum(ConversationMode)  # the state's own StrEnum, as a GraphQL enum
 
 
 @dataclass

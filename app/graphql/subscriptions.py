@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import strawberry
 from sqlalchemy import select
 
-from app.conversations.graphql import ConversationMode, ConversationType
+from app.conversations.graphql import ConversationType
 from app.conversations.nodes import MessageType
 from app.errors import NotFound
 from app.graphql import fields as gql
@@ -35,6 +35,7 @@ from app.graphql.pagination import cursor_time, decode_cursor, encode_cursor, in
 from app.graphql.permissions import parse_id, require_tenant
 from app.models import Conversation, Message, Tenant
 from app.models.message import WITHOUT_RAW
+from app.models.states import ConversationMode
 from app.realtime.hub import RECEIVED_AT, RECEIVED_MONO, Gap
 
 if TYPE_CHECKING:
