@@ -109,7 +109,7 @@ def table(results: dict[str, Any]) -> str:
         "fanout": ["subscribers", "p50_ms", "p99_ms", "rss_mb", "rss_kb_per_connection"],
         "reads": [
             f"{page}_page_{figure}"
-            for page in ("conversations", "messages", "search", "leads")
+            for page in ("conversations", "messages", "search", "message_search", "leads")
             for figure in ("rps", "p99_ms", "cpu_ms")
         ],
     }

@@ -21,6 +21,7 @@ from app.conversations.service import add_message, get_conversation, set_mode
 from app.effects import emit
 from app.errors import BadUserInput, NotFound, ValidationFailed, WindowClosed, present
 from app.models import Agent, Channel, Conversation, Message
+from app.models.states import MessageDirection, MessageStatus, SenderRole
 
 MAX_TEXT_CHARS = 4096
 SEND_JOB = "send_message"
@@ -79,8 +80,9 @@ async def send_operator_message(
         conv.handoff_requested_at = None
         conv.handoff_reason = None
     msg = await add_message(
-        session, conv, direction="outbound", sender_role="operator", type="text", text=text,
-        status="pending",
+        session, conv, direction=MessageDirection.OUTBOUND, sender_role=SenderRole.OPERATOR,
+        type="text", text=text,
+        status=MessageStatus.PENDING,
     )
     _queue_send(session, msg.id)
     return msg
@@ -97,16 +99,16 @@ async def retry_message(
     )
     if msg is None:
         raise NotFound("message")
-    if msg.direction != "outbound" or msg.status != "failed":
+    if msg.direction != MessageDirection.OUTBOUND or msg.status != MessageStatus.FAILED:
         raise ValidationFailed(
             f"only a failed outbound message can be retried (this one is {msg.direction}, "
             f"{msg.status})"
         )
     conv, channel = await writable_conversation(session, tenant_id, msg.conversation_id)
     check_window(channel.kind, conv.last_inbound_at)
-    msg.status = "pending"
+    msg.status = MessageStatus.PENDING
     msg.status_reason = msg.error_code = msg.error_title = None
-    if msg.sender_role == "ai":
+    if msg.sender_role == SenderRole.AI:
         # The failed attempt's credits were released; the send job charges this attempt
         # once, under a key of its own (see app/pipeline/send.py).
         price = None

@@ -25,6 +25,7 @@ from app.http import error_response, read_limited
 from app.logs import log_fields
 from app.metrics import INBOUND_MESSAGES, PENDING_MESSAGES, WEBHOOK_REQUESTS, WEBHOOK_UNKNOWN_CHANNEL
 from app.models import Message
+from app.models.states import MessageStatus
 from app.outages import RideQueue, StillAway, is_db_outage, retry_outage
 from app.pipeline.ingest import announce, apply_status, ingest
 from app.runtime import Runtime
@@ -72,7 +73,7 @@ class PendingGauge:
                 async with rt.sessions() as session:
                     self.value = int(await session.scalar(
                         select(func.count()).select_from(Message)
-                        .where(Message.status.in_(("received", "processing")))
+                        .where(Message.status.in_((MessageStatus.RECEIVED, MessageStatus.PROCESSING)))
                     ) or 0)
             except Exception as exc:
                 # Postgres is away: the last count stands, and the store below rides it out.
