@@ -4,7 +4,8 @@ What such a bot does with each webhook, and nothing more: pywa checks the signat
 raw bytes, answers 200 and parses the update; the handler asks the Responses API through the
 openai SDK for a reply (chained per customer with `previous_response_id`, kept in memory)
 and sends it with pywa's Graph client. No database, no queue, no ordering, no credits: what
-the platform adds on top of this is what `bench.cost` puts a price on.
+the platform adds on top of this is what `bench.cost` puts a price on. (`GET /bench/answered`,
+the count of replies the Graph API accepted, is the harness's, not the bot's.)
 
 Served like the API (`uvicorn --factory bench.pywa_bot:app_factory`, one process, uvloop and
 httptools) against the same fakes, configured from the same environment: META_APP_SECRET,
@@ -19,6 +20,8 @@ from collections.abc import Mapping
 from openai import AsyncOpenAI
 from pywa_async import WhatsApp, filters, types
 from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse
 
 MODEL, INSTRUCTIONS = "gpt-4.1-mini", "Be brief."  # the bench agent's (bench/seed.py)
 
@@ -37,6 +40,12 @@ def app_factory(env: Mapping[str, str] = os.environ) -> Starlette:
     wa.api._session.base_url = env["META_GRAPH_API_BASE_URL"]
     openai = AsyncOpenAI(api_key=env["OPENAI_API_KEY"], base_url=env["OPENAI_BASE_URL"])
     last_response: dict[str, str] = {}
+    answered = [0]  # replies the Graph API accepted; `bench.cost` waits on this count
+
+    async def count(_: Request) -> PlainTextResponse:
+        return PlainTextResponse(str(answered[0]))
+
+    app.add_route("/bench/answered", count, methods=["GET"])
 
     @wa.on_message(filters.text)
     async def answer(client: WhatsApp, msg: types.Message) -> None:
@@ -47,5 +56,6 @@ def app_factory(env: Mapping[str, str] = os.environ) -> Starlette:
         )
         last_response[customer] = response.id
         await client.send_message(to=customer, text=response.output_text)
+        answered[0] += 1
 
     return app

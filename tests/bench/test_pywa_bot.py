@@ -40,6 +40,7 @@ async def test_the_pywa_bot_answers_through_the_fakes(test_env, clean, graph, mo
                              headers={"X-Hub-Signature-256": sig, "Content-Type": "application/json"})
             assert r.status_code == 200
             await _replies(graph, count=i + 1)
+        assert (await c.get("/bench/answered")).text == "2"
     sent = await _replies(graph, count=2)
     assert [(s["json"]["to"], s["json"]["text"]["body"]) for s in sent] == [
         (CUSTOMER, "[sandbox] hello"), (CUSTOMER, "[sandbox] again")]
