@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
+import httpx
 from openai import AsyncOpenAI
 from pywa_async import WhatsApp, filters, types
 from starlette.applications import Starlette
@@ -31,6 +32,10 @@ def app_factory(env: Mapping[str, str] = os.environ) -> Starlette:
     wa = WhatsApp(
         phone_id=env["BENCH_PHONE_ID"],
         token=env.get("BENCH_GRAPH_TOKEN", "EAAbenchtoken"),
+        # pywa's own client gives up after 5 s; the platform's Graph timeout is the fair one
+        # (under a loaded machine the default lost about half the replies to connect and
+        # pool timeouts).
+        session=httpx.AsyncClient(timeout=float(env.get("GRAPH_TIMEOUT_S", "10"))),
         server=app,
         webhook_endpoint="/webhooks/meta",
         verify_token=env["META_VERIFY_TOKEN"],
