@@ -227,7 +227,7 @@ class Cluster:
             args.append("--factory")
         proc = self._spawn(args, f"api-{port}")
         _wait_http(
-            f"http://127.0.0.1:{port}/readyz" if app.endswith("app_factory") else None, port=port, proc=proc
+            f"http://127.0.0.1:{port}/readyz" if app.startswith("app.main:") else None, port=port, proc=proc
         )
         self.api_ports.append(port)
         return port

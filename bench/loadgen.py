@@ -32,7 +32,8 @@ def wa_body(account: str, sender: str, text: str, wamid: str) -> bytes:
     value = {
         "messaging_product": "whatsapp",
         "metadata": {"display_phone_number": "15550001111", "phone_number_id": account},
-        "contacts": [{"profile": {"name": "Bench"}, "wa_id": sender}],
+        # With the business-scoped user id Meta sends beside the wa_id (pywa requires it).
+        "contacts": [{"profile": {"name": "Bench"}, "wa_id": sender, "user_id": f"US.{sender}"}],
         "messages": [
             {
                 "from": sender,

@@ -644,6 +644,11 @@ SEARCH_PAGE = (
     "query($q: String!) { conversations(first: 50, filter: {search: $q}) { edges { cursor node { "
     + CONVERSATION_NODE + " } } pageInfo { hasNextPage endCursor } } }"
 )
+# Message text search: 50 hits, each with its conversation's contact and channel.
+MESSAGE_SEARCH_PAGE = """query($q: String!) { searchMessages(text: $q, first: 50) { edges { cursor node {
+  message { id seq direction text status createdAt }
+  conversation { id mode contact { id profileName externalId } channel { id kind } } } }
+  pageInfo { hasNextPage endCursor } } }"""
 LEADS_PAGE = """query { leads(first: 50) { edges { cursor node { id name email intent urgency budget
   fit engagement notification createdAt conversation { id mode lastActivityAt
   contact { id profileName externalId } } } } pageInfo { hasNextPage endCursor } } }"""
@@ -657,6 +662,14 @@ def search_terms(conversations: int, count: int, rng: random.Random) -> list[str
         n = rng.randint(1, conversations)
         terms.append(f"Customer {n}" if i % 2 else str(6_000_000_000_000 + n)[-6:])
     return terms
+
+
+def message_search_terms(conversations: int, count: int, rng: random.Random) -> list[str]:
+    """Half rare, half common over the seeded texts ("seeded message 3 of conversation 4711"):
+    one conversation's number (which also finds 47110-47119: 10-110 messages), or one
+    message's position ("message 1" also finds "message 10": a fifth of all messages)."""
+    return [f"conversation {rng.randint(1, conversations)}" if i % 2 else f"message {rng.randint(1, 10)}"
+            for i in range(count)]
 
 
 def _api_cpu_s(port: int, cluster: Cluster) -> float:
@@ -685,6 +698,7 @@ def reads(cluster: Cluster, sizes: Sizes) -> Result:
     rng = random.Random(16)
     rng.shuffle(sample)
     terms = search_terms(sizes.reads_conversations, 500, rng)
+    message_terms = message_search_terms(sizes.reads_conversations, 500, rng)
     port = cluster.start_api(sizes.api_processes)
     out: dict[str, Any] = {}
     series: dict[str, Any] = {}
@@ -692,6 +706,8 @@ def reads(cluster: Cluster, sizes: Sizes) -> Result:
         ("conversations_page", [{"query": CONVERSATIONS_PAGE}]),
         ("messages_page", [{"query": MESSAGES_PAGE, "variables": {"c": c}} for c in sample]),
         ("search_page", [{"query": SEARCH_PAGE, "variables": {"q": q}} for q in terms]),
+        ("message_search_page", [{"query": MESSAGE_SEARCH_PAGE, "variables": {"q": q}}
+                                 for q in message_terms]),
         ("leads_page", [{"query": LEADS_PAGE}]),
     ):
         load = load_average()

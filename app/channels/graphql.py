@@ -5,7 +5,6 @@ The access token goes in (create, update) and never comes out.
 
 from __future__ import annotations
 
-import enum
 import uuid
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any
@@ -21,6 +20,7 @@ from app.graphql.context import Info
 from app.graphql.permissions import parse_id, require_tenant
 from app.graphql.writes import read, write
 from app.models import Channel as ChannelRow
+from app.models.states import ChannelKind, ChannelStatus
 
 if TYPE_CHECKING:
     from app.agents.graphql import AgentType
@@ -30,18 +30,9 @@ MAX_ORIGINS = 50
 MAX_ORIGIN_CHARS = 300
 
 
-@strawberry.enum
-class ChannelKind(enum.Enum):
-    WHATSAPP = "whatsapp"
-    INSTAGRAM = "instagram"
-    WEBCHAT = "webchat"
-
-
-@strawberry.enum
-class ChannelStatus(enum.Enum):
-    ACTIVE = "active"
-    NEEDS_REAUTH = "needs_reauth"
-    DISABLED = "disabled"
+# The states' own StrEnums, as GraphQL enums (upper-case names, lower-case values).
+strawberry.enum(ChannelKind)
+strawberry.enum(ChannelStatus)
 
 
 @strawberry.type(name="Channel")

@@ -25,6 +25,7 @@ from app.integrations import outbox
 from app.integrations.events import EventType, WebhookEvent
 from app.models import Channel
 from app.models.channel import CHANNEL_KINDS, CHANNEL_STATUSES
+from app.models.states import ChannelStatus
 
 
 def cache_key(kind: str, provider_account_id: str) -> str:
@@ -130,7 +131,7 @@ async def create_channel(
             encrypt_token(access_token, settings.required("app_encryption_key"))
             if access_token else None
         ),
-        status="active",
+        status=ChannelStatus.ACTIVE,
         settings=stored,
     )
     session.add(channel)
@@ -171,8 +172,8 @@ async def update_channel(
         channel.access_token_encrypted = encrypt_token(access_token, settings.required("app_encryption_key"))
         channel.settings = {**channel.settings, "account": proof.as_settings()}
         # A new token is the fix for needs_reauth.
-        if channel.status == "needs_reauth":
-            channel.status = "active"
+        if channel.status == ChannelStatus.NEEDS_REAUTH:
+            channel.status = ChannelStatus.ACTIVE
     if status is not None:
         if status not in CHANNEL_STATUSES:
             raise ValidationFailed(f"status must be one of {', '.join(CHANNEL_STATUSES)}")
@@ -186,8 +187,8 @@ async def update_channel(
 
 async def mark_needs_reauth(session: AsyncSession, channel_id: uuid.UUID) -> Channel | None:
     channel = await session.get(Channel, channel_id)
-    if channel is not None and channel.status != "needs_reauth":
-        channel.status = "needs_reauth"
+    if channel is not None and channel.status != ChannelStatus.NEEDS_REAUTH:
+        channel.status = ChannelStatus.NEEDS_REAUTH
         await session.flush()
         invalidate(session, cache_key(channel.kind, channel.provider_account_id))
         outbox.record(session, channel.tenant_id, WebhookEvent(

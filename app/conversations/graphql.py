@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import enum
 import uuid
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
@@ -12,8 +11,8 @@ from typing import TYPE_CHECKING, Annotated, Any, cast
 import strawberry
 
 from app.channels.adapters.registry import reply_window_closes_at
-from app.channels.graphql import ChannelKind, ChannelType
-from app.conversations import outbox, pages, retry, service, tagging
+from app.channels.graphql import ChannelType
+from app.conversations import outbox, pages, retry, search, service, tagging
 from app.conversations.nodes import ContactType, MessageType
 from app.db import driver_connection
 from app.errors import NotFound, ValidationFailed, present
@@ -35,9 +34,10 @@ from app.graphql.pagination import (
 from app.graphql.permissions import parse_id, require_tenant
 from app.graphql.writes import read, write
 from app.inbox import pages as inbox_pages
-from app.inbox.nodes import AssigneeScope, ConversationStatus, OperatorType
+from app.inbox.nodes import AssigneeScope, OperatorType
 from app.labels.graphql import LabelType
 from app.models import Conversation
+from app.models.states import ChannelKind, ConversationMode, ConversationStatus
 from app.notes.graphql import NoteType, notes_page
 
 if TYPE_CHECKING:
@@ -45,12 +45,10 @@ if TYPE_CHECKING:
 
 CONVERSATION_CURSOR = "conv"
 MESSAGE_CURSOR = "msg"
+MESSAGE_SEARCH_CURSOR = "msgsearch"
 
 
-@strawberry.enum
-class ConversationMode(enum.Enum):
-    AI = "ai"
-    HUMAN = "human"
+strawberry.enum(ConversationMode)  # the state's own StrEnum, as a GraphQL enum
 
 
 @dataclass
@@ -429,7 +427,60 @@ def total_counter(
 
 
 @strawberry.type
+class MessageSearchHit:
+    message: MessageType
+    conversation: ConversationType
+
+
+def _search_cursor(r: pages.Row) -> str:
+    return time_id_cursor(MESSAGE_SEARCH_CURSOR, r["created_at"], r["id"])
+
+
+async def message_search(
+    info: Info, text: str, first: int | None, after: str | None, channel: strawberry.ID | None
+) -> Connection[MessageSearchHit]:
+    """A page of matches, their conversations and what the query asks of those (channel,
+    contact, last message): one statement each, on one connection."""
+    tenant_id = await require_tenant(info)
+    limit = page_size(first)
+    term = text.strip()[:search.MAX_TERM_CHARS]
+    if len(term) < search.MIN_TERM_CHARS:
+        raise ValidationFailed(f"text must have at least {search.MIN_TERM_CHARS} characters")
+    cursor = decode_time_id(after, MESSAGE_SEARCH_CURSOR) if after is not None else None
+    channel_id = parse_id(channel, "channel") if channel is not None else None
+    wanted = node_fields(info, "edges", "node", "conversation") & RELATED_FIELDS
+    async with driver_connection(info.context.rt.engine) as conn:
+        if channel_id is not None and not await pages.channel_owned(conn, tenant_id, channel_id):
+            raise NotFound("channel")
+        rows = await search.search_messages(
+            conn, tenant_id, term, limit + 1, after=cursor, channel_id=channel_id
+        )
+        found = await pages.conversations_by_id(
+            conn, tenant_id, list({r["conversation_id"] for r in rows[:limit]})
+        ) if rows else {}
+        related = await load_related(conn, tenant_id, list(found.values()), wanted)
+    loaders = info.context.loaders
+    nodes = {k: ConversationType.from_record(r, loaders, related) for k, r in found.items()}
+    return connection(
+        rows, limit,
+        lambda r: MessageSearchHit(message=MessageType.from_record(r),
+                                   conversation=nodes[r["conversation_id"]]),
+        _search_cursor, has_previous=after is not None,
+    )
+
+
+@strawberry.type
 class ConversationQuery:
+    @gql.field(
+        "Messages whose text contains `text` (at least 3 characters; case-insensitive), "
+        "newest first, each with its conversation. `channelId` narrows it to one channel."
+    )
+    async def search_messages(
+        self, info: Info, text: str, first: int | None = None, after: str | None = None,
+        channel_id: strawberry.ID | None = None,
+    ) -> Connection[MessageSearchHit]:
+        return await message_search(info, text, first, after, channel_id)
+
     @strawberry.field
     async def conversation(self, info: Info, id: strawberry.ID) -> ConversationType | None:
         tenant_id = await require_tenant(info)

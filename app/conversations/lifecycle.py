@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.conversations.service import add_message
 from app.models import Conversation
+from app.models.states import MessageDirection, MessageStatus, SenderRole
 
 EXPIRY_BATCH = 500
 
@@ -45,8 +46,9 @@ async def expire_idle_contexts(
         idle_since = conv.last_activity_at
         previous = conv.context_response_id
         marker = await add_message(
-            session, conv, direction="system", sender_role="system", type="context_reset",
-            text=reset_text(ttl_days), status="recorded",
+            session, conv, direction=MessageDirection.SYSTEM, sender_role=SenderRole.SYSTEM,
+            type="context_reset",
+            text=reset_text(ttl_days), status=MessageStatus.RECORDED,
             meta={"idle_since": idle_since.isoformat(), "previous_response_id": previous},
         )
         conv.context_response_id = None

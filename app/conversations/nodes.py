@@ -3,7 +3,6 @@ rows of app/conversations/pages.py, or from a published event), with their enums
 
 from __future__ import annotations
 
-import enum
 import uuid
 from datetime import datetime
 from typing import Any
@@ -17,40 +16,16 @@ from app.graphql.context import Info
 from app.inbox.nodes import OperatorType
 from app.media.graphql import AttachmentType
 from app.models import Contact, Message
+from app.models.states import MessageDirection, MessageStatus, SenderRole
 
-
-@strawberry.enum
-class MessageDirection(enum.Enum):
-    INBOUND = "inbound"
-    OUTBOUND = "outbound"
-    SYSTEM = "system"
-
-
-@strawberry.enum
-class SenderRole(enum.Enum):
-    CUSTOMER = "customer"
-    AI = "ai"
-    OPERATOR = "operator"
-    SYSTEM = "system"
-
-
-@strawberry.enum(description=(
+# The states' own StrEnums (app/models/states.py), as GraphQL enums.
+strawberry.enum(MessageDirection)
+strawberry.enum(SenderRole)
+strawberry.enum(MessageStatus, description=(
     "Inbound: RECEIVED → PROCESSING → ANSWERED, or SKIPPED / FAILED (see statusReason). "
     "Outbound: PENDING → SENT → DELIVERED → READ, or FAILED (errorCode, errorTitle) or UNKNOWN. "
     "System markers (e.g. a context reset): RECORDED."
 ))
-class MessageStatus(enum.Enum):
-    RECEIVED = "received"
-    PROCESSING = "processing"
-    ANSWERED = "answered"
-    SKIPPED = "skipped"
-    FAILED = "failed"
-    PENDING = "pending"
-    SENT = "sent"
-    DELIVERED = "delivered"
-    READ = "read"
-    UNKNOWN = "unknown"
-    RECORDED = "recorded"
 
 
 @strawberry.type(name="Contact")

@@ -29,6 +29,7 @@ from app.credits.service import move_credits
 from app.effects import emit
 from app.errors import BadUserInput, NotFound, ValidationFailed, WindowClosed, present
 from app.models import Agent, Attachment, Channel, Conversation, Message
+from app.models.states import MessageDirection, MessageStatus, SenderRole
 
 MAX_TEXT_CHARS = 4096
 SEND_JOB = "send_message"
@@ -112,9 +113,9 @@ async def send_operator_message(
         await session.flush()
         emit(session, str(tenant_id), events.conversation_status(conv, "assignee"))
     msg = await add_message(
-        session, conv, direction="outbound", sender_role="operator",
+        session, conv, direction=MessageDirection.OUTBOUND, sender_role=SenderRole.OPERATOR,
         type=files[0].kind if files else "text", text=text.strip() or None if files else text,
-        status="pending", operator_id=operator_id,
+        status=MessageStatus.PENDING, operator_id=operator_id,
     )
     for position, att in enumerate(files):
         att.message_id, att.position = msg.id, position
@@ -155,7 +156,7 @@ async def retry_message(
     )
     if msg is None:
         raise NotFound("message")
-    if msg.direction != "outbound" or msg.status != "failed":
+    if msg.direction != MessageDirection.OUTBOUND or msg.status != MessageStatus.FAILED:
         raise ValidationFailed(
             f"only a failed outbound message can be retried (this one is {msg.direction}, "
             f"{msg.status})"
@@ -163,10 +164,11 @@ async def retry_message(
     conv, channel = await writable_conversation(session, tenant_id, msg.conversation_id)
     if msg.type != "template":
         # A template is what Meta accepts outside the window.
-        check_window(channel.kind, conv.last_inbound_at, operator=msg.sender_role == "operator")
-    msg.status = "pending"
+        check_window(channel.kind, conv.last_inbound_at,
+                     operator=msg.sender_role == SenderRole.OPERATOR)
+    msg.status = MessageStatus.PENDING
     msg.status_reason = msg.error_code = msg.error_title = None
-    if msg.sender_role == "ai":
+    if msg.sender_role == SenderRole.AI:
         # The failed attempt's credits were released; the send job charges this attempt
         # once, under a key of its own (see app/pipeline/send.py).
         price = None

@@ -24,6 +24,7 @@ from app.effects import emit, wake
 from app.errors import NotFound, ValidationFailed, present
 from app.models import Message
 from app.models.message import WITHOUT_RAW
+from app.models.states import ConversationMode, MessageDirection, MessageStatus
 
 # Keys in an inbound message's `meta`: the reservation key of the batch whose model call
 # failed (which rows go back together), and how often the row was retried.
@@ -43,11 +44,11 @@ class TurnFailure(StrEnum):
 
 
 def is_retryable(direction: str, status: str, reason: str | None) -> bool:
-    if status != "failed":
+    if status != MessageStatus.FAILED:
         return False
-    if direction == "outbound":
+    if direction == MessageDirection.OUTBOUND:
         return True
-    return direction == "inbound" and reason in set(TurnFailure)
+    return direction == MessageDirection.INBOUND and reason in set(TurnFailure)
 
 
 def attempt_of(meta: dict[str, Any]) -> int:
@@ -64,7 +65,7 @@ async def retry_failed(
     )
     if direction is None:
         raise NotFound("message")
-    if direction == "inbound":
+    if direction == MessageDirection.INBOUND:
         return await retry_turn(session, tenant_id, message_id)
     return await outbox.retry_message(session, tenant_id, message_id)
 
@@ -90,7 +91,7 @@ async def retry_turn(
             f"only a failed message can be retried; this inbound message is {msg.status}"
             f"{', ' + msg.status_reason if msg.status_reason else ''}{hint}"
         )
-    if conv.mode != "ai":
+    if conv.mode != ConversationMode.AI:
         raise ValidationFailed("an operator is handling this conversation: hand it back to "
                                "the AI (setConversationMode AI) before retrying")
     outbox.check_window(channel.kind, conv.last_inbound_at)
@@ -99,8 +100,8 @@ async def retry_turn(
     if batch is not None:
         rows = list((await session.scalars(
             select(Message).options(WITHOUT_RAW)
-            .where(Message.conversation_id == conv.id, Message.direction == "inbound",
-                   Message.status == "failed", Message.meta[BATCH].astext == str(batch))
+            .where(Message.conversation_id == conv.id, Message.direction == MessageDirection.INBOUND,
+                   Message.status == MessageStatus.FAILED, Message.meta[BATCH].astext == str(batch))
             .order_by(Message.seq).with_for_update()
         )).all())
     attempt = max(attempt_of(m.meta) for m in rows) + 1

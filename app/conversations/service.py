@@ -14,6 +14,7 @@ from app.conversations import events
 from app.effects import emit
 from app.errors import NotFound, ValidationFailed
 from app.models import Channel, Contact, Conversation, ConversationArchive, Message
+from app.models.states import ConversationMode
 
 
 class ChannelRef(Protocol):
@@ -70,7 +71,7 @@ async def open_conversation(
     created: uuid.UUID | None = await session.scalar(
         pg_insert(Conversation)
         .values(id=uuid.uuid4(), tenant_id=channel.tenant_id, channel_id=channel.id,
-                agent_id=agent_id, contact_id=contact_id, mode="ai")
+                agent_id=agent_id, contact_id=contact_id, mode=ConversationMode.AI)
         .on_conflict_do_nothing(
             index_elements=["channel_id", "contact_id"],
             index_where=Conversation.archived_at.is_(None),
@@ -181,7 +182,7 @@ async def set_mode(
     if conv.archived_at is not None:
         raise ValidationFailed("conversation is archived")
     if conv.mode != mode:
-        if mode == "ai":
+        if mode == ConversationMode.AI:
             conv.handed_back_at = func.now()
             # Handed back: nobody is waiting for an operator any more.
             conv.handoff_requested_at = None

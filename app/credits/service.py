@@ -16,6 +16,7 @@ from app.credits.topup import answer_skipped
 from app.effects import emit
 from app.errors import Conflict, InsufficientCredits, NotFound, ValidationFailed
 from app.models import CreditLedgerEntry, CreditReservation, Tenant
+from app.models.states import ReservationState
 
 _MOVE = text("""
 WITH t AS (
@@ -135,8 +136,8 @@ async def reserve_batch(
 async def commit(session: AsyncSession, batch_key: str) -> None:
     await session.execute(
         update(CreditReservation)
-        .where(CreditReservation.batch_key == batch_key, CreditReservation.state == "reserved")
-        .values(state="committed", settled_at=func.now())
+        .where(CreditReservation.batch_key == batch_key, CreditReservation.state == ReservationState.RESERVED)
+        .values(state=ReservationState.COMMITTED, settled_at=func.now())
     )
 
 
@@ -166,8 +167,8 @@ async def reduce_reservation(session: AsyncSession, batch_key: str, amount: int,
 async def release(session: AsyncSession, batch_key: str, reason: str = "reply not sent") -> bool:
     res = await session.scalar(
         update(CreditReservation)
-        .where(CreditReservation.batch_key == batch_key, CreditReservation.state == "reserved")
-        .values(state="released", settled_at=func.now())
+        .where(CreditReservation.batch_key == batch_key, CreditReservation.state == ReservationState.RESERVED)
+        .values(state=ReservationState.RELEASED, settled_at=func.now())
         .returning(CreditReservation)
     )
     if res is None:

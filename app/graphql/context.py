@@ -1,8 +1,9 @@
 """The per-request (HTTP) or per-connection (websocket) context, and who is calling.
 
 Authentication is memoised: the API key is looked up once per request (once per websocket, at
-`connection_init`). The lookup is one index read; a key that is not found is remembered for a
-minute, and an address that has used up its anonymous budget is refused before any lookup
+`connection_init`). The lookup is one hand-written statement on a pooled driver connection
+(an index read, no session); a key that is not found is remembered for a minute, and an
+address that has used up its anonymous budget is refused before any lookup
 (app/graphql/ratelimit.py).
 """
 
@@ -20,6 +21,7 @@ from starlette.websockets import WebSocket
 from strawberry.types import Info as StrawberryInfo
 
 from app.crypto import hash_api_key
+from app.db import driver_connection
 from app.errors import DomainError, RateLimited, Unauthenticated
 from app.graphql import ratelimit
 from app.graphql.loaders import Loaders
@@ -75,8 +77,8 @@ async def authenticate(rt: Runtime, authorization: str | None, address: str) -> 
             f"rate limit exceeded: {limit} requests per minute without a valid API key from "
             f"this address; retry in {retry_after}s"
         )
-    async with rt.sessions() as session:
-        identity = await tenants.key_identity(session, key_hash)
+    async with driver_connection(rt.engine) as conn:
+        identity = await tenants.key_identity(conn, key_hash)
     if identity is None:
         ratelimit.known_bad.add(key_hash)
         raise Unauthenticated(INVALID_KEY)
@@ -134,8 +136,8 @@ class Context:
         token = bearer_token(self.authorization)
         if token is None:
             return False
-        async with self.rt.sessions() as session:
-            identity = await tenants.key_identity(session, hash_api_key(token))
+        async with driver_connection(self.rt.engine) as conn:
+            identity = await tenants.key_identity(conn, hash_api_key(token))
         if identity is None:
             self.revoke()
             return False

@@ -27,7 +27,7 @@ from typing import Annotated, Any
 import strawberry
 from sqlalchemy import select
 
-from app.conversations.graphql import ConversationMode, ConversationType
+from app.conversations.graphql import ConversationType
 from app.conversations.kinds import ConversationChange
 from app.conversations.nodes import MessageType
 from app.errors import NotFound
@@ -36,10 +36,10 @@ from app.graphql.context import Info
 from app.graphql.enums import member
 from app.graphql.pagination import cursor_time, decode_cursor, encode_cursor, invalid_cursor
 from app.graphql.permissions import parse_id, require_tenant
-from app.inbox.nodes import ConversationStatus
 from app.leads.graphql import LeadType
 from app.models import Conversation, Message, Tenant
 from app.models.message import WITHOUT_RAW
+from app.models.states import ConversationMode, ConversationStatus
 from app.notes.graphql import NoteType
 from app.realtime.hub import RECEIVED_AT, RECEIVED_MONO, Gap
 

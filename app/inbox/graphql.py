@@ -9,11 +9,7 @@ from datetime import datetime
 
 import strawberry
 
-from app.conversations.graphql import (
-    ConversationFilter,
-    ConversationMode,
-    ConversationType,
-)
+from app.conversations.graphql import ConversationFilter, ConversationType
 from app.db import driver_connection
 from app.effects import Effects, flush
 from app.errors import Forbidden, NotFound
@@ -24,8 +20,9 @@ from app.graphql.permissions import parse_id, require_tenant
 from app.graphql.writes import read, write
 from app.inbox import lists, pages, service
 from app.inbox.lists import inbox_filter
-from app.inbox.nodes import ConversationOrder, ConversationStatus, OperatorRole, OperatorType
+from app.inbox.nodes import ConversationOrder, OperatorRole, OperatorType
 from app.models import Conversation
+from app.models.states import ConversationMode, ConversationStatus
 from app.tenants.graphql import ApiKeyType
 
 

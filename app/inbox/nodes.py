@@ -10,18 +10,13 @@ import strawberry
 
 from app.conversations.pages import Row
 from app.models import Operator
+from app.models.states import ConversationStatus
 
-
-@strawberry.enum(description=(
+strawberry.enum(ConversationStatus, description=(
     "OPEN: needs work. PENDING: waiting on something else. RESOLVED: done (a customer "
     "message reopens it). SNOOZED: set aside until snoozedUntil, then OPEN again (a customer "
     "message ends the snooze early)."
-))
-class ConversationStatus(enum.Enum):
-    OPEN = "open"
-    PENDING = "pending"
-    RESOLVED = "resolved"
-    SNOOZED = "snoozed"
+))  # the state's own StrEnum, as a GraphQL enum
 
 
 @strawberry.enum(description=(

@@ -9,9 +9,10 @@ from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.models.base import Base, created_at, updated_at, uuid_pk
+from app.models.states import ChannelKind, ChannelStatus, sql_list
 
-CHANNEL_KINDS = ("whatsapp", "instagram", "webchat")
-CHANNEL_STATUSES = ("active", "needs_reauth", "disabled")
+CHANNEL_KINDS = tuple(ChannelKind)
+CHANNEL_STATUSES = tuple(ChannelStatus)
 
 
 class Channel(Base):
@@ -19,8 +20,8 @@ class Channel(Base):
 
     __tablename__ = "channels"
     __table_args__ = (
-        CheckConstraint(f"kind IN {CHANNEL_KINDS}", name="kind"),
-        CheckConstraint(f"status IN {CHANNEL_STATUSES}", name="status"),
+        CheckConstraint(f"kind IN {sql_list(ChannelKind)}", name="kind"),
+        CheckConstraint(f"status IN {sql_list(ChannelStatus)}", name="status"),
         # One live channel per provider account; deleted channels keep their history.
         Index(
             "uq_channels_kind_provider_account_live",
@@ -42,7 +43,9 @@ class Channel(Base):
     display_name: Mapped[str] = mapped_column(String(200), default="", server_default="")
     # Fernet ciphertext of the provider access token; never stored or returned in clear.
     access_token_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary)
-    status: Mapped[str] = mapped_column(String(16), default="active", server_default="active")
+    status: Mapped[str] = mapped_column(
+        String(16), default=ChannelStatus.ACTIVE, server_default=ChannelStatus.ACTIVE.value
+    )
     # Per-kind options, e.g. {"allowed_origins": [...]} for web chat.
     settings: Mapped[dict[str, Any]] = mapped_column(
         JSONB, default=dict, server_default=text("'{}'::jsonb")

@@ -8,6 +8,7 @@ from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.models.base import Base, created_at, uuid_pk
+from app.models.states import ConversationMode, sql_list
 
 
 class Conversation(Base):
@@ -15,7 +16,7 @@ class Conversation(Base):
 
     __tablename__ = "conversations"
     __table_args__ = (
-        CheckConstraint("mode IN ('ai', 'human')", name="mode"),
+        CheckConstraint(f"mode IN {sql_list(ConversationMode)}", name="mode"),
         CheckConstraint(
             "status IN ('open', 'pending', 'resolved', 'snoozed')", name="status"
         ),
@@ -56,7 +57,9 @@ class Conversation(Base):
     contact_id: Mapped[uuid.UUID] = mapped_column(
         UUID(as_uuid=True), ForeignKey("contacts.id", ondelete="CASCADE"), index=True
     )
-    mode: Mapped[str] = mapped_column(String(8), default="ai", server_default="ai")
+    mode: Mapped[str] = mapped_column(
+        String(8), default=ConversationMode.AI, server_default=ConversationMode.AI.value
+    )
     # The model-context pointer: the last OpenAI response id the next turn chains onto.
     context_response_id: Mapped[str | None] = mapped_column(String(200))
     # Messages with seq <= this are outside the model context (after an expiry or reset).

@@ -8,6 +8,7 @@ from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.models.base import Base, created_at, uuid_pk
+from app.models.states import ReservationState, sql_list
 
 
 class CreditLedgerEntry(Base):
@@ -39,7 +40,7 @@ class CreditReservation(Base):
 
     __tablename__ = "credit_reservations"
     __table_args__ = (
-        CheckConstraint("state IN ('reserved', 'committed', 'released')", name="state"),
+        CheckConstraint(f"state IN {sql_list(ReservationState)}", name="state"),
         CheckConstraint("amount >= 0", name="amount_non_negative"),
         Index("ix_credit_reservations_state_created_at", "state", "created_at"),
     )
@@ -54,6 +55,6 @@ class CreditReservation(Base):
     # conversation id + last inbound seq of the batch: one reservation per batch.
     batch_key: Mapped[str] = mapped_column(String(100), unique=True)
     amount: Mapped[int] = mapped_column(BigInteger)
-    state: Mapped[str] = mapped_column(String(16), default="reserved")
+    state: Mapped[str] = mapped_column(String(16), default=ReservationState.RESERVED)
     created_at: Mapped[datetime] = created_at()
     settled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

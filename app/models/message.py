@@ -21,10 +21,15 @@ from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import Mapped, defer, mapped_column
 
 from app.models.base import Base, created_at, updated_at, uuid_pk
+from app.models.states import (
+    INBOUND_STATUSES,
+    OUTBOUND_STATUSES,
+    SYSTEM_STATUSES,
+    MessageDirection,
+    SenderRole,
+    sql_list,
+)
 
-INBOUND_STATUSES = ("received", "processing", "answered", "skipped", "failed")
-OUTBOUND_STATUSES = ("pending", "sent", "delivered", "read", "failed", "unknown")
-SYSTEM_STATUSES = ("recorded",)
 STATUSES = INBOUND_STATUSES + tuple(
     s for s in OUTBOUND_STATUSES + SYSTEM_STATUSES if s not in INBOUND_STATUSES
 )
@@ -35,11 +40,9 @@ class Message(Base):
 
     __tablename__ = "messages"
     __table_args__ = (
-        CheckConstraint("direction IN ('inbound', 'outbound', 'system')", name="direction"),
-        CheckConstraint(
-            "sender_role IN ('customer', 'ai', 'operator', 'system')", name="sender_role"
-        ),
-        CheckConstraint(f"status IN {STATUSES}", name="status"),
+        CheckConstraint(f"direction IN {sql_list(MessageDirection)}", name="direction"),
+        CheckConstraint(f"sender_role IN {sql_list(SenderRole)}", name="sender_role"),
+        CheckConstraint(f"status IN {sql_list(STATUSES)}", name="status"),
         # A redelivered webhook is recognised by the provider's id, per channel.
         UniqueConstraint("channel_id", "provider_message_id"),
         UniqueConstraint("conversation_id", "seq"),
@@ -58,6 +61,11 @@ class Message(Base):
             postgresql_where=sql_text("status IN ('received', 'processing')"),
         ),
         Index("ix_messages_tenant_id_created_at", "tenant_id", "created_at"),
+        # searchMessages (ILIKE '%term%' within one tenant): GIN trigrams, migration 0012.
+        Index(
+            "ix_messages_tenant_id_text_trgm", "tenant_id", "text",
+            postgresql_using="gin", postgresql_ops={"text": "gin_trgm_ops"},
+        ),
         # The sweeper's scan for outbound messages whose send job was lost.
         Index(
             "ix_messages_outbox",

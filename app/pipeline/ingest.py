@@ -21,6 +21,7 @@ from app.channels.routing import ChannelRoute
 from app.conversations import events
 from app.effects import Effects, effects_of, emit
 from app.models import Message
+from app.models.states import MessageDirection, MessageStatus, SenderRole
 from app.templates.sending import settle_failed_template
 
 # Which statuses each report may replace: forward only, and `failed` never after delivery.
@@ -170,7 +171,8 @@ async def ingest(fetch: Fetch, channel: ChannelRoute, msg: InboundMessage) -> Me
         await fetch(_REACT, channel.id, msg.reacts_to, msg.reaction)
     stored = Message(
         id=message_id, tenant_id=channel.tenant_id, conversation_id=row["conversation_id"],
-        channel_id=channel.id, seq=row["seq"], direction="inbound", sender_role="customer",
+        channel_id=channel.id, seq=row["seq"], direction=MessageDirection.INBOUND,
+        sender_role=SenderRole.CUSTOMER,
         type=msg.type, text=msg.text, provider_message_id=msg.provider_message_id,
         status=status, status_reason=reason, created_at=row["created_at"],
     )
@@ -203,14 +205,14 @@ async def ingest_message(
 
 async def apply_status(session: AsyncSession, channel: ChannelRoute, st: StatusUpdate) -> bool:
     values: dict[str, object] = {"status": st.status}
-    if st.status == "failed":
+    if st.status == MessageStatus.FAILED:
         values.update(
             error_code=st.error_code, error_title=st.error_title,
             status_reason="window_closed" if st.error_code == "131047" else "provider_error",
         )
     q = update(Message).where(
         Message.channel_id == channel.id,
-        Message.direction == "outbound",
+        Message.direction == MessageDirection.OUTBOUND,
         Message.status.in_(FORWARD_FROM[st.status]),
     )
     row = await session.scalar(

@@ -24,6 +24,7 @@ from app.errors import InsufficientCredits, present
 from app.media.repository import attachments_of
 from app.metrics import REPLIES_SENT
 from app.models import Channel, Contact, Conversation, Message
+from app.models.states import MessageDirection, MessageStatus, SenderRole
 from app.pipeline.delivery import Delivery, deliver
 from app.runtime import Runtime
 from app.templates.sending import settle_failed_template
@@ -37,7 +38,8 @@ async def send_message(ctx: dict[str, Any], message_id: str) -> str:
     async with transaction(rt.sessions) as session:
         msg = await session.scalar(
             update(Message)
-            .where(Message.id == mid, Message.direction == "outbound", Message.status == "pending",
+            .where(Message.id == mid, Message.direction == MessageDirection.OUTBOUND,
+                   Message.status == MessageStatus.PENDING,
                    Message.status_reason.is_(None))
             .values(status_reason="sending")
             .returning(Message)
@@ -56,7 +58,7 @@ async def send_message(ctx: dict[str, Any], message_id: str) -> str:
             tag = human_agent_tag(channel.kind, msg.sender_role, conv.last_inbound_at)
             if tag is None:
                 refusal = "window_closed"
-        elif msg.sender_role == "ai" and msg.meta.get("retry_charge"):
+        elif msg.sender_role == SenderRole.AI and msg.meta.get("retry_charge"):
             refusal = await _charge_retry(session, msg, conv)
         if refusal is not None:
             msg.status, msg.status_reason = "failed", refusal
@@ -76,20 +78,20 @@ async def send_message(ctx: dict[str, Any], message_id: str) -> str:
     async with transaction(rt.sessions) as session:
         row = present(await session.get(Message, mid, with_for_update=True), "message")
         if result.outcome in ("sent", "unknown"):
-            row.status = result.outcome if row.status == "pending" else row.status
+            row.status = result.outcome if row.status == MessageStatus.PENDING else row.status
             row.status_reason = None
             if result.provider_ids and row.provider_message_id is None:
                 row.provider_message_id = result.provider_ids[0]
             REPLIES_SENT.labels(channel.kind, row.sender_role).inc()
         else:
-            row.status = "failed"
+            row.status = MessageStatus.FAILED
             row.status_reason = "provider_error" if result.outcome == "failed" else result.outcome
             row.error_code, row.error_title = result.code, result.title
             if result.outcome == "reauth":
                 await mark_needs_reauth(session, channel.id)
             if template is not None:
                 await settle_failed_template(session, row)
-            if row.sender_role == "ai" and row.meta.get("retry_charge"):
+            if row.sender_role == SenderRole.AI and row.meta.get("retry_charge"):
                 await apply_credits(session, row.tenant_id, int(row.meta["retry_charge"]),
                                     "release", f"retry-release:{row.id}:{row.meta.get('retry_n')}",
                                     "retried reply not sent", row.conversation_id)

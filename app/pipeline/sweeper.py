@@ -19,6 +19,7 @@ from app.db import transaction
 from app.effects import emit, enqueue_wakeups, flush_committed, take
 from app.metrics import PENDING_MESSAGES
 from app.models import Message
+from app.models.states import MessageDirection, MessageStatus
 from app.outages import DEPENDENCIES, is_outage, which
 from app.pipeline.batch import ordering_key
 from app.pipeline.lock import live_leases
@@ -35,7 +36,7 @@ async def stranded(rt: Runtime) -> list[uuid.UUID]:
     async with rt.sessions() as session:
         rows = (await session.execute(
             select(Message.conversation_id, Message.channel_id)
-            .where(Message.status.in_(("received", "processing")),
+            .where(Message.status.in_((MessageStatus.RECEIVED, MessageStatus.PROCESSING)),
                    Message.created_at < func.now() - age)
             .group_by(Message.conversation_id, Message.channel_id)
             .limit(SWEEP_LIMIT)
@@ -88,16 +89,16 @@ async def sweep_outbox(rt: Runtime) -> int:
     async with transaction(rt.sessions) as session:
         lost = list((await session.scalars(
             select(Message.id).where(
-                Message.status == "pending", Message.direction == "outbound",
+                Message.status == MessageStatus.PENDING, Message.direction == MessageDirection.OUTBOUND,
                 Message.status_reason.is_(None), Message.updated_at < func.now() - age,
                 or_(Message.reply_to_seq.is_(None), Message.meta.has_key("retry_n")),
             ).limit(SWEEP_LIMIT)
         )).all())
         cut_off = (await session.scalars(
             update(Message)
-            .where(Message.status == "pending", Message.status_reason == "sending",
+            .where(Message.status == MessageStatus.PENDING, Message.status_reason == "sending",
                    Message.updated_at < func.now() - SENDING_TIMEOUT)
-            .values(status="unknown", status_reason=None)
+            .values(status=MessageStatus.UNKNOWN, status_reason=None)
             .returning(Message)
         )).all()
         for m in cut_off:
@@ -120,7 +121,7 @@ async def sweep(ctx: dict[str, Any]) -> int:
     async with rt.sessions() as session:
         pending = await session.scalar(
             select(func.count()).select_from(Message)
-            .where(Message.status.in_(("received", "processing")))
+            .where(Message.status.in_((MessageStatus.RECEIVED, MessageStatus.PROCESSING)))
         )
     PENDING_MESSAGES.set(int(pending or 0))
     return len(conversations)

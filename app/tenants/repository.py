@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Collection
+from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -22,15 +23,19 @@ async def tenant_for_api_key(session: AsyncSession, key: str) -> Tenant | None:
     )
 
 
+# Every GraphQL request (and every websocket operation): one index read, no join.
+KEY_IDENTITY = """
+SELECT tenant_id, id, operator_id FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL
+"""
+
+
 async def key_identity(
-    session: AsyncSession, key_hash: str
+    conn: Any, key_hash: str
 ) -> tuple[uuid.UUID, uuid.UUID, uuid.UUID | None] | None:
-    """(tenant id, key id, operator id or None) of a live key, by its hash: one index read, no
-    join (every request)."""
-    row = (await session.execute(
-        select(ApiKey.tenant_id, ApiKey.id, ApiKey.operator_id)
-        .where(ApiKey.key_hash == key_hash, ApiKey.revoked_at.is_(None))
-    )).first()
+    """(tenant id, key id, operator id or None) of a live key, by its hash, on a driver
+    connection (`app.db.driver_connection`): no session, no ORM statement to build for every
+    request."""
+    row = await conn.fetchrow(KEY_IDENTITY, key_hash)
     return (row[0], row[1], row[2]) if row is not None else None
 
 

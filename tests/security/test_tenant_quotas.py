@@ -37,18 +37,34 @@ REVOKE = "mutation($id: ID!) { revokeApiKey(id: $id) { id } }"
 
 @contextmanager
 def key_lookups(rt: Any) -> Iterator[list[str]]:
-    """Statements that read api_keys, as the database receives them."""
+    """Statements that read api_keys, as the database receives them: through SQLAlchemy (its
+    cursor event) or hand-written on a pooled connection's asyncpg connection (its query
+    logger, which SQLAlchemy's own statements do not reach)."""
     seen: list[str] = []
+    watched: list[Any] = []
 
     def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
         if "api_keys" in statement:
             seen.append(statement)
 
+    def logged(query: Any) -> None:
+        if "api_keys" in query.query:
+            seen.append(query.query)
+
+    def checkout(dbapi_connection: Any, *args: Any) -> None:
+        driver = dbapi_connection.driver_connection
+        driver.add_query_logger(logged)
+        watched.append(driver)
+
     event.listen(rt.engine.sync_engine, "before_cursor_execute", record)
+    event.listen(rt.engine.sync_engine, "checkout", checkout)
     try:
         yield seen
     finally:
         event.remove(rt.engine.sync_engine, "before_cursor_execute", record)
+        event.remove(rt.engine.sync_engine, "checkout", checkout)
+        for driver in watched:
+            driver.remove_query_logger(logged)
 
 
 def garbage() -> str:
