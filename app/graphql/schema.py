@@ -7,8 +7,8 @@ it in tests/graphql/test_schema_file.py.
 from __future__ import annotations
 
 import dataclasses
-from datetime import datetime
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, cast
 
 import strawberry
 from graphql import GraphQLError
@@ -67,9 +67,22 @@ class Schema(strawberry.Schema):
         super().process_errors([e for e in errors if not is_expected(e)], execution_context)
 
 
+def _parse_datetime(value: Any) -> datetime:
+    """The scalar's own parsing, then a time Postgres can hold: one that exists only in its own
+    zone (year 1 east of Greenwich) is refused as invalid input, not failed in the driver."""
+    parsed = DateTimeDefinition.parse_value(value)  # type: ignore[misc]
+    if isinstance(parsed, datetime) and parsed.tzinfo is not None:
+        try:
+            parsed.astimezone(UTC)
+        except OverflowError:
+            raise ValueError(f"DateTime out of range: {value!r}") from None
+    return cast(datetime, parsed)
+
+
 # Every time the API returns carries its UTC offset (timestamptz), i.e. RFC 3339.
 DateTime = dataclasses.replace(
     DateTimeDefinition,
+    parse_value=_parse_datetime,
     description="A date and time with its UTC offset (RFC 3339), e.g. 2026-12-02T16:45:00+00:00.",
     specified_by_url="https://scalars.graphql.org/andimarek/date-time",
 )

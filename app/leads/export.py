@@ -13,7 +13,7 @@ import csv
 import io
 import uuid
 from collections.abc import AsyncIterator
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import text
@@ -65,6 +65,10 @@ def _filters(params: Any) -> tuple[str, dict[str, Any]]:
             values[name] = when = datetime.fromisoformat(raw_at)
             if when.tzinfo is None:
                 raise ValueError(f"{name} needs a time zone")
+            try:
+                when.astimezone(UTC)
+            except OverflowError:
+                raise ValueError(f"{name} is out of range") from None
             sql.append(f"l.created_at {op} :{name}")
     if (has_email := params.get("hasEmail")) is not None:
         if has_email not in ("true", "false"):

@@ -146,3 +146,11 @@ async def test_the_csv_export_names_the_contact_as_the_team_does(client, rt, wor
     r = await client.get("/export/leads.csv", headers=auth, params={"minBudget": "3"})
     rows = {line.split(",")[5]: line.split(",")[4] for line in r.text.strip().splitlines()[1:]}
     assert rows == {"b": "Berta", "d": "d"}
+
+
+async def test_a_time_that_exists_only_in_its_own_zone_is_refused(client, world):
+    # Year 1 east of Greenwich is before year 1 in UTC: no timestamptz holds it.
+    body = await gql(client, LEDGER, {"f": {"createdAfter": "0001-01-01T00:00:00+05:00"}},
+                     key=world.api_key)
+    assert codes(body) == ["GRAPHQL_VALIDATION_FAILED"], body
+    assert "DateTime out of range" in body["errors"][0]["message"]

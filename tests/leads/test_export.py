@@ -69,6 +69,10 @@ async def test_filters_tenancy_and_safe_cells(client, runtime, test_env, setting
     r = await client.get(f"/export/leads.csv?channelId={other.channel_id}", headers=auth)
     assert _parse(r.content) == []
     assert (await client.get("/export/leads.csv?minFit=7", headers=auth)).status_code == 400
+    # A time that exists in its own zone but not in UTC (year 1, east of Greenwich).
+    early = await client.get("/export/leads.csv", headers=auth,
+                             params={"updatedAfter": "0001-01-01T00:00:00+05:00"})
+    assert (early.status_code, early.json()["error"]) == (400, "bad filter: updatedAfter is out of range")
     assert (await client.get("/export/leads.csv")).status_code == 401
     admin = {"Authorization": f"Bearer {settings.admin_api_key}"}
     assert (await client.get("/export/leads.csv", headers=admin)).status_code == 403
