@@ -25,6 +25,7 @@ from app.db import driver_connection
 from app.errors import DomainError, RateLimited, Unauthenticated
 from app.graphql import ratelimit
 from app.graphql.loaders import Loaders
+from app.http import error_response
 from app.runtime import Runtime
 from app.tenants import repository as tenants
 
@@ -83,6 +84,23 @@ async def authenticate(rt: Runtime, authorization: str | None, address: str) -> 
         ratelimit.known_bad.add(key_hash)
         raise Unauthenticated(INVALID_KEY)
     return Principal(tenant_id=identity[0], key_id=identity[1], operator_id=identity[2])
+
+
+async def rest_tenant(request: Request, refusal: str) -> Principal | Response:
+    """The caller of a REST endpoint by its tenant API key, or the response refusing it: 401
+    (no or a bad key), 429 (too many bad keys from this address), 403 with `refusal` (the
+    admin key: the endpoint works on one tenant's data)."""
+    rt: Runtime = request.app.state.runtime
+    try:
+        principal = await authenticate(rt, request.headers.get("authorization"),
+                                       request.client.host if request.client else "")
+    except Unauthenticated as exc:
+        return error_response(401, exc.message)
+    except RateLimited as exc:
+        return error_response(429, exc.message, headers={"Retry-After": "60"})
+    if principal.tenant_id is None:
+        return error_response(403, refusal)
+    return principal
 
 
 class Context:

@@ -20,8 +20,7 @@ from sqlalchemy import text
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from app.errors import RateLimited, Unauthenticated
-from app.graphql.context import authenticate
+from app.graphql.context import rest_tenant
 from app.http import error_response
 from app.runtime import Runtime
 
@@ -107,15 +106,9 @@ async def _rows(rt: Runtime, sql: str, values: dict[str, Any]) -> AsyncIterator[
 
 async def leads_csv(request: Request) -> Response:
     rt: Runtime = request.app.state.runtime
-    try:
-        principal = await authenticate(rt, request.headers.get("authorization"),
-                                       request.client.host if request.client else "")
-    except Unauthenticated as exc:
-        return error_response(401, exc.message)
-    except RateLimited as exc:
-        return error_response(429, exc.message, headers={"Retry-After": "60"})
-    if principal.tenant_id is None:
-        return error_response(403, "the export needs a tenant API key")
+    principal = await rest_tenant(request, "the export needs a tenant API key")
+    if isinstance(principal, Response):
+        return principal
     try:
         filters, values = _filters(request.query_params)
     except ValueError as exc:

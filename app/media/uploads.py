@@ -15,8 +15,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from app.db import transaction
-from app.errors import RateLimited, Unauthenticated
-from app.graphql.context import authenticate
+from app.graphql.context import rest_tenant
 from app.http import error_response, read_limited
 from app.media.refs import WHATSAPP_LIMITS, sniff
 from app.media.store import object_key
@@ -38,15 +37,9 @@ UPLOAD_TYPES = IMAGE_TYPES + DOCUMENT_TYPES
 
 async def upload(request: Request) -> Response:
     rt: Runtime = request.app.state.runtime
-    try:
-        principal = await authenticate(rt, request.headers.get("authorization"),
-                                       request.client.host if request.client else "")
-    except Unauthenticated as exc:
-        return error_response(401, exc.message)
-    except RateLimited as exc:
-        return error_response(429, exc.message, headers={"Retry-After": "60"})
-    if principal.tenant_id is None:
-        return error_response(403, "uploads need a tenant API key")
+    principal = await rest_tenant(request, "uploads need a tenant API key")
+    if isinstance(principal, Response):
+        return principal
     mime = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
     if mime not in UPLOAD_TYPES:
         return error_response(415, "send a JPEG or PNG image, or a PDF, text or Office document, "
