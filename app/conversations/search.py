@@ -20,7 +20,8 @@ MAX_TERM_CHARS = 200
 
 _SEARCH = """
 SELECT id, conversation_id, seq, direction, sender_role, type, text, status, status_reason,
-       error_code, error_title, provider_message_id, created_at
+       error_code, error_title, provider_message_id, created_at, operator_id,
+       meta->>'reaction' AS reaction
 FROM messages
 WHERE tenant_id = $1 AND text ILIKE $2
   AND ($3::uuid IS NULL OR channel_id = $3)
