@@ -49,7 +49,11 @@ async def upload(request: Request) -> Response:
         conversation_id = uuid.UUID(request.query_params.get("conversationId", ""))
     except ValueError:
         return error_response(400, "conversationId must be a conversation id")
-    name = (request.query_params.get("fileName") or "").strip().replace("/", "_")[:255] or None
+    raw_name = request.query_params.get("fileName") or ""
+    # Control characters (NUL among them, which Postgres text cannot hold) and path separators
+    # have no place in a file name shown to people and sent to Meta.
+    name = "".join("_" if c in "/\\" else c for c in raw_name
+                   if c.isprintable()).strip()[:255] or None
     limit = min(WHATSAPP_LIMITS[kind], rt.settings.media_max_bytes)
     data = await read_limited(request, limit)
     if data is None:

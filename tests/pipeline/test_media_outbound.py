@@ -99,6 +99,13 @@ async def test_uploads_and_sends_are_checked_and_tenant_scoped(
     assert r.status_code == 404
     assert await db_rows(db, "SELECT 1 FROM attachments") == []
 
+    # A name with control characters (NUL included) and path separators is kept without them.
+    odd = await client.post(
+        "/media/uploads", params={"conversationId": cid, "fileName": "a\x00b/c\\d\n.png"},
+        content=png(), headers={"Content-Type": "image/png",
+                                "Authorization": f"Bearer {world.api_key}"})
+    assert (odd.status_code, odd.json()["fileName"]) == (201, "ab_c_d.png")
+
     mine = (await _upload(client, world.api_key, cid, png(), "image/png")).json()
     body = await gql(client, SEND, {"c": cid, "t": "x", "a": [str(uuid.uuid4())]},
                      key=world.api_key)
