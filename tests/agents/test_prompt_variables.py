@@ -12,7 +12,7 @@ from tests.factories import make_world
 from tests.graphql.helpers import codes, gql, ok
 from tests.helpers import db_rows as rows
 from tests.helpers import wait_for
-from tests.meta import signed, wa_message, wa_webhook
+from tests.meta import post_text
 
 CREATE = """mutation($input: CreateAgentInput!) {
   createAgent(input: $input) { id model promptId promptVersion timeZone
@@ -22,11 +22,6 @@ ZONE = "Pacific/Kiritimati"  # UTC+14: a local date that differs from the server
 
 def _local_dates(zone: str) -> set[str]:
     return {datetime.now(UTC).astimezone(ZoneInfo(zone)).date().isoformat()}
-
-
-async def _post(client, world, text: str) -> None:
-    raw, headers = signed(wa_webhook(world.account_id, [wa_message(text)], name="Ana"))
-    assert (await client.post("/webhooks/meta", content=raw, headers=headers)).status_code == 200
 
 
 async def _sent(db: str, n: int) -> list:
@@ -51,9 +46,9 @@ async def test_every_model_call_carries_the_prompt_and_its_variables(
                                         {"name": "hours", "value": "9-18"}]
 
     dates = _local_dates(ZONE)
-    await _post(client, world, "Hola")
+    await post_text(client, world.account_id, "Hola")
     await wait_for(lambda: _sent(db, 1), timeout=8)
-    await _post(client, world, "¿Abren mañana?")  # the second turn chains onto the first
+    await post_text(client, world.account_id, "¿Abren mañana?")  # the second turn chains onto the first
     replies = await wait_for(lambda: _sent(db, 2), timeout=8)
     dates |= _local_dates(ZONE)
     # The prompt's own model answered (the fake names it when the request names none).
@@ -81,7 +76,7 @@ async def test_an_agent_model_is_sent_and_overrides_the_prompt(
         "channelId": str(world.channel_id), "name": "Pinned", "promptId": "pmpt_abc",
         "model": "gpt-4.1",
     }}, key=world.api_key))
-    await _post(client, world, "Hola")
+    await post_text(client, world.account_id, "Hola")
     await wait_for(lambda: _sent(db, 1), timeout=8)
     [call] = [r["body"] for r in await model.requests()]
     assert call["model"] == "gpt-4.1"

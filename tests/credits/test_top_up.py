@@ -7,16 +7,10 @@ from typing import Any
 from tests.factories import make_world
 from tests.graphql.helpers import gql, ok
 from tests.helpers import db_rows, wait_for
-from tests.meta import signed, wa_message, wa_webhook
+from tests.meta import post_text
 
 GRANT = """mutation($t: ID!) { grantCredits(tenantId: $t, amount: 5, reason: "top-up") {
   creditBalance } }"""
-
-
-async def _post(client: Any, account: str, text: str, sender: str) -> None:
-    raw, headers = signed(wa_webhook(account, [wa_message(text, sender=sender)]))
-    r = await client.post("/webhooks/meta", content=raw, headers=headers)
-    assert r.status_code == 200, r.text
 
 
 async def _skipped(db: str, n: int) -> Any:
@@ -30,11 +24,11 @@ async def test_a_top_up_answers_what_was_skipped_while_the_window_is_open(
 ):
     db = test_env["DATABASE_URL"]
     world = await make_world(runtime, credits=1)
-    await _post(client, world.account_id, "q1", "5215500000001")
+    await post_text(client, world.account_id, "q1", "5215500000001")
     await wait_for(lambda: db_rows(db, "SELECT 1 FROM messages WHERE status = 'sent'"), timeout=10)
-    await _post(client, world.account_id, "q2", "5215500000001")
-    await _post(client, world.account_id, "q3", "5215500000001")
-    await _post(client, world.account_id, "late", "5215500000002")
+    await post_text(client, world.account_id, "q2", "5215500000001")
+    await post_text(client, world.account_id, "q3", "5215500000001")
+    await post_text(client, world.account_id, "late", "5215500000002")
     await wait_for(lambda: _skipped(db, 3), timeout=10)
     # The second customer's window closed meanwhile: a reply could not reach them.
     await db_rows(db, "UPDATE conversations SET last_inbound_at = now() - interval '25 hours' "
@@ -66,7 +60,7 @@ async def test_a_tenant_can_leave_skipped_messages_alone(client, runtime, worker
     db = test_env["DATABASE_URL"]
     world = await make_world(runtime, credits=0)
     ok(await gql(client, "mutation { setAnswerAfterTopUp(enabled: false) }", key=world.api_key))
-    await _post(client, world.account_id, "hola", "5215500000003")
+    await post_text(client, world.account_id, "hola", "5215500000003")
     await wait_for(lambda: _skipped(db, 1), timeout=10)
     ok(await gql(client, GRANT, {"t": str(world.tenant_id)}, key=settings.admin_api_key))
     assert await _skipped(db, 1)

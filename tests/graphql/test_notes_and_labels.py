@@ -16,7 +16,7 @@ from tests.factories import make_world
 from tests.graphql.helpers import codes, gql, ok, seed_conversation, ws_session
 from tests.graphql.test_subscriptions import event_of
 from tests.helpers import db_rows, wait_for
-from tests.meta import signed, wa_message, wa_webhook
+from tests.meta import post_text
 
 CREATE = """mutation CreateLabel($name: String!, $color: String) {
   createLabel(name: $name, color: $color) { id name color createdAt } }"""
@@ -218,19 +218,13 @@ async def test_notes_and_label_changes_are_events_of_the_conversation(live, rt, 
     ]
 
 
-async def _post(client: Any, account: str, text: str) -> None:
-    raw, headers = signed(wa_webhook(account, [wa_message(text)]))
-    r = await client.post("/webhooks/meta", content=raw, headers=headers)
-    assert r.status_code == 200, r.text
-
-
 async def test_a_note_never_reaches_the_model_or_the_customer(
     client, runtime, worker, graph, model, test_env
 ):
     db = test_env["DATABASE_URL"]
     world = await make_world(runtime)
     secret = f"private-{uuid.uuid4().hex}"
-    await _post(client, world.account_id, "Hi, what are your prices?")
+    await post_text(client, world.account_id, "Hi, what are your prices?")
     await wait_for(lambda: _sends(graph, world, 1), timeout=15)
     [conv] = await db_rows(db, "SELECT id FROM conversations")
     ok(await gql(client, ADD_NOTE, {"c": str(conv["id"]), "text": secret}, key=world.api_key))
@@ -239,7 +233,7 @@ async def test_a_note_never_reaches_the_model_or_the_customer(
         ok(await gql(client, """mutation Mode($id: ID!, $m: ConversationMode!) {
             setConversationMode(id: $id, mode: $m) { mode } }""",
                      {"id": str(conv["id"]), "m": mode}, key=world.api_key))
-    await _post(client, world.account_id, "And delivery?")
+    await post_text(client, world.account_id, "And delivery?")
     sends = await wait_for(lambda: _sends(graph, world, 2), timeout=15)
 
     requests = await model.requests()

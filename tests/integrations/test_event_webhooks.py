@@ -20,7 +20,7 @@ from app.sandbox.server import run_in_thread
 from tests.factories import make_world
 from tests.graphql.helpers import codes, gql, ok, ws_session
 from tests.helpers import wait_for
-from tests.meta import signed, wa_message, wa_webhook
+from tests.meta import post_text
 
 CREATE = """mutation($input: CreateWebhookEndpointInput!) {
   createWebhookEndpoint(input: $input) { secret endpoint { id url eventTypes enabled } } }"""
@@ -78,12 +78,6 @@ def fast_retries(settings: Any) -> Any:
     return settings
 
 
-async def _post(client: Any, account: str, text: str) -> None:
-    raw, headers = signed(wa_webhook(account, [wa_message(text)]))
-    r = await client.post("/webhooks/meta", content=raw, headers=headers)
-    assert r.status_code == 200, r.text
-
-
 async def _endpoint(client: Any, world: Any, url: str, types: list[str]) -> dict[str, Any]:
     data = ok(await gql(client, CREATE, {"input": {"url": url, "eventTypes": types}},
                         key=world.api_key))["createWebhookEndpoint"]
@@ -95,7 +89,7 @@ async def test_signed_events_reach_the_receiver(fast_retries, client, runtime, w
                                                 receiver):
     world = await make_world(runtime)
     created = await _endpoint(client, world, receiver.url, ALL_MESSAGE_EVENTS)
-    await _post(client, world.account_id, "Hola, precio?")
+    await post_text(client, world.account_id, "Hola, precio?")
 
     await wait_for(lambda: _async(receiver.accepted("message.sent")), timeout=15)
     received = receiver.accepted("message.received")
@@ -122,7 +116,7 @@ async def test_a_receiver_down_for_a_while_gets_every_event_once_back(
     await _endpoint(client, world, receiver.url, ["MESSAGE_RECEIVED"])
     receiver.status = 503
     for text in ("uno", "dos", "tres"):
-        await _post(client, world.account_id, text)
+        await post_text(client, world.account_id, text)
 
     async def failing() -> Any:
         eps = ok(await gql(client, DELIVERIES, key=world.api_key))["webhookEndpoints"]
@@ -164,7 +158,7 @@ async def test_an_endpoint_failing_for_long_is_disabled(fast_retries, client, ru
     world = await make_world(runtime)
     await _endpoint(client, world, receiver.url, ["MESSAGE_RECEIVED"])
     receiver.status = 500
-    await _post(client, world.account_id, "hola")
+    await post_text(client, world.account_id, "hola")
 
     async def disabled() -> Any:
         [ep] = ok(await gql(client, DELIVERIES, key=world.api_key))["webhookEndpoints"]
@@ -240,7 +234,7 @@ async def _mode_changed(client: Any, runtime: Any, receiver: Any) -> tuple[Any, 
     conversation over. The tenant and the conversation's id."""
     world = await make_world(runtime)
     await _endpoint(client, world, receiver.url, ["CONVERSATION_MODE_CHANGED"])
-    await _post(client, world.account_id, "hola")
+    await post_text(client, world.account_id, "hola")
     conv = await wait_for(lambda: _conversation(client, world))
     ok(await gql(client, "mutation($id: ID!) { setConversationMode(id: $id, mode: HUMAN) { id } }",
                  {"id": conv}, key=world.api_key))
@@ -263,7 +257,7 @@ async def test_credits_low_fires_once_per_crossing(client, runtime, worker, grap
     await _endpoint(client, world, receiver.url, ["CREDITS_LOW"])
     ok(await gql(client, "mutation { setCreditsLowThreshold(threshold: 1) }", key=world.api_key))
     for text in ("uno", "dos", "tres"):
-        await _post(client, world.account_id, text)
+        await post_text(client, world.account_id, text)
         # One turn at a time: each reply debits one credit (3 -> 2 -> 1 -> 0).
         await wait_for(lambda t=text: _sent(graph, world, t), timeout=15)
     low = await wait_for(lambda: _async(receiver.accepted("credits.low")), timeout=15)
@@ -276,7 +270,7 @@ async def test_an_expired_token_tells_the_tenant(client, runtime, worker, graph,
     world = await make_world(runtime)
     await _endpoint(client, world, receiver.url, ["CHANNEL_NEEDS_REAUTH"])
     await graph.script([{"status": 401, "code": 190, "title": "Access token has expired"}])
-    await _post(client, world.account_id, "hola")
+    await post_text(client, world.account_id, "hola")
     [event] = await wait_for(lambda: _async(receiver.accepted("channel.needs_reauth")), timeout=15)
     assert event["data"]["channel"]["id"] == str(world.channel_id)
     assert event["data"]["channel"]["providerAccountId"] == world.account_id
@@ -291,7 +285,7 @@ async def test_the_agent_asking_for_a_person_tells_the_tenant(client, runtime, w
                                                               receiver):
     world = await make_world(runtime)
     await _endpoint(client, world, receiver.url, ["CONVERSATION_HANDOFF_REQUESTED"])
-    await _post(client, world.account_id, "Can I speak to a human?")
+    await post_text(client, world.account_id, "Can I speak to a human?")
     [event] = await wait_for(lambda: _async(receiver.accepted("conversation.handoff_requested")),
                              timeout=15)
     assert event["data"]["conversation"]["mode"] == "human"
@@ -308,7 +302,7 @@ async def test_the_console_hears_when_an_endpoint_is_switched_off(
     async with ws_session(live, world.api_key) as ws:
         op = await ws.subscribe("subscription { notices { kind message endpointId } }")
         await live.wait_subscribers(1)
-        await _post(client, world.account_id, "hola")
+        await post_text(client, world.account_id, "hola")
         notice = (await ws.next_for(op, timeout=30))["payload"]["data"]["notices"]
     assert notice["kind"] == "webhook_endpoint_disabled"
     assert notice["endpointId"] == created["endpoint"]["id"]

@@ -11,16 +11,10 @@ from app.effects import take
 from tests.factories import make_world
 from tests.graphql.helpers import gql, ok
 from tests.helpers import db_rows, wait_for
-from tests.meta import signed, wa_message, wa_webhook
+from tests.meta import post_text
 
 CONVERSATION = """query($id: ID!) { conversation(id: $id) { mode handoffRequestedAt handoffReason
   messages(last: 10) { edges { node { senderRole text status statusReason } } } } }"""
-
-
-async def _post(client: Any, account: str, text: str) -> None:
-    raw, headers = signed(wa_webhook(account, [wa_message(text)]))
-    r = await client.post("/webhooks/meta", content=raw, headers=headers)
-    assert r.status_code == 200, r.text
 
 
 async def test_asked_for_a_person_the_agent_hands_the_conversation_over(
@@ -28,7 +22,7 @@ async def test_asked_for_a_person_the_agent_hands_the_conversation_over(
 ):
     db = test_env["DATABASE_URL"]
     world = await make_world(runtime)
-    await _post(client, world.account_id, "Can I talk to a human, please?")
+    await post_text(client, world.account_id, "Can I talk to a human, please?")
     await wait_for(lambda: db_rows(db, "SELECT 1 FROM conversations WHERE mode = 'human'"),
                    timeout=15)
     [request] = await model.requests()
@@ -47,7 +41,7 @@ async def test_asked_for_a_person_the_agent_hands_the_conversation_over(
     assert data["conversation"]["handoffReason"] == "the customer asked for a person"
 
     # From now on the operators answer: the next message costs no model call.
-    await _post(client, world.account_id, "hello?")
+    await post_text(client, world.account_id, "hello?")
     await wait_for(lambda: db_rows(db, "SELECT 1 FROM messages WHERE text = 'hello?' "
                                        "AND status = 'skipped' AND status_reason = 'human_mode'"))
     assert len(await model.requests()) == 1
@@ -67,7 +61,7 @@ async def test_an_agent_without_hand_off_keeps_the_conversation(client, runtime,
         await update_agent(s, runtime.settings, world.tenant_id, world.agent_id,
                            handoff_enabled=False)
     take(s)
-    await _post(client, world.account_id, "I want a human")
+    await post_text(client, world.account_id, "I want a human")
     await wait_for(lambda: _sends(graph, world, 1), timeout=15)
     [request] = await model.requests()
     assert "tools" not in request["body"]

@@ -10,15 +10,9 @@ from app.db import transaction
 from app.effects import flush, take
 from tests.factories import make_world
 from tests.helpers import db_rows, wait_for
-from tests.meta import signed, wa_message, wa_webhook
+from tests.meta import post_text
 
 CUSTOMER = "5215512345678"
-
-
-async def _post(client, account: str, text: str) -> None:
-    raw, headers = signed(wa_webhook(account, [wa_message(text, sender=CUSTOMER)]))
-    r = await client.post("/webhooks/meta", content=raw, headers=headers)
-    assert r.status_code == 200, r.text
 
 
 async def _replace_agent(runtime, world, name: str = "Support") -> None:
@@ -34,7 +28,7 @@ async def test_new_agent_archives_conversations_atomically(
 ):
     db = test_env["DATABASE_URL"]
     world = await make_world(runtime)
-    await _post(client, world.account_id, "Hola")
+    await post_text(client, world.account_id, "Hola", sender=CUSTOMER)
     await wait_for(lambda: db_rows(db, "SELECT 1 FROM messages WHERE status='sent'"))
     [old] = await db_rows(db, "SELECT id FROM conversations")
 
@@ -64,7 +58,7 @@ async def test_new_agent_archives_conversations_atomically(
         == new_agent["created_at"]
 
     # The same customer writes again: a new conversation, answered by the new agent.
-    await _post(client, world.account_id, "¿Siguen ahí?")
+    await post_text(client, world.account_id, "¿Siguen ahí?", sender=CUSTOMER)
     await wait_for(lambda: db_rows(db, "SELECT 1 FROM messages WHERE status='sent' "
                                     "AND conversation_id<>$1", old["id"]))
     convs = await db_rows(db, "SELECT id, agent_id, archived_at, last_seq FROM conversations "
@@ -78,7 +72,7 @@ async def test_new_agent_archives_conversations_atomically(
 async def test_deleting_the_channel_archives_its_conversations(client, runtime, worker, test_env):
     db = test_env["DATABASE_URL"]
     world = await make_world(runtime)
-    await _post(client, world.account_id, "Hola")
+    await post_text(client, world.account_id, "Hola", sender=CUSTOMER)
     await wait_for(lambda: db_rows(db, "SELECT 1 FROM messages WHERE status='sent'"))
     async with transaction(runtime.sessions) as s:
         await delete_channel(s, world.tenant_id, world.channel_id)

@@ -13,17 +13,11 @@ from pathlib import Path
 from tests.factories import make_world
 from tests.graphql.helpers import codes, gql, ok
 from tests.helpers import db_rows, wait_for
-from tests.meta import ig_webhook, signed, wa_message, wa_webhook
+from tests.meta import ig_webhook, post_wa, signed, wa_message
 
 JPEG = b"\xff\xd8\xff\xe0" + b"fake-jpeg-bytes" * 20
 PDF = b"%PDF-1.4 invoice 2231 total 99.00"
 TOKEN = "EAA-media-token"
-
-
-async def _post(client, world, *messages) -> None:
-    raw, headers = signed(wa_webhook(world.account_id, list(messages)))
-    r = await client.post("/webhooks/meta", content=raw, headers=headers)
-    assert r.status_code == 200, r.text
 
 
 async def _sent(graph, world, n: int = 1) -> list[dict]:
@@ -52,7 +46,7 @@ async def test_voice_note_is_downloaded_with_the_token_transcribed_and_answered(
 ):
     world = await make_world(runtime, token=TOKEN, credits=10)
     await graph.add_media("MEDIA-VOICE-1", b"quiero dos cajas", "audio/ogg")
-    await _post(client, world, wa_message("", mtype="audio", extra={
+    await post_wa(client, world.account_id, wa_message("", mtype="audio", extra={
         "audio": {"id": "MEDIA-VOICE-1", "mime_type": "audio/ogg; codecs=opus",
                   "sha256": hashlib.sha256(b"quiero dos cajas").hexdigest(), "voice": True}}))
     send = (await _sent(graph, world))[0]
@@ -89,7 +83,7 @@ async def test_photo_with_caption_goes_to_the_model_as_image_input(
 ):
     world = await make_world(runtime, token=TOKEN)
     await graph.add_media("MEDIA-IMG-1", JPEG, "image/jpeg")
-    await _post(client, world, wa_message("", mtype="image", extra={
+    await post_wa(client, world.account_id, wa_message("", mtype="image", extra={
         "image": {"id": "MEDIA-IMG-1", "mime_type": "image/jpeg", "caption": "is this in stock?",
                   "sha256": hashlib.sha256(JPEG).hexdigest()}}))
     send = (await _sent(graph, world))[0]
@@ -111,7 +105,7 @@ async def test_pdf_is_file_input_and_a_video_is_described(
     world = await make_world(runtime, token=TOKEN)
     await graph.add_media("MEDIA-PDF-1", PDF, "application/pdf")
     await graph.add_media("MEDIA-VID-1", b"\x00\x00\x00\x18ftypmp42", "video/mp4")
-    await _post(client, world,
+    await post_wa(client, world.account_id,
                 wa_message("", mtype="document", extra={"document": {
                     "id": "MEDIA-PDF-1", "mime_type": "application/pdf",
                     "filename": "invoice-2231.pdf"}}),
@@ -140,7 +134,7 @@ async def test_location_and_contacts_become_text_and_a_burst_with_media_is_answe
 ):
     world = await make_world(runtime, token=TOKEN, credits=10)
     await graph.add_media("MEDIA-VOICE-2", b"and deliver it here", "audio/ogg")
-    await _post(client, world,
+    await post_wa(client, world.account_id,
                 wa_message("I want this one"),
                 wa_message("", mtype="location", extra={"location": {
                     "latitude": 19.4326, "longitude": -99.1332, "name": "Oficina",
@@ -170,7 +164,7 @@ async def test_expired_media_gets_the_fallback_and_the_reason_is_stored(
 ):
     world = await make_world(runtime, token=TOKEN, credits=10)
     await graph.add_media("MEDIA-OLD", JPEG, "image/jpeg", expired=True)
-    await _post(client, world, wa_message("", mtype="image", extra={
+    await post_wa(client, world.account_id, wa_message("", mtype="image", extra={
         "image": {"id": "MEDIA-OLD", "mime_type": "image/jpeg"}}))
     send = (await _sent(graph, world))[0]
     assert send["json"]["text"]["body"].startswith("Sorry, I couldn't open what you sent.")
@@ -196,7 +190,7 @@ async def test_a_file_over_the_limit_is_never_downloaded_past_it(
                           sha256=hashlib.sha256(big).hexdigest())
     # And one whose lookup says it is too large: not even fetched.
     await graph.add_media("MEDIA-HUGE", JPEG, "image/jpeg", file_size=50 * 1024 * 1024)
-    await _post(client, world,
+    await post_wa(client, world.account_id,
                 wa_message("", mtype="image", extra={"image": {"id": "MEDIA-BIG"}}),
                 wa_message("", mtype="sticker", extra={"sticker": {"id": "MEDIA-HUGE",
                                                                    "mime_type": "image/webp"}}))
@@ -216,7 +210,7 @@ async def test_unknown_type_gets_the_agents_own_fallback(
     world = await make_world(runtime, token=TOKEN)
     await db_rows(test_env["DATABASE_URL"],
                   "UPDATE agents SET media_fallback_text = 'Solo leo texto, ¿me lo escribes?'")
-    await _post(client, world, wa_message("", mtype="unsupported", extra={
+    await post_wa(client, world.account_id, wa_message("", mtype="unsupported", extra={
         "unsupported": {"type": "poll_creation"},
         "errors": [{"code": 131051, "title": "Message type unknown"}]}))
     send = (await _sent(graph, world))[0]
@@ -231,7 +225,7 @@ async def test_corrupt_download_is_refused_and_text_beside_it_is_still_answered(
 ):
     world = await make_world(runtime, token=TOKEN)
     await graph.add_media("MEDIA-BAD", JPEG, "image/jpeg", sha256="0" * 64)
-    await _post(client, world, wa_message("what about this one?"),
+    await post_wa(client, world.account_id, wa_message("what about this one?"),
                 wa_message("", mtype="image", extra={"image": {"id": "MEDIA-BAD"}}))
     send = (await _sent(graph, world))[0]
     assert send["json"]["text"]["body"] == (
@@ -245,11 +239,11 @@ async def test_reaction_is_stored_on_the_message_it_reacts_to(
     client, runtime, worker, graph, test_env
 ):
     world = await make_world(runtime, token=TOKEN)
-    await _post(client, world, wa_message("hola"))
+    await post_wa(client, world.account_id, wa_message("hola"))
     wamid = (await _sent(graph, world))[0]["response"]["messages"][0]["id"]
     db = test_env["DATABASE_URL"]
     await _settled(db)
-    await _post(client, world, wa_message("", mtype="reaction", wamid="wamid.R1", extra={
+    await post_wa(client, world.account_id, wa_message("", mtype="reaction", wamid="wamid.R1", extra={
         "reaction": {"message_id": wamid, "emoji": "👍"}}))
     reply = await db_rows(db, "SELECT meta->>'reaction' AS r, conversation_id FROM messages "
                               "WHERE provider_message_id = $1", wamid)
@@ -259,7 +253,7 @@ async def test_reaction_is_stored_on_the_message_it_reacts_to(
         {"id": str(reply[0]["conversation_id"])}, key=world.api_key))
     nodes = [e["node"] for e in shown["conversation"]["messages"]["edges"]]
     assert [n["reaction"] for n in nodes if n["direction"] == "OUTBOUND"] == ["👍"]
-    await _post(client, world, wa_message("", mtype="reaction", wamid="wamid.R1", extra={
+    await post_wa(client, world.account_id, wa_message("", mtype="reaction", wamid="wamid.R1", extra={
         "reaction": {"message_id": wamid}}))
     reply = await db_rows(db, "SELECT meta->>'reaction' AS r FROM messages "
                               "WHERE provider_message_id = $1", wamid)
@@ -293,7 +287,8 @@ async def test_the_fallback_text_is_an_agent_setting(client, runtime, worker, gr
     assert got["updateAgent"]["mediaFallbackText"] == "Mándame texto"
     assert codes(await gql(client, update, {"id": str(world.agent_id), "t": "x" * 1001},
                            key=world.api_key)) == ["BAD_USER_INPUT"]
-    await _post(client, world, wa_message("", mtype="sticker", extra={"sticker": {"id": "GONE"}}))
+    await post_wa(client, world.account_id,
+                  wa_message("", mtype="sticker", extra={"sticker": {"id": "GONE"}}))
     assert (await _sent(graph, world))[0]["json"]["text"]["body"] == "Mándame texto"
     # Empty: back to the platform's text.
     got = ok(await gql(client, update, {"id": str(world.agent_id), "t": ""}, key=world.api_key))
@@ -318,16 +313,16 @@ async def test_media_credits_price_what_the_agent_read_and_a_fallback_costs_like
         return int((await db_rows(db, "SELECT credit_balance FROM tenants"))[0][0])
 
     await graph.add_media("MEDIA-PRICED", b"one more please", "audio/ogg")
-    await _post(client, world, wa_message("", mtype="audio", extra={
+    await post_wa(client, world.account_id, wa_message("", mtype="audio", extra={
         "audio": {"id": "MEDIA-PRICED", "voice": True}}))
     assert await balance_after_sends(1) == 7  # the reply and the voice note it read
-    await _post(client, world, wa_message("", mtype="image", extra={"image": {"id": "EXPIRED"}}))
+    await post_wa(client, world.account_id, wa_message("", mtype="image", extra={"image": {"id": "EXPIRED"}}))
     assert await balance_after_sends(2) == 6  # the fallback: a reply, the extra given back
     ledger = await db_rows(db, "SELECT sum(delta) AS s FROM credit_ledger")
     assert ledger[0]["s"] == 6
     amounts = await db_rows(db, "SELECT amount, state FROM credit_reservations ORDER BY created_at")
     assert [(r["amount"], r["state"]) for r in amounts] == [(3, "committed"), (1, "committed")]
-    await _post(client, world, wa_message("and in text?"))
+    await post_wa(client, world.account_id, wa_message("and in text?"))
     assert await balance_after_sends(3) == 5  # text only: the reply's price
 
 
@@ -340,12 +335,12 @@ async def test_a_rebuilt_context_keeps_what_a_voice_note_said(
 ):
     world = await make_world(runtime, token=TOKEN)
     await graph.add_media("MEDIA-VOICE-H", b"my order is 4471", "audio/ogg")
-    await _post(client, world, wa_message("", mtype="audio", extra={
+    await post_wa(client, world.account_id, wa_message("", mtype="audio", extra={
         "audio": {"id": "MEDIA-VOICE-H", "voice": True}}))
     await _sent(graph, world)
     await _settled(test_env["DATABASE_URL"])
     await model.forget()  # the stored chain is gone: the next turn sends our own history
-    await _post(client, world, wa_message("where is it?"))
+    await post_wa(client, world.account_id, wa_message("where is it?"))
     await _sent(graph, world, 2)
     last = (await model.requests())[-1]["body"]
     assert "previous_response_id" not in last

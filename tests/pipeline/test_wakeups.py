@@ -8,14 +8,7 @@ import dataclasses
 from app.effects import enqueue_wakeups, wake_flag_key
 from tests.factories import make_world
 from tests.helpers import db_rows, running_worker, wait_for
-from tests.meta import signed, wa_message, wa_webhook
-
-
-async def _post(client, account: str, text: str, sender: str = "5215512345678") -> None:
-    raw, headers = signed(wa_webhook(account, [wa_message(text, sender=sender)]))
-    r = await client.post("/webhooks/meta", content=raw, headers=headers)
-    assert r.status_code == 200, r.text
-    assert r.json()["stored"] == 1
+from tests.meta import post_text
 
 
 async def test_messages_arriving_while_a_job_runs_add_no_jobs(
@@ -39,12 +32,12 @@ async def _burst_while_a_job_runs(client, world, runs, graph, model, test_env) -
     # Long enough for the burst below to land while the first batch is with the model, on
     # however busy a machine.
     await model.config(latency_ms=2000)
-    await _post(client, world.account_id, "m1")
+    await post_text(client, world.account_id, "m1")
     # The first batch is with the model: the burst lands while its job holds the flag.
     await wait_for(lambda: db_rows(test_env["DATABASE_URL"],
                                  "SELECT 1 FROM messages WHERE status = 'processing'"))
     for text in ("m2", "m3", "m4", "m5"):
-        await _post(client, world.account_id, text)
+        await post_text(client, world.account_id, text)
     sends = await wait_for(lambda: _sends(graph, world.account_id, 2), timeout=20)
     assert [s["json"]["text"]["body"] for s in sends] == ["[sandbox] m1",
                                                           "[sandbox] m2 | m3 | m4 | m5"]
@@ -83,8 +76,8 @@ async def test_sweeper_leaves_a_waiting_job_alone_and_replaces_a_dead_workers(
     client, runtime, test_env
 ):
     world = await make_world(runtime, credits=10)
-    await _post(client, world.account_id, "hola")
-    await _post(client, world.account_id, "sigues?")
+    await post_text(client, world.account_id, "hola")
+    await post_text(client, world.account_id, "sigues?")
     redis = runtime.redis
     # No worker runs: two messages, one job waiting, named by the conversation's flag.
     assert await redis.zcard("arq:queue") == 1
@@ -109,8 +102,9 @@ async def test_a_new_customers_first_messages_at_once_share_one_conversation(
 ):
     world = await make_world(runtime, credits=10)
     texts = [f"part {i}" for i in range(8)]
-    await asyncio.gather(*(_post(client, world.account_id, t, sender="5215599990000")
-                           for t in texts))
+    posted = await asyncio.gather(*(post_text(client, world.account_id, t, sender="5215599990000")
+                                    for t in texts))
+    assert [r.json()["stored"] for r in posted] == [1] * len(texts)
     db = test_env["DATABASE_URL"]
     convs = await db_rows(db, "SELECT id, last_seq FROM conversations")
     assert len(convs) == 1

@@ -3,23 +3,16 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from tests.factories import make_world
 from tests.graphql.helpers import codes, gql, ok
 from tests.helpers import db_rows, wait_for
-from tests.meta import signed, wa_message, wa_webhook
+from tests.meta import post_text
 
 USAGE = """query($from: DateTime!, $to: DateTime, $g: UsageGroupBy!) {
   usage(from: $from, to: $to, groupBy: $g) {
     day channelId agentId inboundMessages aiReplies operatorMessages templateSends failedSends
     inputTokens outputTokens creditsDebited } }"""
-
-
-async def _post(client: Any, account: str, text: str, sender: str) -> None:
-    raw, headers = signed(wa_webhook(account, [wa_message(text, sender=sender)]))
-    r = await client.post("/webhooks/meta", content=raw, headers=headers)
-    assert r.status_code == 200, r.text
 
 
 async def test_usage_equals_the_ledger_and_the_messages(client, runtime, worker, graph, test_env):
@@ -28,7 +21,7 @@ async def test_usage_equals_the_ledger_and_the_messages(client, runtime, worker,
     other = await make_world(runtime, name="Other")
     for n, (text, sender) in enumerate([("hola", "5215500000011"), ("precio?", "5215500000011"),
                                         ("buenas", "5215500000012")], start=1):
-        await _post(client, world.account_id, text, sender)
+        await post_text(client, world.account_id, text, sender)
         await wait_for(lambda n=n: _count(db, "SELECT count(*) AS n FROM messages "
                                               "WHERE sender_role = 'ai' AND status = 'sent'", n),
                        timeout=15)
