@@ -162,6 +162,9 @@ import json, signal, sys, time
 from pathlib import Path
 from app.cli.devservers import start_services
 signal.signal(signal.SIGTERM, lambda *a: sys.exit(0))
+# Ctrl-C's behaviour even when started from a shell that ignores SIGINT in background jobs (a
+# child inherits the ignored disposition, and Python then installs no KeyboardInterrupt).
+signal.signal(signal.SIGINT, signal.default_int_handler)
 svc = start_services(Path(sys.argv[1]))
 state = json.loads((Path(sys.argv[1]) / "services.json").read_text())
 print(json.dumps([state["postgres"]["pid"], state["valkey"]["pid"]]), flush=True)
