@@ -11,38 +11,16 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from playwright.async_api import Page, expect
+from playwright.async_api import expect
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 from starlette.routing import Route
 
-from tests.browser.helpers import Watch
-from tests.factories import World
+from tests.browser.helpers import Watch, open_widget, sign_in, visitor_chats, visitor_says
 from tests.helpers import db_value
-from tests.live import LiveServer
 
 XSS = "<img src=x onerror=alert(1)>"
-
-
-async def open_widget(page: Page, live: LiveServer, shop: World) -> None:
-    await page.goto(f"{live.url}/demo?channel={shop.account_id}")
-    await page.locator(".launcher").click()
-    await expect(page.locator(".panel")).to_be_visible()
-
-
-async def visitor_says(page: Page, text: str) -> None:
-    box = page.locator("textarea.input")
-    await box.fill(text)
-    await box.press("Enter")
-
-
-async def sign_in(page: Page, live: LiveServer, key: str) -> None:
-    await page.goto(f"{live.url}/console")
-    await page.fill("#api-key", key)
-    await page.click("#signin-form button[type=submit]")
-    await expect(page.locator("#live")).to_have_text("live")
-    assert key not in page.url
 
 
 async def test_visitor_chats_on_the_demo_page_and_history_survives_reload(
@@ -77,10 +55,7 @@ async def test_console_shows_the_chat_live_and_the_operator_takes_over(
     assert await console.evaluate("sessionStorage.getItem('mca-console-key')") == shop.api_key
     await shots(console, "console-signed-in")
 
-    visitor = watch.attach(await browser.new_page())
-    await open_widget(visitor, live, shop)
-    await visitor_says(visitor, "hello")
-    await expect(visitor.locator(".msg.ai .bubble")).to_have_text("[sandbox] hello")
+    visitor = await visitor_chats(browser, live, shop, watch)
 
     # The conversation appears in the list without a reload (the subscription).
     conv = console.locator(".conv")

@@ -6,8 +6,7 @@ from __future__ import annotations
 import httpx
 from playwright.async_api import expect
 
-from tests.browser.conftest import Watch
-from tests.browser.test_chat_in_browser import open_widget, sign_in, visitor_says
+from tests.browser.helpers import Watch, sign_in, visitor_chats, visitor_says
 from tests.inbox.helpers import make_operator
 
 
@@ -23,10 +22,7 @@ async def test_two_operators_share_the_inbox_live(
     await sign_in(luis, live, luis_op.key)
     await expect(ana.locator("#operator-name")).to_have_text("Ana")
 
-    visitor = watch.attach(await browser.new_page())
-    await open_widget(visitor, live, shop)
-    await visitor_says(visitor, "hello")
-    await expect(visitor.locator(".msg.ai .bubble")).to_have_text("[sandbox] hello")
+    visitor = await visitor_chats(browser, live, shop, watch)
 
     for page in (ana, luis):
         await expect(page.locator(".conv")).to_have_count(1)

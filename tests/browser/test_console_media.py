@@ -6,8 +6,7 @@ from __future__ import annotations
 import httpx
 from playwright.async_api import expect
 
-from tests.browser.helpers import Watch
-from tests.browser.test_chat_in_browser import sign_in
+from tests.browser.helpers import Watch, sign_in
 from tests.factories import make_world
 from tests.helpers import png
 from tests.meta import signed, wa_message, wa_webhook

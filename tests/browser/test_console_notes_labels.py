@@ -6,8 +6,7 @@ from __future__ import annotations
 import httpx
 from playwright.async_api import expect
 
-from tests.browser.conftest import Watch
-from tests.browser.test_chat_in_browser import open_widget, sign_in, visitor_says
+from tests.browser.helpers import Watch, sign_in, visitor_chats
 from tests.graphql.helpers import gql, ok
 from tests.helpers import db_value
 
@@ -21,10 +20,7 @@ async def test_operators_label_a_conversation_and_keep_private_notes(
     async with httpx.AsyncClient(base_url=live.url) as http:
         for name, color in (("VIP", "#facc15"), ("Billing", "#ef4444")):
             ok(await gql(http, CREATE_LABEL, {"n": name, "c": color}, key=shop.api_key))
-    visitor = watch.attach(await browser.new_page())
-    await open_widget(visitor, live, shop)
-    await visitor_says(visitor, "hello")
-    await expect(visitor.locator(".msg.ai .bubble")).to_have_text("[sandbox] hello")
+    visitor = await visitor_chats(browser, live, shop, watch)
 
     console = watch.attach(await browser.new_page())
     await sign_in(console, live, shop.api_key)

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from playwright.async_api import expect
 
-from tests.browser.conftest import Watch
-from tests.browser.test_chat_in_browser import open_widget, sign_in, visitor_says
+from tests.browser.helpers import Watch, open_widget, sign_in, visitor_says
 from tests.helpers import db_value as _scalar
 
 

@@ -9,8 +9,7 @@ from sqlalchemy import update
 
 from app.db import transaction
 from app.models import Contact
-from tests.browser.conftest import Watch
-from tests.browser.test_chat_in_browser import sign_in
+from tests.browser.helpers import Watch, sign_in
 from tests.factories import make_world
 from tests.graphql.helpers import hours_ago, seed_conversation, set_inbound_at
 from tests.helpers import wait_for

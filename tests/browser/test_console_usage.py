@@ -6,16 +6,12 @@ from datetime import UTC, datetime
 
 from playwright.async_api import expect
 
-from tests.browser.conftest import Watch
-from tests.browser.test_chat_in_browser import open_widget, sign_in, visitor_says
+from tests.browser.helpers import Watch, sign_in, visitor_chats
 
 
 async def test_the_console_charts_the_last_thirty_days(browser, live, shop, worker, watch: Watch,
                                                        shots):
-    visitor = watch.attach(await browser.new_page())
-    await open_widget(visitor, live, shop)
-    await visitor_says(visitor, "hello")
-    await expect(visitor.locator(".msg.ai .bubble")).to_have_text("[sandbox] hello")
+    await visitor_chats(browser, live, shop, watch)
 
     console = watch.attach(await browser.new_page())
     await sign_in(console, live, shop.api_key)

@@ -7,8 +7,7 @@ from pathlib import Path
 
 from playwright.async_api import expect
 
-from tests.browser.helpers import Watch
-from tests.browser.test_chat_in_browser import open_widget, sign_in
+from tests.browser.helpers import Watch, open_widget, sign_in
 from tests.helpers import db_value, png
 
 
