@@ -3,6 +3,7 @@ bounded memory."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import tracemalloc
@@ -12,6 +13,9 @@ import pytest
 
 from tests.factories import make_world
 from tests.helpers import db_rows
+
+# Well inside pytest's own timeout, so a stall reports what the database was doing.
+EXPORT_WAIT_S = 240
 
 # Leads for `n` conversations of one channel, made in three statements.
 SEED = """
@@ -80,12 +84,16 @@ async def test_filters_tenancy_and_safe_cells(client, runtime, test_env, setting
 
 @pytest.mark.timeout(300)
 async def test_a_hundred_thousand_leads_stream_in_bounded_memory(live, runtime, test_env):
+    db = test_env["DATABASE_URL"]
     world = await make_world(runtime)
-    await db_rows(test_env["DATABASE_URL"], SEED, world.tenant_id, world.channel_id, 100_000)
+    await db_rows(db, SEED, world.tenant_id, world.channel_id, 100_000)
+    # What a database that has seen this many rows has: statistics, not the last test's.
+    await db_rows(db, "ANALYZE leads, conversations, contacts")
     lines = 0
     size = 0
-    tracemalloc.start()
-    try:
+
+    async def download() -> None:
+        nonlocal lines, size
         async with httpx.AsyncClient(timeout=120) as http, http.stream(
             "GET", f"{live.url}/export/leads.csv",
             headers={"Authorization": f"Bearer {world.api_key}"},
@@ -94,6 +102,19 @@ async def test_a_hundred_thousand_leads_stream_in_bounded_memory(live, runtime, 
             async for chunk in r.aiter_bytes():
                 lines += chunk.count(b"\n")
                 size += len(chunk)
+
+    tracemalloc.start()
+    try:
+        try:
+            await asyncio.wait_for(download(), timeout=EXPORT_WAIT_S)
+        except TimeoutError:
+            # Seconds on an idle machine: say what the database was doing meanwhile.
+            busy = await db_rows(db, "SELECT state, wait_event_type, wait_event, "
+                                     "now() - query_start AS running, left(query, 120) AS query "
+                                     "FROM pg_stat_activity WHERE datname = current_database() "
+                                     "AND pid <> pg_backend_pid()")
+            pytest.fail(f"the export stalled after {lines} lines; sessions: "
+                        f"{[dict(r) for r in busy]}")
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
