@@ -3,8 +3,8 @@
 Authentication is memoised: the API key is looked up once per request (once per websocket, at
 `connection_init`). The lookup is one hand-written statement on a pooled driver connection
 (an index read, no session); a key that is not found is remembered for a minute, and an
-address that has used up its anonymous budget is refused before any lookup
-(app/graphql/ratelimit.py).
+address that has used up its anonymous budget is refused before any lookup, unless the key
+was found valid in the last minute (app/graphql/ratelimit.py).
 """
 
 from __future__ import annotations
@@ -71,18 +71,20 @@ async def authenticate(rt: Runtime, authorization: str | None, address: str) -> 
     key_hash = hash_api_key(token)
     if key_hash in ratelimit.known_bad:
         raise Unauthenticated(INVALID_KEY)
-    count, retry_after = await ratelimit.used(rt.redis, ratelimit.address_identity(address))
-    limit = rt.settings.graphql_anon_rate_per_minute
-    if count >= limit:
-        raise RateLimited(
-            f"rate limit exceeded: {limit} requests per minute without a valid API key from "
-            f"this address; retry in {retry_after}s"
-        )
+    if key_hash not in ratelimit.known_good:
+        count, retry_after = await ratelimit.used(rt.redis, ratelimit.address_identity(address))
+        limit = rt.settings.graphql_anon_rate_per_minute
+        if count >= limit:
+            raise RateLimited(
+                f"rate limit exceeded: {limit} requests per minute without a valid API key from "
+                f"this address; retry in {retry_after}s"
+            )
     async with driver_connection(rt.engine) as conn:
         identity = await tenants.key_identity(conn, key_hash)
     if identity is None:
         ratelimit.known_bad.add(key_hash)
         raise Unauthenticated(INVALID_KEY)
+    ratelimit.known_good.add(key_hash)
     return Principal(tenant_id=identity[0], key_id=identity[1], operator_id=identity[2])
 
 

@@ -4,7 +4,8 @@ Two kinds of caller: a tenant (every key of the tenant shares one budget,
 GRAPHQL_RATE_PER_MINUTE) and a client address without a valid key (no key, a malformed one, or
 one that does not exist: GRAPHQL_ANON_RATE_PER_MINUTE). An address that has used up its
 anonymous budget is not even looked up any more until the minute ends, so guessing keys costs
-no database read.
+no database read. A key this process has found valid in the last minute skips that check (one
+Redis read per request) but is still looked up every time.
 """
 
 from __future__ import annotations
@@ -51,12 +52,14 @@ async def used(redis: Any, identity: str) -> tuple[int, int]:
     return int(await redis.get(rate_key(identity, window)) or 0), retry_after
 
 
-class KnownBad:
-    """Hashes of keys that were looked up and not found, remembered briefly per process.
+class RecentHashes:
+    """Key hashes remembered briefly per process: an LRU of at most `size`, each for `ttl_s`.
 
-    Only negatives are kept: a key that exists is looked up on every request, so a revoked key
-    stops working at once. A hash cached as bad can only become good if someone presented a key
-    before it was created (256 random bits): never.
+    `known_bad`: keys that were looked up and not found. A hash cached as bad can only become
+    good if someone presented a key before it was created (256 random bits): never.
+    `known_good`: keys found valid. Used only to skip the anonymous budget's check, never to
+    authenticate: a key that exists is looked up on every request, so a revoked key stops
+    working at once.
     """
 
     def __init__(self, size: int = 10_000, ttl_s: float = 60.0) -> None:
@@ -80,4 +83,5 @@ class KnownBad:
             self._seen.popitem(last=False)
 
 
-known_bad = KnownBad()
+known_bad = RecentHashes()
+known_good = RecentHashes()

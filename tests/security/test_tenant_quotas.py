@@ -99,6 +99,29 @@ async def test_guessed_keys_are_limited_per_address_and_stop_reaching_the_databa
         assert len(lookups) == 5  # refused without a lookup
 
 
+async def test_a_key_found_valid_still_works_from_an_address_over_its_budget(
+    client, rt, world, monkeypatch
+):
+    """Guesses from an address use up its anonymous budget; a key this process found valid is
+    not refused with them (it skips the budget's check), but it is still looked up on every
+    request: once revoked, it is refused at once."""
+    minted = ok(await gql(client, MINT, key=world.api_key))["createApiKey"]
+    key = minted["key"]
+    ok(await gql(client, "{ viewer { id } }", key=key))
+    monkeypatch.setattr(rt.settings, "graphql_anon_rate_per_minute", 2)
+    for _ in range(2):
+        assert codes(await gql(client, "{ viewer { id } }", key=garbage())) == ["UNAUTHENTICATED"]
+    assert codes(await gql(client, "{ viewer { id } }", key=garbage())) == ["RATE_LIMITED"]
+    with key_lookups(rt) as lookups:
+        ok(await gql(client, "{ viewer { id } }", key=key))
+    assert len(lookups) == 1
+    ok(await gql(client, REVOKE, {"id": minted["apiKey"]["id"]}, key=world.api_key))
+    # Over the budget, a key not found is refused as one more guess; within it, as a bad key.
+    assert codes(await gql(client, "{ viewer { id } }", key=key)) == ["RATE_LIMITED"]
+    monkeypatch.setattr(rt.settings, "graphql_anon_rate_per_minute", 100)
+    assert codes(await gql(client, "{ viewer { id } }", key=key)) == ["UNAUTHENTICATED"]
+
+
 async def test_requests_without_a_key_are_limited_per_address(client, rt, monkeypatch):
     monkeypatch.setattr(rt.settings, "graphql_anon_rate_per_minute", 3)
     for _ in range(3):
