@@ -84,21 +84,6 @@ async def driver_connection(engine: AsyncEngine) -> AsyncIterator[Any]:
             raise
 
 
-async def fetch_planned(conn: Any, sql: str, *args: Any) -> list[Any]:
-    """The rows of `sql`, planned by Postgres for these parameter values.
-
-    asyncpg prepares each statement once per connection and reuses it; after five runs
-    Postgres may settle on a generic plan, made without the values. For a pattern search
-    that one plan serves every term, and no single plan suits both kinds: a rare term's few
-    rows are found through a trigram index, a common term's page by walking the time index
-    newest first until the page is full. The generic plan walked the time index for every
-    term, a whole tenant's messages for a rare one (0.4-0.9 s on 1M messages against
-    ~10-60 ms). Here the statement is prepared unnamed, outside asyncpg's cache, so every run
-    is planned for its values: one more round trip, for search statements only."""
-    statement = await conn.prepare(sql, name="")
-    return list(await statement.fetch(*args))
-
-
 async def session_driver(session: AsyncSession) -> Any:
     """The asyncpg connection under `session`'s transaction, for hand-written statements
     inside it. Call it after the transaction's first statement has run through the session:

@@ -7,7 +7,6 @@ from datetime import datetime
 from typing import Any
 
 from app.conversations.pages import like_pattern
-from app.db import fetch_planned
 
 _SELECT = """
 SELECT id, channel_id, external_id, wa_id, profile_name, name, notes, created_at
@@ -15,8 +14,8 @@ FROM contacts
 WHERE tenant_id = $1
   AND ($2::uuid IS NULL OR channel_id = $2)
 """
-# A search has a statement of its own, planned for each term (app.db.fetch_planned), so that a
-# rare term uses the trigram indexes (ix_contacts_tenant_id_{name,profile_name,external_id}_trgm).
+# A search has a statement of its own so that a prepared statement's generic plan still uses
+# the trigram indexes (ix_contacts_tenant_id_{name,profile_name,external_id}_trgm).
 _SEARCH = """
   AND (name ILIKE $3 OR profile_name ILIKE $3 OR external_id ILIKE $3)
 """
@@ -44,8 +43,7 @@ async def contact_page(
     """Newest first; `search` matches the name, profile name or external id anywhere."""
     at, after_id = after if after is not None else (None, None)
     pattern = like_pattern(search) if search is not None else None
-    sql = CONTACT_PAGE[search is not None, after is not None]
-    args = (tenant_id, channel_id, pattern, at, after_id, limit)
-    if search is not None:
-        return await fetch_planned(conn, sql, *args)
-    return list(await conn.fetch(sql, *args))
+    return list(await conn.fetch(
+        CONTACT_PAGE[search is not None, after is not None],
+        tenant_id, channel_id, pattern, at, after_id, limit,
+    ))

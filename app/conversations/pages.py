@@ -15,16 +15,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from app.db import fetch_planned
-
 # Rows are asyncpg Records: read by column name, like a mapping.
 Row = Any
 
 # The conversations page. The cheap filters (channel, mode, archived) are `$n IS NULL OR ...`
-# checked on the rows the index walk yields; the cursor has a statement of its own, so that a
-# prepared statement's generic plan still bounds the index walk at the cursor. A search has
-# one too, planned for each term (app.db.fetch_planned): the contacts' trigram indexes for
-# a rare name, the walk for a common one.
+# checked on the rows the index walk yields; the cursor and the search each have a statement
+# of their own, so that a prepared statement's generic plan still bounds the index walk at
+# the cursor and still uses the contacts' trigram indexes for a search.
 _PAGE_SELECT = """
 SELECT id, channel_id, contact_id, mode, last_seq, last_activity_at, last_inbound_at,
        created_at, archived_at, handoff_requested_at, handoff_reason,
@@ -161,10 +158,9 @@ async def conversation_page(
     sql = CONVERSATION_PAGE[search is not None, after is not None]
     at, after_id = after if after is not None else (None, None)
     pattern = like_pattern(search) if search is not None else None
-    args = (tenant_id, channel_id, mode, archived, pattern, at, after_id, limit, label_id)
-    if search is not None:
-        return await fetch_planned(conn, sql, *args)
-    return list(await conn.fetch(sql, *args))
+    return list(await conn.fetch(
+        sql, tenant_id, channel_id, mode, archived, pattern, at, after_id, limit, label_id
+    ))
 
 
 async def channel_owned(conn: Any, tenant_id: uuid.UUID, channel_id: uuid.UUID) -> bool:

@@ -14,7 +14,6 @@ from datetime import datetime
 from typing import Any
 
 from app.conversations.pages import Row, like_pattern
-from app.db import fetch_planned
 
 MIN_TERM_CHARS = 3
 MAX_TERM_CHARS = 200
@@ -47,7 +46,7 @@ async def search_messages(
 ) -> list[Row]:
     """`limit` messages whose text contains `term`, newest first, after the cursor."""
     at, after_id = after if after is not None else (None, None)
-    return await fetch_planned(
-        conn, MESSAGE_SEARCH[after is not None], tenant_id, like_pattern(term), channel_id, at,
+    return list(await conn.fetch(
+        MESSAGE_SEARCH[after is not None], tenant_id, like_pattern(term), channel_id, at,
         after_id, limit,
-    )
+    ))

@@ -4,9 +4,8 @@ the counts behind the inbox's tabs, and the per-page rows of assignees and read 
 statement per kind for a whole page). Every statement is scoped by tenant ($1).
 
 All the filters are `$n IS NULL OR ...` checked on the rows the index walk yields, so the
-statement text depends only on the order, the cursor and the search: six prepared
-statements for the pages without a search; a search is planned for each term
-(app.db.fetch_planned).
+statement text depends only on the order, the cursor and the search: twelve prepared
+statements for the pages in all.
 """
 
 from __future__ import annotations
@@ -19,7 +18,6 @@ from datetime import datetime
 from typing import Any
 
 from app.conversations.pages import Row, like_pattern
-from app.db import fetch_planned
 
 COLUMNS = """c.id, c.channel_id, c.contact_id, c.mode, c.last_seq, c.last_activity_at,
        c.last_inbound_at, c.created_at, c.archived_at, c.handoff_requested_at, c.handoff_reason,
@@ -162,24 +160,20 @@ async def page(
     if order is not Order.UNREAD_FIRST:
         unread = None
     sql = PAGE[order, f.search is not None, after is not None]
-    args = (*f.params(tenant_id, operator_id), at, after_id, unread, limit)
-    if f.search is not None:
-        return await fetch_planned(conn, sql, *args)
-    return list(await conn.fetch(sql, *args))
+    return list(await conn.fetch(sql, *f.params(tenant_id, operator_id), at, after_id, unread,
+                                 limit))
 
 
 async def total(conn: Any, tenant_id: uuid.UUID, operator_id: uuid.UUID | None,
                 f: Filter) -> int:
-    if f.search is not None:
-        return int((await fetch_planned(conn, COUNT[True], *f.params(tenant_id, operator_id)))[0][0])
-    return int(await conn.fetchval(COUNT[False], *f.params(tenant_id, operator_id)))
+    return int(await conn.fetchval(COUNT[f.search is not None],
+                                   *f.params(tenant_id, operator_id)))
 
 
 async def counts(conn: Any, tenant_id: uuid.UUID, operator_id: uuid.UUID | None,
                  f: Filter) -> list[Row]:
-    if f.search is not None:
-        return await fetch_planned(conn, COUNTS[True], *f.params(tenant_id, operator_id))
-    return list(await conn.fetch(COUNTS[False], *f.params(tenant_id, operator_id)))
+    return list(await conn.fetch(COUNTS[f.search is not None],
+                                 *f.params(tenant_id, operator_id)))
 
 
 async def operators_by_id(

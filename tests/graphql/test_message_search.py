@@ -3,11 +3,6 @@ its conversation, in a fixed number of statements whatever the page's size."""
 
 from __future__ import annotations
 
-from app.contacts.repository import contact_page
-from app.conversations.pages import conversation_page
-from app.conversations.search import search_messages
-from app.db import driver_connection
-from app.inbox import pages as inbox_pages
 from tests.factories import make_world
 from tests.graphql.helpers import add_outbound, codes, gql, ok, seed_conversation
 from tests.graphql.test_n_plus_one import counting
@@ -84,28 +79,3 @@ async def test_terms_are_literal_narrowed_by_channel_and_at_least_three_characte
     body = await gql(client, SEARCH, {"q": "units", "channel": str(elsewhere.channel_id)},
                      key=world.api_key)
     assert codes(body) == ["NOT_FOUND"]
-
-
-async def test_every_search_is_planned_for_its_own_term(rt, world):
-    """No search statement stays prepared on a connection: Postgres plans each run for its
-    term. (A kept statement turns generic after five runs, and the generic plan walked a
-    whole tenant's messages newest first for a rare term: 0.4-0.9 s over 1M messages.)"""
-    await seed_conversation(rt, world, name="Customer 7", texts=("where is my refund?",))
-    await seed_conversation(rt, world, name="Customer 8", texts=("hello",))
-    tenant = world.tenant_id
-    async with driver_connection(rt.engine) as conn:
-        for _ in range(8):  # more than the five runs after which a kept plan may turn generic
-            hits = await search_messages(conn, tenant, "refund", 50)
-            assert [h["text"] for h in hits] == ["where is my refund?"]
-            assert len(await conversation_page(conn, tenant, 50, search="customer 7")) == 1
-            assert len(await contact_page(conn, tenant, 50, after=None, channel_id=None,
-                                          search="Customer 8")) == 1
-            f = inbox_pages.Filter(search="customer")
-            assert len(await inbox_pages.page(conn, tenant, None, f,
-                                              inbox_pages.Order.LAST_ACTIVITY, 50, None)) == 2
-            assert await inbox_pages.total(conn, tenant, None, f) == 2
-        kept = await conn.fetch(
-            "SELECT statement FROM pg_prepared_statements WHERE statement LIKE '%ILIKE%'"
-            " AND statement NOT LIKE '%pg_prepared_statements%'"
-        )
-    assert [r["statement"] for r in kept] == []
