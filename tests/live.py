@@ -14,6 +14,7 @@ from typing import Any
 
 import uvicorn
 
+from app.sandbox.server import KEEP_ALIVE_S
 from tests.helpers import wait_for
 
 
@@ -31,6 +32,8 @@ class LiveServer:
         self.server = uvicorn.Server(uvicorn.Config(
             app, loop="asyncio", lifespan="on", log_level="warning", access_log=False,
             timeout_graceful_shutdown=2, ws="websockets-sansio",
+            # Clients close idle connections first (app/sandbox/server.py says why).
+            timeout_keep_alive=KEEP_ALIVE_S,
         ))
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]},
                                        name=f"live-app-{self.port}", daemon=True)

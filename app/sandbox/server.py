@@ -60,9 +60,16 @@ def _server(app: ASGIApp) -> uvicorn.Server:
     return server
 
 
+# Longer than any HTTP client here keeps an idle connection (httpx: 5 s).
+KEEP_ALIVE_S = 75
+
+
 def _config(app: ASGIApp) -> uvicorn.Config:
     # loop="asyncio": "auto" may pick uvloop, and the fakes must not influence the event loop
     # of the process that embeds them. lifespan off: the fakes have no startup work.
+    # timeout_keep_alive: idle connections are left for the client to close. httpx drops its
+    # own after 5 s idle, uvicorn's default is also 5 s: a request sent on a connection at
+    # 4.99 s met the server closing it ("Server disconnected without sending a response").
     return uvicorn.Config(
         app,
         loop="asyncio",
@@ -70,6 +77,7 @@ def _config(app: ASGIApp) -> uvicorn.Config:
         log_level="warning",
         access_log=False,
         timeout_graceful_shutdown=1,
+        timeout_keep_alive=KEEP_ALIVE_S,
     )
 
 
