@@ -91,7 +91,9 @@ async def test_signed_events_reach_the_receiver(fast_retries, client, runtime, w
     created = await _endpoint(client, world, receiver.url, ALL_MESSAGE_EVENTS)
     await post_text(client, world.account_id, "Hola, precio?")
 
-    await wait_for(lambda: _async(receiver.accepted("message.sent")), timeout=15)
+    await wait_for(lambda: _async(
+        (receiver.accepted("message.sent") and receiver.accepted("message.received")) or None
+    ), timeout=15)
     received = receiver.accepted("message.received")
     assert [e["data"]["message"]["text"] for e in received] == ["Hola, precio?"]
     [sent] = receiver.accepted("message.sent")
@@ -102,11 +104,17 @@ async def test_signed_events_reach_the_receiver(fast_retries, client, runtime, w
         assert r["headers"]["x-mca-event-id"] == r["json"]["id"]
         assert not verify("whsec_someone_else", r["headers"]["x-mca-signature"], r["body"])
 
-    # The attempts are visible, each delivery delivered once.
-    [ep] = ok(await gql(client, DELIVERIES, key=world.api_key))["webhookEndpoints"]
+    # The attempts are visible, each delivery delivered once. The worker records an attempt
+    # after the receiver has answered it: wait for the record, not only the receiver.
+    async def recorded() -> Any:
+        [ep] = ok(await gql(client, DELIVERIES, key=world.api_key))["webhookEndpoints"]
+        ds = ep["deliveries"]
+        return ds if len(ds) == 2 and all(d["attempts"] for d in ds) else None
+
+    deliveries = await wait_for(recorded, timeout=15)
     assert {(d["eventType"], d["status"], d["attempts"], d["lastStatusCode"])
-            for d in ep["deliveries"]} == {("MESSAGE_RECEIVED", "DELIVERED", 1, 200),
-                                           ("MESSAGE_SENT", "DELIVERED", 1, 200)}
+            for d in deliveries} == {("MESSAGE_RECEIVED", "DELIVERED", 1, 200),
+                                     ("MESSAGE_SENT", "DELIVERED", 1, 200)}
 
 
 async def test_a_receiver_down_for_a_while_gets_every_event_once_back(
@@ -143,8 +151,11 @@ async def test_a_delivery_can_be_sent_again_by_hand(client, runtime, worker, rec
     [first] = receiver.accepted()
     assert first["data"]["conversation"] == {"id": conv, "mode": "human"}
 
-    [ep] = ok(await gql(client, DELIVERIES, key=world.api_key))["webhookEndpoints"]
-    [delivery] = ep["deliveries"]
+    async def delivered() -> Any:
+        [ep] = ok(await gql(client, DELIVERIES, key=world.api_key))["webhookEndpoints"]
+        return ep["deliveries"] if ep["deliveries"][0]["status"] == "DELIVERED" else None
+
+    [delivery] = await wait_for(delivered, timeout=15)  # recorded, not only received
     again = ok(await gql(client, "mutation($id: ID!) { redeliverWebhook(deliveryId: $id) { status } }",
                          {"id": delivery["id"]}, key=world.api_key))
     assert again["redeliverWebhook"]["status"] == "PENDING"
