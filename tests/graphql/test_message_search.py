@@ -79,3 +79,48 @@ async def test_terms_are_literal_narrowed_by_channel_and_at_least_three_characte
     body = await gql(client, SEARCH, {"q": "units", "channel": str(elsewhere.channel_id)},
                      key=world.api_key)
     assert codes(body) == ["NOT_FOUND"]
+
+
+async def test_a_term_of_several_words_is_looked_up_by_its_rarest_word_with_the_same_hits(
+    client, rt, world
+):
+    await seed_conversation(rt, world, name="A", texts=("order 4711 shipped", "order 1234"))
+    await seed_conversation(rt, world, name="B", texts=("4711 order", "where is my order"))
+    await seed_conversation(rt, world, name="C", texts=("ORDER 4711?", "order order order"))
+    with counting(rt.engine) as statements:
+        found = ok(await gql(client, SEARCH, {"q": "order 4711"}, key=world.api_key))
+    # "4711 order" has both words but not the term: the whole term is checked on every row.
+    assert [e["node"]["message"]["text"] for e in found["searchMessages"]["edges"]] == [
+        "ORDER 4711?", "order 4711 shipped",
+    ]
+    # Both words counted in one statement, then the page read through the rarer one.
+    probes = [s for s in statements if s.count("SELECT count(*) FROM") == 2]
+    narrowed = [s for s in statements if "(text || '') ILIKE $7" in s]
+    assert len(probes) == 1 and len(narrowed) == 1, "\n\n".join(statements)
+
+    # A word found nowhere ends the search: no page is read.
+    with counting(rt.engine) as statements:
+        found = ok(await gql(client, SEARCH, {"q": "order 9999"}, key=world.api_key))
+    assert found["searchMessages"]["edges"] == []
+    assert not [s for s in statements if "ORDER BY created_at DESC" in s], "\n\n".join(statements)
+
+    # Narrowed by channel like any search.
+    found = ok(await gql(client, SEARCH, {"q": "order 4711", "channel": str(world.channel_id)},
+                         key=world.api_key))
+    assert len(found["searchMessages"]["edges"]) == 2
+
+
+async def test_pages_of_a_several_word_term_walk_its_hits_without_overlap(client, rt, world):
+    for i in range(7):
+        await seed_conversation(rt, world, name=f"C{i}", texts=(f"invoice 88 part {i}", "invoice"))
+    await seed_conversation(rt, world, name="X", texts=("88 invoice",))
+    seen: list[str] = []
+    after = None
+    while True:
+        page = ok(await gql(client, SEARCH, {"q": "Invoice 88", "first": 3, "after": after},
+                            key=world.api_key))["searchMessages"]
+        seen += [e["node"]["message"]["text"] for e in page["edges"]]
+        if not page["pageInfo"]["hasNextPage"]:
+            break
+        after = page["pageInfo"]["endCursor"]
+    assert seen == [f"invoice 88 part {i}" for i in reversed(range(7))]
