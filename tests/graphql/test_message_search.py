@@ -17,6 +17,19 @@ SEARCH = """query($q: String!, $first: Int, $after: String, $channel: ID) {
   } }"""
 
 
+async def _every_page(client, world, term: str) -> list[str]:
+    """The hits' texts for `term`, three per page, following the cursor to the end."""
+    seen: list[str] = []
+    after = None
+    while True:
+        page = ok(await gql(client, SEARCH, {"q": term, "first": 3, "after": after},
+                            key=world.api_key))["searchMessages"]
+        seen += [e["node"]["message"]["text"] for e in page["edges"]]
+        if not page["pageInfo"]["hasNextPage"]:
+            return seen
+        after = page["pageInfo"]["endCursor"]
+
+
 async def test_a_page_of_hits_takes_a_fixed_number_of_statements_and_only_this_tenants(
     client, rt, world
 ):
@@ -50,15 +63,7 @@ async def test_a_page_of_hits_takes_a_fixed_number_of_statements_and_only_this_t
 async def test_pages_walk_the_hits_newest_first_without_overlap(client, rt, world):
     for i in range(7):
         await seed_conversation(rt, world, name=f"C{i}", texts=(f"invoice {i}", f"other {i}"))
-    seen: list[str] = []
-    after = None
-    while True:
-        page = ok(await gql(client, SEARCH, {"q": "invoice", "first": 3, "after": after},
-                            key=world.api_key))["searchMessages"]
-        seen += [e["node"]["message"]["text"] for e in page["edges"]]
-        if not page["pageInfo"]["hasNextPage"]:
-            break
-        after = page["pageInfo"]["endCursor"]
+    seen = await _every_page(client, world, "invoice")
     assert seen == [f"invoice {i}" for i in reversed(range(7))]
 
 
@@ -114,13 +119,5 @@ async def test_pages_of_a_several_word_term_walk_its_hits_without_overlap(client
     for i in range(7):
         await seed_conversation(rt, world, name=f"C{i}", texts=(f"invoice 88 part {i}", "invoice"))
     await seed_conversation(rt, world, name="X", texts=("88 invoice",))
-    seen: list[str] = []
-    after = None
-    while True:
-        page = ok(await gql(client, SEARCH, {"q": "Invoice 88", "first": 3, "after": after},
-                            key=world.api_key))["searchMessages"]
-        seen += [e["node"]["message"]["text"] for e in page["edges"]]
-        if not page["pageInfo"]["hasNextPage"]:
-            break
-        after = page["pageInfo"]["endCursor"]
+    seen = await _every_page(client, world, "Invoice 88")
     assert seen == [f"invoice 88 part {i}" for i in reversed(range(7))]
