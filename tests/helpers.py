@@ -20,12 +20,14 @@ import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 import asyncpg
 import httpx
 
 from app.pipeline.sweeper import SWEEP_LOCK
+
+_T = TypeVar("_T")
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -59,6 +61,24 @@ async def wait_for(
         if loop.time() > deadline:
             raise AssertionError(f"condition not met within {timeout}s (last: {result!r})")
         await asyncio.sleep(interval)
+
+
+async def in_one_window(
+    burst: Callable[[int], Awaitable[_T]], window_s: int, attempts: int = 3
+) -> _T:
+    """`burst(attempt)`'s result from a run that started and ended in one fixed rate window
+    (whole multiples of `window_s` seconds since the epoch, as the limiters count them).
+
+    A run that straddles a boundary is counted in two windows, so it proves nothing: the
+    next attempt waits for the window after the one its tail was counted in and runs again.
+    A loaded machine can make a burst slow; it cannot make it pass or fail by chance."""
+    for attempt in range(attempts):
+        started = time.time()
+        result = await burst(attempt)
+        if int(started) // window_s == int(time.time()) // window_s:
+            return result
+        await asyncio.sleep(window_s - time.time() % window_s + 0.05)
+    raise AssertionError(f"{attempts} runs in a row straddled a {window_s} s window's end")
 
 
 async def sweeps(redis: Any, n: int = 2, timeout: float = 30.0) -> None:
