@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from app.conversations.pages import like_pattern
+from app.conversations.pages import contact_matches, like_pattern
 
 _SELECT = """
 SELECT id, channel_id, external_id, wa_id, profile_name, name, notes, created_at
@@ -15,9 +15,9 @@ WHERE tenant_id = $1
   AND ($2::uuid IS NULL OR channel_id = $2)
 """
 # A search has a statement of its own so that a prepared statement's generic plan still uses
-# the trigram indexes (ix_contacts_tenant_id_{name,profile_name,external_id}_trgm).
-_SEARCH = """
-  AND (name ILIKE $3 OR profile_name ILIKE $3 OR external_id ILIKE $3)
+# the trigram index (ix_contacts_tenant_id_search_trgm).
+_SEARCH = f"""
+  AND {contact_matches("$3")}
 """
 _AFTER = """
   AND (created_at, id) < ($4, $5)

@@ -15,24 +15,42 @@ completion. What the short way cannot settle (a null where none is allowed, an e
 that is not a plain scalar) takes the standard path, so errors, their paths and null
 propagation are graphql-core's own. With a schema extension that wraps resolvers (a `resolve`
 hook) every field takes the standard path.
+
+The compiled way, one step further, for a selection whose fields are all such reads, at every
+depth (objects, lists of objects or leaves, `__typename`): the selection is compiled once per
+operation into a tree of (name, read, coercion, sub-selection) and a list of 50 nodes is
+answered by walking it, with no graphql-core completion, path or resolve info per field or
+per object. Leaves are coerced by a function chosen once per type (a str for String or ID, an
+int within Int's 32 bits, a finite float, a bool, a datetime's isoformat for DateTime, an
+enum's name from a per-type map); any value it cannot settle, a null where none is allowed,
+a read that raises or returns an awaitable (closed, unawaited) abandons the walk, and the
+same object is answered by the short or standard way, so errors and their paths stay
+graphql-core's own.
 """
 
 from __future__ import annotations
 
 import enum
+import math
 import operator
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Generator
 from datetime import date, datetime, time
 from decimal import Decimal
 from typing import Any, NamedTuple, cast
 
 from graphql import (
+    GraphQLBoolean,
+    GraphQLEnumType,
     GraphQLField,
+    GraphQLFloat,
     GraphQLID,
+    GraphQLInt,
     GraphQLLeafType,
+    GraphQLList,
     GraphQLNonNull,
     GraphQLObjectType,
+    GraphQLScalarType,
     GraphQLString,
     is_leaf_type,
 )
@@ -41,6 +59,7 @@ from graphql.execution.executor import to_nodes
 from graphql.pyutils import AwaitableOrValue, Path, Undefined, gather_with_cancel
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.schema.schema_converter import GraphQLCoreConverter
+from strawberry.schema.types.base_scalars import isoformat
 from strawberry.types.field import StrawberryField
 
 # Values that are never awaitable and that scalars coerce without surprises (enums are
@@ -106,6 +125,50 @@ def _plan_of(field: GraphQLField) -> _Plan | None:
 _Step = tuple[str, FieldDetailsList, GraphQLField | None, _Plan | None]
 
 
+class _Fallback(Exception):
+    """The compiled way met what only the standard path settles: start that object again."""
+
+
+_LEAF, _OBJECT, _LIST = 0, 1, 2
+
+
+class _Compiled(NamedTuple):
+    """One field of a selection run the compiled way (see Executor._tree_of)."""
+
+    name: str
+    read: Callable[[Any], Any]
+    kind: int  # _LEAF, _OBJECT, or _LIST (of leaves or objects: `leaf` tells)
+    nullable: bool
+    item_nullable: bool
+    coerce: Callable[[Any], Any]  # a leaf's coercion (_coercer); raises _Fallback
+    text: bool  # String or ID: a str is its own output
+    # An object's (or a list item's) selection, compiled.
+    tree: tuple[_Compiled, ...] | None
+
+
+# Classes seen whose instances are never awaitable (no __await__, not a coroutine or generator).
+_settled_classes: set[type] = set()
+
+
+def _not_awaitable(value: Any) -> bool:
+    cls = value.__class__
+    if cls in _settled_classes:
+        return True
+    if hasattr(cls, "__await__") or isinstance(value, Awaitable | Generator):
+        return False
+    _settled_classes.add(cls)
+    return True
+
+
+def _drop(value: Any) -> None:
+    """An awaitable read by the compiled way and not used: closed, so it does not warn (the
+    standard path reads the field again)."""
+    if not _not_awaitable(value):
+        close = getattr(value, "close", None)
+        if callable(close):
+            close()
+
+
 class Executor(StrawberryGraphQLCoreExecutionContext):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -115,6 +178,109 @@ class Executor(StrawberryGraphQLCoreExecutionContext):
         # collects a selection once and hands the same grouped field set to every object of
         # a list, so 50 nodes share one list of steps. Keyed by id; the entry holds the set.
         self._steps: dict[int, tuple[GroupedFieldSet, list[_Step]]] = {}
+        # The same, compiled whole (None: a selection the compiled way cannot run).
+        self._trees: dict[int, tuple[GroupedFieldSet, tuple[_Compiled, ...] | None]] = {}
+
+    def _tree_of(
+        self, parent_type: GraphQLObjectType, grouped_field_set: GroupedFieldSet
+    ) -> tuple[_Compiled, ...] | None:
+        """A selection compiled whole, down to its leaves: every field in it, at every depth,
+        is one the short way reads (module docstring), `__typename`, or an object or list of
+        objects or leaves made of such fields, with no @defer. One per selection per
+        operation, like graphql-core's collected subfields it is built from."""
+        entry = self._trees.get(id(grouped_field_set))
+        if entry is not None and entry[0] is grouped_field_set:
+            return entry[1]
+        tree = self._compile(parent_type, grouped_field_set)
+        self._trees[id(grouped_field_set)] = (grouped_field_set, tree)
+        return tree
+
+    def _compile(
+        self, parent_type: GraphQLObjectType, grouped_field_set: GroupedFieldSet
+    ) -> tuple[_Compiled, ...] | None:
+        steps: list[_Compiled] = []
+        fields = parent_type.fields
+        for response_name, field_details_list in grouped_field_set.items():
+            field_name = field_details_list[0].node.name.value
+            if field_name == "__typename":
+                steps.append(_Compiled(response_name, _constant(parent_type.name), _LEAF,
+                                       False, False, _coercer(GraphQLString), True, None))
+                continue
+            field = fields.get(field_name)
+            plan = _plan_of(field) if field is not None else None
+            if field is None or plan is None:
+                return None
+            nullable = not isinstance(field.type, GraphQLNonNull)
+            named = field.type.of_type if isinstance(field.type, GraphQLNonNull) else field.type
+            kind, item_nullable = _OBJECT, False
+            if isinstance(named, GraphQLList):
+                kind = _LIST
+                item_nullable = not isinstance(named.of_type, GraphQLNonNull)
+                named = named.of_type.of_type if not item_nullable else named.of_type
+            if isinstance(named, GraphQLLeafType) and is_leaf_type(named):
+                steps.append(_Compiled(
+                    response_name, plan.read, _LEAF if kind == _OBJECT else _LIST, nullable,
+                    item_nullable, _coercer(named), named is GraphQLString or named is GraphQLID,
+                    None,
+                ))
+                continue
+            if not isinstance(named, GraphQLObjectType):
+                return None  # an interface, a union, a list of lists
+            if named.is_type_of is not None:
+                return None  # a check of the type's own: the standard path runs it
+            grouped, defer_usages, *_ = self.collect_subfields(named, field_details_list)
+            tree = self._tree_of(named, grouped) if not defer_usages else None
+            if tree is None:
+                return None
+            steps.append(_Compiled(response_name, plan.read, kind, nullable, item_nullable,
+                                   _not_a_leaf, False, tree))
+        return tuple(steps)
+
+    def _run(self, tree: tuple[_Compiled, ...], source: Any) -> dict[str, Any]:
+        """A selection's result, the compiled way; _Fallback for anything else."""
+        out: dict[str, Any] = {}
+        for name, read, kind, nullable, item_nullable, coerce, text, sub in tree:
+            try:
+                value = read(source)
+            except Exception:
+                raise _Fallback from None
+            if value is None:
+                if nullable:
+                    out[name] = None
+                    continue
+                raise _Fallback
+            if kind == _LEAF:
+                out[name] = value if text and value.__class__ is str else coerce(value)
+            elif kind == _OBJECT:
+                if not _not_awaitable(value):
+                    _drop(value)
+                    raise _Fallback
+                out[name] = self._run(cast(tuple[_Compiled, ...], sub), value)
+            else:
+                out[name] = self._run_list(item_nullable, coerce, sub, value)
+        return out
+
+    def _run_list(
+        self, item_nullable: bool, coerce: Callable[[Any], Any],
+        tree: tuple[_Compiled, ...] | None, value: Any,
+    ) -> list[Any]:
+        if value.__class__ is not list and value.__class__ is not tuple:
+            _drop(value)
+            raise _Fallback
+        items: list[Any] = []
+        for item in value:
+            if item is None:
+                if not item_nullable:
+                    raise _Fallback
+                items.append(None)
+            elif tree is None:
+                items.append(coerce(item))
+            elif _not_awaitable(item):
+                items.append(self._run(tree, item))
+            else:
+                _drop(item)
+                raise _Fallback
+        return items
 
     def _steps_of(
         self, parent_type: GraphQLObjectType, grouped_field_set: GroupedFieldSet
@@ -146,6 +312,12 @@ class Executor(StrawberryGraphQLCoreExecutionContext):
             return super().execute_fields(
                 parent_type, source_value, path, grouped_field_set, position_context
             )
+        tree = self._tree_of(parent_type, grouped_field_set)
+        if tree is not None:
+            try:
+                return self._run(tree, source_value)
+            except _Fallback:
+                pass  # the standard path settles it, errors and their paths included
         results: dict[str, Any] = {}
         is_awaitable = self.is_awaitable
         awaitable_fields: list[str] = []
@@ -273,6 +445,63 @@ class Executor(StrawberryGraphQLCoreExecutionContext):
         except Exception as raw_error:
             self.handle_field_error(raw_error, field.type, field_details_list, path)
             return None
+
+
+def _constant(value: str) -> Callable[[Any], str]:
+    def read(_source: Any) -> str:
+        return value
+
+    return read
+
+
+_MIN_INT, _MAX_INT = -(2**31), 2**31 - 1
+
+
+def _not_a_leaf(_value: Any) -> Any:
+    raise _Fallback
+
+
+def _coercer(leaf: GraphQLLeafType) -> Callable[[Any], Any]:
+    """A leaf's result coercion for the compiled way, decided once per type: the common
+    Python values of the built-in scalars, strawberry's DateTime and enums settled in place;
+    any other value through the type's own coercion; what that cannot settle raises _Fallback
+    (the standard path reports it)."""
+
+    def general(value: Any) -> Any:
+        if value.__class__ in _PLAIN_VALUES or isinstance(value, enum.Enum):
+            coerced = _coerce(leaf, value)
+            if coerced is not None:
+                return coerced
+        _drop(value)
+        raise _Fallback
+
+    if leaf is GraphQLString or leaf is GraphQLID:
+        return lambda value: value if value.__class__ is str else general(value)
+    if leaf is GraphQLBoolean:
+        return lambda value: value if value.__class__ is bool else general(value)
+    if leaf is GraphQLInt:
+        return lambda value: (
+            value if value.__class__ is int and _MIN_INT <= value <= _MAX_INT else general(value)
+        )
+    if leaf is GraphQLFloat:
+        return lambda value: (
+            value if value.__class__ is float and math.isfinite(value) else general(value)
+        )
+    if isinstance(leaf, GraphQLScalarType) and leaf.coerce_output_value is isoformat:
+        return lambda value: value.isoformat() if value.__class__ is datetime else general(value)
+    if isinstance(leaf, GraphQLEnumType):
+        names: dict[enum.Enum, Any] = {}
+
+        def enum_name(value: Any) -> Any:
+            name = names.get(value) if isinstance(value, enum.Enum) else None
+            if name is None:
+                name = general(value)
+                if isinstance(value, enum.Enum):
+                    names[value] = name
+            return name
+
+        return enum_name
+    return general
 
 
 # An enum member's output name per (enum type, member): strawberry's enum coercion looks it

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from app.conversations.pages import Row, like_pattern
+from app.conversations.pages import Row, contact_matches, like_pattern
 
 COLUMNS = """c.id, c.channel_id, c.contact_id, c.mode, c.last_seq, c.last_activity_at,
        c.last_inbound_at, c.created_at, c.archived_at, c.handoff_requested_at, c.handoff_reason,
@@ -56,11 +56,10 @@ WHERE c.tenant_id = $1
   AND ($17::uuid IS NULL OR c.id IN (SELECT conversation_id FROM conversation_labels
                                      WHERE label_id = $17 AND tenant_id = $1))
 """  # noqa: S608 - built from the constants above, never from input
-_SEARCH = """
+_SEARCH = f"""
   AND c.contact_id IN (SELECT id FROM contacts WHERE tenant_id = $1
-                       AND (name ILIKE $16 OR profile_name ILIKE $16
-                            OR external_id ILIKE $16))
-"""
+                       AND {contact_matches("$16")})
+"""  # noqa: S608 - built from constants, never from input
 _NO_SEARCH = "  AND $16::text IS NULL\n"
 FILTER_PARAMS = 17
 

@@ -67,6 +67,24 @@ async def test_contacts_are_paged_newest_first_and_searched(client, rt, world):
         "Evangelina Ruiz"]
 
 
+async def test_a_term_spanning_two_fields_of_a_contact_finds_nothing(client, rt, world):
+    # The index is over the fields joined ("Ann 47 Street 5215500004747"); a match is a match
+    # within one field, in every search that looks contacts up.
+    await seed_conversation(rt, world, name="47 Street", external_id="5215500004747")
+    cid = await _contact_id(client, world.api_key, "47 Street")
+    ok(await gql(client, UPDATE, {"id": cid, "input": {"name": "Ann"}}, key=world.api_key))
+    inbox = """query($q: String!) { conversations(filter: {search: $q, status: [OPEN]}) {
+      edges { node { contact { displayName } } } } }"""
+    for term, expected in (("ann 47", []), ("street 5215", []), ("47 str", ["Ann"]),
+                           ("ann", ["Ann"]), ("00004747", ["Ann"])):
+        assert _names(ok(await gql(client, CONTACTS, {"search": term}, key=world.api_key))) == (
+            expected), term
+        for query in (SEARCH_CONVERSATIONS, inbox):
+            data = ok(await gql(client, query, {"q": term}, key=world.api_key))
+            assert [e["node"]["contact"]["displayName"]
+                    for e in data["conversations"]["edges"]] == expected, (term, query)
+
+
 async def test_contacts_of_one_channel(client, rt, world):
     await seed_conversation(rt, world, name="On WhatsApp")
     web = await make_world(rt, kind="webchat", name="Web")
