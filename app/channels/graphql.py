@@ -17,6 +17,7 @@ from app.channels.verification import VerifiedAccount, verify_account, verify_bu
 from app.errors import BadUserInput, NotFound, ValidationFailed
 from app.graphql import fields as gql
 from app.graphql.context import Info
+from app.graphql.enums import of
 from app.graphql.permissions import parse_id, require_tenant
 from app.graphql.writes import read, write
 from app.models import Channel as ChannelRow
@@ -66,9 +67,9 @@ class ChannelType:
     def from_row(cls, row: ChannelRow) -> ChannelType:
         account = (row.settings or {}).get("account") or {}
         return cls(
-            id=strawberry.ID(str(row.id)), kind=ChannelKind(row.kind),
+            id=strawberry.ID(str(row.id)), kind=of(ChannelKind, row.kind),
             provider_account_id=row.provider_account_id, display_name=row.display_name,
-            status=ChannelStatus(row.status),
+            status=of(ChannelStatus, row.status),
             allowed_origins=list((row.settings or {}).get("allowed_origins", [])),
             verified_name=account.get("verified_name"),
             display_phone_number=account.get("display_phone_number"),
@@ -82,9 +83,9 @@ class ChannelType:
         settings = r["settings"] or {}
         account = settings.get("account") or {}
         return cls(
-            id=strawberry.ID(str(r["id"])), kind=ChannelKind(r["kind"]),
+            id=strawberry.ID(str(r["id"])), kind=of(ChannelKind, r["kind"]),
             provider_account_id=r["provider_account_id"], display_name=r["display_name"],
-            status=ChannelStatus(r["status"]),
+            status=of(ChannelStatus, r["status"]),
             allowed_origins=list(settings.get("allowed_origins", [])),
             verified_name=account.get("verified_name"),
             display_phone_number=account.get("display_phone_number"),

@@ -18,6 +18,7 @@ from app.db import driver_connection
 from app.errors import NotFound, ValidationFailed, present
 from app.graphql import fields as gql
 from app.graphql.context import Info
+from app.graphql.enums import of
 from app.graphql.loaders import Loaders
 from app.graphql.pagination import (
     Connection,
@@ -135,13 +136,13 @@ class ConversationType:
     @classmethod
     def from_row(cls, row: Conversation, loaders: Loaders) -> ConversationType:
         return cls(
-            id=strawberry.ID(str(row.id)), mode=ConversationMode(row.mode),
+            id=strawberry.ID(str(row.id)), mode=of(ConversationMode, row.mode),
             archived=row.archived_at is not None, archived_at=row.archived_at,
             last_activity_at=row.last_activity_at, last_inbound_at=row.last_inbound_at,
             created_at=row.created_at, handoff_requested_at=row.handoff_requested_at,
             handoff_reason=row.handoff_reason, pk=row.id, channel_pk=row.channel_id,
             contact_pk=row.contact_id, last_seq=row.last_seq, loaders=loaders,
-            status=ConversationStatus(row.status), snoozed_until=row.snoozed_until,
+            status=of(ConversationStatus, row.status), snoozed_until=row.snoozed_until,
             status_changed_at=row.status_changed_at, assignee_pk=row.assignee_id,
         )
 
@@ -150,13 +151,13 @@ class ConversationType:
         cls, r: pages.Row, loaders: Loaders, related: Related | None
     ) -> ConversationType:
         return cls(
-            id=strawberry.ID(str(r["id"])), mode=ConversationMode(r["mode"]),
+            id=strawberry.ID(str(r["id"])), mode=of(ConversationMode, r["mode"]),
             archived=r["archived_at"] is not None, archived_at=r["archived_at"],
             last_activity_at=r["last_activity_at"], last_inbound_at=r["last_inbound_at"],
             created_at=r["created_at"], handoff_requested_at=r["handoff_requested_at"],
             handoff_reason=r["handoff_reason"], pk=r["id"], channel_pk=r["channel_id"],
             contact_pk=r["contact_id"], last_seq=r["last_seq"], loaders=loaders,
-            related=related, status=ConversationStatus(r["status"]),
+            related=related, status=of(ConversationStatus, r["status"]),
             snoozed_until=r["snoozed_until"], status_changed_at=r["status_changed_at"],
             assignee_pk=r["assignee_id"],
         )

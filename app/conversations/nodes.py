@@ -13,6 +13,7 @@ from app.conversations import pages, retry
 from app.conversations.kinds import MessageKind, StatusReason, message_kind, reason_of
 from app.graphql import fields as gql
 from app.graphql.context import Info
+from app.graphql.enums import of
 from app.inbox.nodes import OperatorType
 from app.media.graphql import AttachmentType
 from app.models import Contact, Message
@@ -116,9 +117,9 @@ class MessageType:
     def from_row(cls, m: Message) -> MessageType:
         return cls(
             id=strawberry.ID(str(m.id)), conversation_id=strawberry.ID(str(m.conversation_id)),
-            seq=m.seq, direction=MessageDirection(m.direction),
-            sender_role=SenderRole(m.sender_role), type=message_kind(m.type),
-            raw_type=m.type, text=m.text, status=MessageStatus(m.status),
+            seq=m.seq, direction=of(MessageDirection, m.direction),
+            sender_role=of(SenderRole, m.sender_role), type=message_kind(m.type),
+            raw_type=m.type, text=m.text, status=of(MessageStatus, m.status),
             status_reason=reason_of(m.status_reason), reason=m.status_reason,
             error_code=m.error_code, error_title=m.error_title,
             provider_message_id=m.provider_message_id, created_at=m.created_at,
@@ -131,9 +132,9 @@ class MessageType:
         return cls(
             id=strawberry.ID(str(r["id"])),
             conversation_id=strawberry.ID(str(r["conversation_id"])), seq=r["seq"],
-            direction=MessageDirection(r["direction"]), sender_role=SenderRole(r["sender_role"]),
+            direction=of(MessageDirection, r["direction"]), sender_role=of(SenderRole, r["sender_role"]),
             type=message_kind(r["type"]), raw_type=r["type"], text=r["text"],
-            status=MessageStatus(r["status"]), status_reason=reason_of(r["status_reason"]),
+            status=of(MessageStatus, r["status"]), status_reason=reason_of(r["status_reason"]),
             reason=r["status_reason"], error_code=r["error_code"],
             error_title=r["error_title"], provider_message_id=r["provider_message_id"],
             created_at=r["created_at"], operator_pk=r["operator_id"],
@@ -145,10 +146,10 @@ class MessageType:
         """From the payload of app/conversations/events.py (published after commit)."""
         return cls(
             id=strawberry.ID(m["id"]), conversation_id=strawberry.ID(m["conversationId"]),
-            seq=m["seq"], direction=MessageDirection(m["direction"]),
-            sender_role=SenderRole(m["senderRole"]), type=message_kind(m.get("type")),
+            seq=m["seq"], direction=of(MessageDirection, m["direction"]),
+            sender_role=of(SenderRole, m["senderRole"]), type=message_kind(m.get("type")),
             raw_type=m.get("type") or "text", text=m.get("text"),
-            status=MessageStatus(m["status"]), status_reason=reason_of(m.get("statusReason")),
+            status=of(MessageStatus, m["status"]), status_reason=reason_of(m.get("statusReason")),
             reason=m.get("statusReason"), error_code=m.get("errorCode"),
             error_title=m.get("errorTitle"), provider_message_id=m.get("providerMessageId"),
             created_at=datetime.fromisoformat(m["createdAt"]),

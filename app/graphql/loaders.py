@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable, Hashable, Sequence
+from functools import cached_property
 from typing import Any, TypeVar
 
 from sqlalchemy import Select, select, tuple_
@@ -44,26 +45,60 @@ class Loaders:
         self.tenant_id = tenant_id
         # The calling operator (None for a machine key): read markers are theirs.
         self.operator_id = operator_id
+        self._cache = cache
 
-        def loader(fn: Callable[[list[K]], Awaitable[Sequence[V | None]]]) -> DataLoader[K, V | None]:
-            return DataLoader(load_fn=fn, cache=cache)
+    # Each loader is made on first use: a request uses one or two of them, often none (a
+    # page loads its related rows itself).
+    def _loader(
+        self, fn: Callable[[list[K]], Awaitable[Sequence[V | None]]]
+    ) -> DataLoader[K, V | None]:
+        return DataLoader(load_fn=fn, cache=self._cache)
 
-        # Channels include deleted ones: an archived conversation still shows where it happened.
-        self.channel = loader(self._channels)
-        self.contact = loader(self._contacts)
-        self.conversation = loader(self._conversations)
-        self.live_agent_by_channel = loader(self._live_agents)
-        self.latest_lead = loader(self._latest_leads)
-        # Keyed by (conversation id, seq): the conversation row already knows its last seq, so
-        # the lookup is a unique-index probe per key.
-        self.message_at = loader(self._messages_at)
-        self.labels = DataLoader(load_fn=self._labels, cache=cache)
-        self.operator = loader(self._operators)
+    @cached_property
+    def channel(self) -> DataLoader[uuid.UUID, Channel | None]:
+        # Channels include deleted ones: an archived conversation still shows where it
+        # happened.
+        return self._loader(self._channels)
+
+    @cached_property
+    def contact(self) -> DataLoader[uuid.UUID, Contact | None]:
+        return self._loader(self._contacts)
+
+    @cached_property
+    def conversation(self) -> DataLoader[uuid.UUID, Conversation | None]:
+        return self._loader(self._conversations)
+
+    @cached_property
+    def live_agent_by_channel(self) -> DataLoader[uuid.UUID, Agent | None]:
+        return self._loader(self._live_agents)
+
+    @cached_property
+    def latest_lead(self) -> DataLoader[uuid.UUID, Lead | None]:
+        return self._loader(self._latest_leads)
+
+    @cached_property
+    def message_at(self) -> DataLoader[tuple[uuid.UUID, int], Message | None]:
+        # Keyed by (conversation id, seq): the conversation row already knows its last seq,
+        # so the lookup is a unique-index probe per key.
+        return self._loader(self._messages_at)
+
+    @cached_property
+    def labels(self) -> DataLoader[uuid.UUID, list[Label]]:
+        return DataLoader(load_fn=self._labels, cache=self._cache)
+
+    @cached_property
+    def operator(self) -> DataLoader[uuid.UUID, Operator | None]:
+        return self._loader(self._operators)
+
+    @cached_property
+    def read_state(self) -> DataLoader[uuid.UUID, tuple[int, int] | None]:
         # By conversation: the calling operator's (last read seq, unread customer messages).
-        self.read_state = loader(self._read_states)
+        return self._loader(self._read_states)
+
+    @cached_property
+    def attachments(self) -> DataLoader[uuid.UUID, list[Attachment]]:
         # A message's files (Message.attachments), in order.
-        self.attachments: DataLoader[uuid.UUID, list[Attachment]] = DataLoader(
-            load_fn=self._attachments, cache=cache)
+        return DataLoader(load_fn=self._attachments, cache=self._cache)
 
     async def _all(self, query: Select[Any]) -> list[Any]:
         async with self.rt.sessions() as session:

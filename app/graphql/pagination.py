@@ -113,7 +113,9 @@ def cursor_int(value: object, name: str = "after") -> int:
 
 
 def time_id_cursor(tag: str, at: datetime, row_id: uuid.UUID) -> str:
-    return encode_cursor(tag, at.isoformat(), str(row_id))
+    # orjson writes a datetime as its isoformat() does, in place. Not the id: asyncpg's UUID
+    # is its own class, which orjson does not take.
+    return encode_cursor(tag, at, str(row_id))
 
 
 def decode_time_id(cursor: str, tag: str, name: str = "after") -> tuple[datetime, uuid.UUID]:

@@ -35,14 +35,19 @@ def _window(now: float) -> tuple[int, int]:
     return window, max(1, int((window + 1) * RATE_WINDOW_S - now))
 
 
+# Counts one operation; the window's key expires once the window is well over. One round trip
+# and one command per request (a pipeline of INCR and EXPIRE sent two).
+_HIT = """
+local count = redis.call('INCR', KEYS[1])
+if count == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+return count
+"""
+
+
 async def hit(redis: Any, identity: str) -> tuple[int, int]:
     """Count one operation; (operations this window so far, seconds until the window ends)."""
     window, retry_after = _window(time.time())
-    key = rate_key(identity, window)
-    async with redis.pipeline(transaction=False) as pipe:
-        pipe.incr(key)
-        pipe.expire(key, RATE_WINDOW_S * 2)
-        count, _ = await pipe.execute()
+    count = await redis.eval(_HIT, 1, rate_key(identity, window), str(RATE_WINDOW_S * 2))
     return int(count), retry_after
 
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import time
+import uuid
 from typing import Any
 
 import httpx
 import pytest
 
+from app.graphql import ratelimit
 from app.graphql.ratelimit import RATE_WINDOW_S
 from tests.graphql.helpers import codes, gql, ok
 from tests.helpers import in_one_window
@@ -70,6 +73,19 @@ async def test_rate_limit_per_tenant_answers_rate_limited(client, rt, world, oth
         ok(await gql(client, "{ viewer { id } }", key=other.api_key))
 
     await in_one_window(burst, RATE_WINDOW_S)
+
+
+async def test_each_counted_operation_lands_in_its_windows_key_which_expires(rt):
+    async def burst(_attempt: int) -> tuple[str, list[int]]:
+        identity = f"t:{uuid.uuid4()}"  # a budget of its own, fresh on every attempt
+        counts = [(await ratelimit.hit(rt.redis, identity))[0] for _ in range(3)]
+        return ratelimit.rate_key(identity, int(time.time() // RATE_WINDOW_S)), counts
+
+    key, counts = await in_one_window(burst, RATE_WINDOW_S)
+    assert counts == [1, 2, 3]
+    assert int(await rt.redis.get(key)) == 3
+    # The key outlives its window, by at most one more: no counter is left forever.
+    assert 0 < await rt.redis.ttl(key) <= 2 * RATE_WINDOW_S
 
 
 async def test_internal_errors_are_masked_and_logged(client, world, monkeypatch, caplog):
