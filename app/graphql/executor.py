@@ -21,8 +21,8 @@ depth (objects, lists of objects or leaves, `__typename`): the selection is comp
 operation into a tree of (name, read, coercion, sub-selection) and a list of 50 nodes is
 answered by walking it, with no graphql-core completion, path or resolve info per field or
 per object. Leaves are coerced by a function chosen once per type (a str for String or ID, an
-int within Int's 32 bits, a finite float, a bool, a datetime's isoformat for DateTime, an
-enum's name from a per-type map); any value it cannot settle, a null where none is allowed,
+int within Int's 32 bits, a finite float, a bool, a datetime's isoformat for DateTime; an
+enum's name as the short way keeps it); any value it cannot settle, a null where none is allowed,
 a read that raises or returns an awaitable (closed, unawaited) abandons the walk, and the
 same object is answered by the short or standard way, so errors and their paths stay
 graphql-core's own.
@@ -41,7 +41,6 @@ from typing import Any, NamedTuple, cast
 
 from graphql import (
     GraphQLBoolean,
-    GraphQLEnumType,
     GraphQLField,
     GraphQLFloat,
     GraphQLID,
@@ -137,11 +136,13 @@ class _Compiled(NamedTuple):
 
     name: str
     read: Callable[[Any], Any]
-    kind: int  # _LEAF, _OBJECT, or _LIST (of leaves or objects: `leaf` tells)
+    kind: int  # _LEAF, _OBJECT, or _LIST (of objects when `tree` is set, else of leaves)
     nullable: bool
     item_nullable: bool
     coerce: Callable[[Any], Any]  # a leaf's coercion (_coercer); raises _Fallback
-    text: bool  # String or ID: a str is its own output
+    # String or ID: a str is its own output, checked in the walk itself (most leaves are str:
+    # one call fewer each).
+    text: bool
     # An object's (or a list item's) selection, compiled.
     tree: tuple[_Compiled, ...] | None
 
@@ -463,7 +464,7 @@ def _not_a_leaf(_value: Any) -> Any:
 
 def _coercer(leaf: GraphQLLeafType) -> Callable[[Any], Any]:
     """A leaf's result coercion for the compiled way, decided once per type: the common
-    Python values of the built-in scalars, strawberry's DateTime and enums settled in place;
+    Python values of the built-in scalars and strawberry's DateTime settled in place;
     any other value through the type's own coercion; what that cannot settle raises _Fallback
     (the standard path reports it)."""
 
@@ -489,19 +490,7 @@ def _coercer(leaf: GraphQLLeafType) -> Callable[[Any], Any]:
         )
     if isinstance(leaf, GraphQLScalarType) and leaf.coerce_output_value is isoformat:
         return lambda value: value.isoformat() if value.__class__ is datetime else general(value)
-    if isinstance(leaf, GraphQLEnumType):
-        names: dict[enum.Enum, Any] = {}
-
-        def enum_name(value: Any) -> Any:
-            name = names.get(value) if isinstance(value, enum.Enum) else None
-            if name is None:
-                name = general(value)
-                if isinstance(value, enum.Enum):
-                    names[value] = name
-            return name
-
-        return enum_name
-    return general
+    return general  # enums: _coerce keeps each member's name
 
 
 # An enum member's output name per (enum type, member): strawberry's enum coercion looks it
